@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+pub mod authenticator;
+pub mod error;
+pub mod prompt;
+pub mod secret;
+pub mod status;
+pub mod transport;
+
+pub use authenticator::{
+    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, HmacSecretOutput, Salts,
+    TransportKind, UserEntity, UvMode, DEFAULT_RP_ID, DEFAULT_USER_ID,
+};
+pub use error::Error;
+pub use prompt::{
+    CancelFlag, KeepaliveStatus, NoPrompt, PinPurpose, PinRequest, Prompt, PromptEvent,
+    ScriptedPrompt,
+};
+pub use secret::{Pin, Secret32, SecretBytes};
+pub use transport::{Reply, Transport, TransportError, TransportErrorKind, TransportInfo};

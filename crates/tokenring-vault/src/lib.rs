@@ -1,0 +1,1 @@
+//! tokenring-vault

@@ -1,0 +1,5 @@
+//! The `tokenring` command.
+
+fn main() {
+    println!("tokenring");
+}
