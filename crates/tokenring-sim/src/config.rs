@@ -1,0 +1,217 @@
+//! How a simulator is set up: seed, getInfo options, protocols, presence
+//! policy and clock.
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+/// The AAGUID the simulator announces unless told otherwise
+/// ("tokenring-sim" in ASCII, padded with zeros).
+pub const DEFAULT_AAGUID: [u8; 16] = *b"tokenring-sim\0\0\0";
+
+/// The maxMsgSize the simulator announces unless told otherwise (the
+/// CTAPHID limit of 7609 bytes would allow more; 1200 is what many tokens
+/// such as the YubiKey 5 announce).
+pub const DEFAULT_MAX_MSG_SIZE: usize = 1200;
+
+/// How long the simulator waits for a touch before it gives up
+/// (CTAP 2.1 §6.1.2 step 12 / §6.2.2: "user action timeout", 30 s is the
+/// value the spec suggests and widely used tokens use).
+pub const USER_PRESENCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often keepalives are sent while the simulator waits (CTAP 2.1
+/// §11.2.9.1.5: at least every 100 ms).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How the user answers one request for presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceAnswer {
+    /// Touches at once.
+    Approve,
+    /// Refuses (CTAP2_ERR_OPERATION_DENIED).
+    Deny,
+    /// Never touches: the wait runs out after [`USER_PRESENCE_TIMEOUT`]
+    /// (CTAP2_ERR_USER_ACTION_TIMEOUT).
+    TimeOut,
+    /// Touches after this long (on the simulator's clock); longer than the
+    /// timeout means a time-out.
+    ApproveAfter(Duration),
+}
+
+/// How user presence requests are answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresencePolicy {
+    /// Every request gets the same answer.
+    Always(PresenceAnswer),
+    /// Each request takes the next answer; once the script is used up,
+    /// nobody touches any more (time-out).
+    Scripted(Vec<PresenceAnswer>),
+}
+
+impl PresencePolicy {
+    /// Touch at once, always.
+    pub fn approve() -> Self {
+        PresencePolicy::Always(PresenceAnswer::Approve)
+    }
+    /// Refuse, always.
+    pub fn deny() -> Self {
+        PresencePolicy::Always(PresenceAnswer::Deny)
+    }
+    /// Never touch.
+    pub fn time_out() -> Self {
+        PresencePolicy::Always(PresenceAnswer::TimeOut)
+    }
+    /// Touch after `delay`, always.
+    pub fn approve_after(delay: Duration) -> Self {
+        PresencePolicy::Always(PresenceAnswer::ApproveAfter(delay))
+    }
+}
+
+impl Default for PresencePolicy {
+    fn default() -> Self {
+        Self::approve()
+    }
+}
+
+/// The simulator's notion of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockMode {
+    /// Waits advance a virtual clock instantly (keepalive each 100 virtual ms).
+    #[default]
+    Virtual,
+    /// Waits really sleep, in steps of at most 100 ms, so another thread can
+    /// deliver a cancel while the simulator waits.
+    Real,
+}
+
+/// Which attestation makeCredential returns (CTAP 2.1 §6.1.2 step 19,
+/// WebAuthn §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttestationMode {
+    /// `fmt: "none"`, empty attStmt.
+    #[default]
+    None,
+    /// `fmt: "packed"` self attestation (signed by the credential key).
+    Packed,
+}
+
+/// How to build a [`crate::Simulator`].
+///
+/// Fields are public; start from [`SimConfig::default`] and override, or
+/// use the builder methods.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// Seed for every key, id and nonce (reproducible runs).
+    pub seed: u64,
+    /// The AAGUID announced by getInfo and in attested credential data.
+    pub aaguid: [u8; 16],
+    /// PIN/UV auth protocols, in order of preference: `[2, 1]` or `[1]`.
+    pub pin_uv_auth_protocols: Vec<u8>,
+    /// getInfo `alwaysUv`: every makeCredential/getAssertion needs UV.
+    pub always_uv: bool,
+    /// getInfo `makeCredUvNotRqd`: makeCredential of a non-discoverable
+    /// credential may proceed without UV even when a PIN is set.
+    pub make_cred_uv_not_rqd: bool,
+    /// A built-in user verification method (like a fingerprint) is present
+    /// and enrolled: getInfo `uv: true`, and `uv: true` in requests
+    /// verifies the user (always successfully).
+    pub built_in_uv: bool,
+    /// The attestation makeCredential returns.
+    pub attestation: AttestationMode,
+    /// How presence requests are answered.
+    pub presence: PresencePolicy,
+    /// Virtual or real time.
+    pub clock: ClockMode,
+    /// maxMsgSize announced in getInfo; larger requests get
+    /// CTAP2_ERR_REQUEST_TOO_LARGE.
+    pub max_msg_size: usize,
+    /// A PIN set at creation (`None`: no PIN).
+    pub pin: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("seed", &self.seed)
+            .field("aaguid", &hex::encode(self.aaguid))
+            .field("pin_uv_auth_protocols", &self.pin_uv_auth_protocols)
+            .field("always_uv", &self.always_uv)
+            .field("make_cred_uv_not_rqd", &self.make_cred_uv_not_rqd)
+            .field("built_in_uv", &self.built_in_uv)
+            .field("attestation", &self.attestation)
+            .field("presence", &self.presence)
+            .field("clock", &self.clock)
+            .field("max_msg_size", &self.max_msg_size)
+            .field("pin", &self.pin.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            aaguid: DEFAULT_AAGUID,
+            pin_uv_auth_protocols: vec![2, 1],
+            always_uv: false,
+            make_cred_uv_not_rqd: false,
+            built_in_uv: false,
+            attestation: AttestationMode::None,
+            presence: PresencePolicy::default(),
+            clock: ClockMode::Virtual,
+            max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            pin: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default configuration with this seed.
+    pub fn with_seed(seed: u64) -> Self {
+        SimConfig {
+            seed,
+            ..Self::default()
+        }
+    }
+    /// Sets a PIN at creation.
+    pub fn pin(mut self, pin: &str) -> Self {
+        self.pin = Some(Zeroizing::new(pin.to_string()));
+        self
+    }
+    /// Sets the presence policy.
+    pub fn presence(mut self, policy: PresencePolicy) -> Self {
+        self.presence = policy;
+        self
+    }
+    /// Sets the clock.
+    pub fn clock(mut self, clock: ClockMode) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Sets the PIN/UV auth protocols (`[2, 1]` or `[1]`).
+    pub fn protocols(mut self, protocols: &[u8]) -> Self {
+        self.pin_uv_auth_protocols = protocols.to_vec();
+        self
+    }
+    /// Sets `alwaysUv`.
+    pub fn always_uv(mut self, on: bool) -> Self {
+        self.always_uv = on;
+        self
+    }
+    /// Sets `makeCredUvNotRqd`.
+    pub fn make_cred_uv_not_rqd(mut self, on: bool) -> Self {
+        self.make_cred_uv_not_rqd = on;
+        self
+    }
+    /// Sets built-in UV.
+    pub fn built_in_uv(mut self, on: bool) -> Self {
+        self.built_in_uv = on;
+        self
+    }
+    /// Sets the attestation mode.
+    pub fn attestation(mut self, mode: AttestationMode) -> Self {
+        self.attestation = mode;
+        self
+    }
+}
