@@ -2,7 +2,8 @@
 //! (CTAP 2.1 §8.2, see [`crate::status`]); the common ones get their own
 //! variant with a message that says what to do.
 
-use crate::transport::TransportError;
+use crate::status;
+use crate::transport::{TransportError, TransportErrorKind};
 
 /// Everything that can go wrong talking to an authenticator.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +61,70 @@ pub enum Error {
     /// The token cannot verify the user (no PIN support, no built-in UV).
     #[error("this authenticator cannot verify the user (no PIN and no built-in UV)")]
     UvUnsupported,
+    /// The PIN/UV authentication of a request did not verify
+    /// (CTAP2_ERR_PIN_AUTH_INVALID), also after the client renewed its key
+    /// agreement and token once.
+    #[error("the authenticator rejected the PIN/UV authentication (CTAP2_ERR_PIN_AUTH_INVALID); unplug and replug the authenticator, then try again")]
+    PinAuthInvalid,
+    /// The operation needs user verification (a pinUvAuthToken) and none
+    /// was sent (CTAP2_ERR_PUAT_REQUIRED).
+    #[error("the authenticator requires user verification for this operation (CTAP2_ERR_PUAT_REQUIRED); retry with user verification (PIN)")]
+    PinUvAuthTokenRequired,
+    /// The token's PIN/UV auth token lacks a permission
+    /// (CTAP2_ERR_UNAUTHORIZED_PERMISSION).
+    #[error("the authenticator refused the PIN/UV auth token's permissions (CTAP2_ERR_UNAUTHORIZED_PERMISSION); try again, or update the authenticator's firmware")]
+    UnauthorizedPermission,
+    /// The token requires user presence, and the request asked for none
+    /// (CTAP2_ERR_UP_REQUIRED).
+    #[error("the authenticator requires a touch for this operation (CTAP2_ERR_UP_REQUIRED)")]
+    UpRequired,
+    /// The token does not support an extension we asked for.
+    #[error("the authenticator does not support a requested extension (CTAP2_ERR_UNSUPPORTED_EXTENSION); TokenRing needs hmac-secret: use another authenticator")]
+    UnsupportedExtension,
+    /// The token does not support an option we asked for.
+    #[error("the authenticator does not support a requested option (CTAP2_ERR_UNSUPPORTED_OPTION); it may be too old for this operation")]
+    UnsupportedOption,
+    /// The token does not support ES256.
+    #[error("the authenticator does not support ES256 credentials (CTAP2_ERR_UNSUPPORTED_ALGORITHM); use another authenticator")]
+    UnsupportedAlgorithm,
+    /// The token rejected the request as malformed (invalid command,
+    /// parameter, length, CBOR, option or subcommand); `status` is the CTAP
+    /// status code.
+    #[error("the authenticator rejected TokenRing's request as malformed ({}); it may not support this operation: please report this with the authenticator's model", crate::status::describe(*.status))]
+    InvalidRequest {
+        /// The CTAP status code.
+        status: u8,
+    },
+    /// Another program is using the authenticator (CTAP1_ERR_CHANNEL_BUSY).
+    #[error("the authenticator is busy with another program (a browser or another tokenring?); finish or close that, then try again")]
+    Busy,
+    /// The credential is in the exclude list (CTAP2_ERR_CREDENTIAL_EXCLUDED).
+    #[error("the authenticator already holds an excluded credential (CTAP2_ERR_CREDENTIAL_EXCLUDED); it is already enrolled")]
+    CredentialExcluded,
+    /// The credential is not valid for this authenticator
+    /// (CTAP2_ERR_INVALID_CREDENTIAL).
+    #[error("the credential is not valid for this authenticator (CTAP2_ERR_INVALID_CREDENTIAL); use the authenticator the vault was created with")]
+    InvalidCredential,
+    /// The token's storage is full (KEY_STORE_FULL, FP_DATABASE_FULL,
+    /// LARGE_BLOB_STORAGE_FULL); `status` is the CTAP status code.
+    #[error("the authenticator's storage is full ({}); delete something on it with its maker's tool", crate::status::describe(*.status))]
+    StorageFull {
+        /// The CTAP status code.
+        status: u8,
+    },
+    /// The request exceeds a limit of the token (LIMIT_EXCEEDED,
+    /// REQUEST_TOO_LARGE); `status` is the CTAP status code.
+    #[error("the request exceeds a limit of the authenticator ({})", crate::status::describe(*.status))]
+    LimitExceeded {
+        /// The CTAP status code.
+        status: u8,
+    },
+    /// The token shares no PIN/UV auth protocol with this client (we
+    /// support protocols 2 and 1).
+    #[error("the authenticator offers no PIN/UV auth protocol TokenRing supports (1 or 2); update its firmware or use another authenticator")]
+    NoCommonPinProtocol,
     /// Any other CTAP status the authenticator answered.
-    #[error("the authenticator answered {}", crate::status::describe(*.0))]
+    #[error("the authenticator answered {}; try again, and if it persists, unplug and replug it", crate::status::describe(*.0))]
     Ctap(u8),
     /// The authenticator's answer is malformed or hostile.
     #[error("the authenticator sent a malformed response: {0}")]
@@ -69,4 +132,128 @@ pub enum Error {
     /// The transport failed (device gone, timeout, framing error, …).
     #[error("{0}")]
     Transport(#[from] TransportError),
+}
+
+impl Error {
+    /// The typed error for a CTAP status code other than CTAP2_OK
+    /// (CTAP 2.1 §8.2). PIN_INVALID comes without retries here; the client
+    /// fills them in with getPINRetries.
+    pub fn from_status(code: u8) -> Error {
+        match code {
+            status::CTAP2_ERR_NO_CREDENTIALS => Error::NoCredentials,
+            status::CTAP2_ERR_PIN_INVALID => Error::PinInvalid { retries: None },
+            status::CTAP2_ERR_PIN_BLOCKED => Error::PinBlocked,
+            status::CTAP2_ERR_PIN_AUTH_BLOCKED => Error::PinAuthBlocked,
+            status::CTAP2_ERR_PIN_NOT_SET => Error::PinNotSet,
+            status::CTAP2_ERR_PIN_AUTH_INVALID => Error::PinAuthInvalid,
+            status::CTAP2_ERR_PUAT_REQUIRED => Error::PinUvAuthTokenRequired,
+            status::CTAP2_ERR_PIN_POLICY_VIOLATION => Error::PinPolicyViolation,
+            status::CTAP2_ERR_UV_BLOCKED => Error::UvBlocked,
+            status::CTAP2_ERR_UV_INVALID => Error::UvInvalid { retries: None },
+            status::CTAP2_ERR_OPERATION_DENIED => Error::OperationDenied,
+            status::CTAP2_ERR_USER_ACTION_TIMEOUT | status::CTAP2_ERR_ACTION_TIMEOUT => {
+                Error::UserActionTimeout
+            }
+            status::CTAP2_ERR_KEEPALIVE_CANCEL => Error::Cancelled,
+            status::CTAP2_ERR_UNAUTHORIZED_PERMISSION => Error::UnauthorizedPermission,
+            status::CTAP2_ERR_UP_REQUIRED => Error::UpRequired,
+            status::CTAP2_ERR_UNSUPPORTED_EXTENSION => Error::UnsupportedExtension,
+            status::CTAP2_ERR_UNSUPPORTED_OPTION => Error::UnsupportedOption,
+            status::CTAP2_ERR_UNSUPPORTED_ALGORITHM => Error::UnsupportedAlgorithm,
+            status::CTAP1_ERR_INVALID_COMMAND
+            | status::CTAP1_ERR_INVALID_PARAMETER
+            | status::CTAP1_ERR_INVALID_LENGTH
+            | status::CTAP2_ERR_CBOR_UNEXPECTED_TYPE
+            | status::CTAP2_ERR_INVALID_CBOR
+            | status::CTAP2_ERR_MISSING_PARAMETER
+            | status::CTAP2_ERR_INVALID_OPTION
+            | status::CTAP2_ERR_INVALID_SUBCOMMAND => Error::InvalidRequest { status: code },
+            status::CTAP1_ERR_CHANNEL_BUSY => Error::Busy,
+            status::CTAP2_ERR_CREDENTIAL_EXCLUDED => Error::CredentialExcluded,
+            status::CTAP2_ERR_INVALID_CREDENTIAL => Error::InvalidCredential,
+            status::CTAP2_ERR_KEY_STORE_FULL
+            | status::CTAP2_ERR_FP_DATABASE_FULL
+            | status::CTAP2_ERR_LARGE_BLOB_STORAGE_FULL => Error::StorageFull { status: code },
+            status::CTAP2_ERR_LIMIT_EXCEEDED | status::CTAP2_ERR_REQUEST_TOO_LARGE => {
+                Error::LimitExceeded { status: code }
+            }
+            other => Error::Ctap(other),
+        }
+    }
+
+    /// The CTAP status code this error stands for, when it came from one.
+    pub fn status(&self) -> Option<u8> {
+        Some(match self {
+            Error::NoCredentials => status::CTAP2_ERR_NO_CREDENTIALS,
+            Error::PinInvalid { .. } => status::CTAP2_ERR_PIN_INVALID,
+            Error::PinBlocked => status::CTAP2_ERR_PIN_BLOCKED,
+            Error::PinAuthBlocked => status::CTAP2_ERR_PIN_AUTH_BLOCKED,
+            Error::PinNotSet => status::CTAP2_ERR_PIN_NOT_SET,
+            Error::PinAuthInvalid => status::CTAP2_ERR_PIN_AUTH_INVALID,
+            Error::PinUvAuthTokenRequired => status::CTAP2_ERR_PUAT_REQUIRED,
+            Error::PinPolicyViolation => status::CTAP2_ERR_PIN_POLICY_VIOLATION,
+            Error::UvBlocked => status::CTAP2_ERR_UV_BLOCKED,
+            Error::UvInvalid { .. } => status::CTAP2_ERR_UV_INVALID,
+            Error::OperationDenied => status::CTAP2_ERR_OPERATION_DENIED,
+            Error::UserActionTimeout => status::CTAP2_ERR_USER_ACTION_TIMEOUT,
+            Error::Cancelled => status::CTAP2_ERR_KEEPALIVE_CANCEL,
+            Error::UnauthorizedPermission => status::CTAP2_ERR_UNAUTHORIZED_PERMISSION,
+            Error::UpRequired => status::CTAP2_ERR_UP_REQUIRED,
+            Error::UnsupportedExtension => status::CTAP2_ERR_UNSUPPORTED_EXTENSION,
+            Error::UnsupportedOption => status::CTAP2_ERR_UNSUPPORTED_OPTION,
+            Error::UnsupportedAlgorithm => status::CTAP2_ERR_UNSUPPORTED_ALGORITHM,
+            Error::InvalidRequest { status }
+            | Error::StorageFull { status }
+            | Error::LimitExceeded { status } => *status,
+            Error::Busy => status::CTAP1_ERR_CHANNEL_BUSY,
+            Error::CredentialExcluded => status::CTAP2_ERR_CREDENTIAL_EXCLUDED,
+            Error::InvalidCredential => status::CTAP2_ERR_INVALID_CREDENTIAL,
+            Error::Ctap(code) => *code,
+            _ => return None,
+        })
+    }
+
+    /// A malformed-response error.
+    pub(crate) fn malformed(what: impl Into<String>) -> Error {
+        Error::MalformedResponse(what.into())
+    }
+
+    /// Whether the user cancelled (a CTAP cancel, or the transport's own).
+    pub fn is_cancelled(&self) -> bool {
+        match self {
+            Error::Cancelled => true,
+            Error::Transport(e) => e.kind == TransportErrorKind::Cancelled,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_maps_and_round_trips() {
+        for code in 1..=255u8 {
+            let error = Error::from_status(code);
+            // ACTION_TIMEOUT folds into USER_ACTION_TIMEOUT; all others keep their code.
+            if code != status::CTAP2_ERR_ACTION_TIMEOUT {
+                assert_eq!(error.status(), Some(code), "{code:#x}");
+            }
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let e = Error::PinInvalid { retries: Some(1) };
+        assert_eq!(
+            e.to_string(),
+            "wrong PIN: 1 try left before the authenticator blocks its PIN"
+        );
+        assert!(Error::from_status(0x34).to_string().contains("unplug"));
+        assert!(Error::from_status(0x12).to_string().contains("CTAP2_ERR_INVALID_CBOR"));
+        assert!(matches!(Error::from_status(0x2D), Error::Cancelled));
+        assert!(Error::from_status(0xF1).to_string().contains("vendor-specific"));
+    }
 }
