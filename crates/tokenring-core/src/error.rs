@@ -123,6 +123,9 @@ pub enum Error {
     /// support protocols 2 and 1).
     #[error("the authenticator offers no PIN/UV auth protocol TokenRing supports (1 or 2); update its firmware or use another authenticator")]
     NoCommonPinProtocol,
+    /// A bug in TokenRing (a request that could not be encoded, …).
+    #[error("internal error: {0}; please report this")]
+    Internal(String),
     /// Any other CTAP status the authenticator answered.
     #[error("the authenticator answered {}; try again, and if it persists, unplug and replug it", crate::status::describe(*.0))]
     Ctap(u8),
@@ -211,11 +214,6 @@ impl Error {
             Error::Ctap(code) => *code,
             _ => return None,
         })
-    }
-
-    /// A malformed-response error.
-    pub(crate) fn malformed(what: impl Into<String>) -> Error {
-        Error::MalformedResponse(what.into())
     }
 
     /// Whether the user cancelled (a CTAP cancel, or the transport's own).

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod authenticator;
+pub mod cbor;
 pub mod error;
 pub mod prompt;
 pub mod secret;
