@@ -1,1 +1,15 @@
-//! tokenring-nfc
+#![doc = include_str!("../README.md")]
+
+pub mod apdu;
+pub mod channel;
+pub mod error;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_channel;
+pub mod transport;
+
+pub use apdu::{CommandApdu, LengthEncoding, ResponseApdu, StatusWord};
+pub use channel::ApduChannel;
+pub use error::NfcError;
+#[cfg(feature = "pcsc")]
+pub use pcsc_channel::{PcscChannel, PcscContext};
+pub use transport::{NfcOptions, NfcTransport, FIDO_AID};

@@ -1,0 +1,484 @@
+//! CTAP 2.1 over NFC (§11.3): applet selection, NFCCTAP_MSG with command
+//! and response chaining, status updates polled with NFCCTAP_GETRESPONSE,
+//! cancel.
+
+use std::time::{Duration, Instant};
+
+use tokenring_core::transport::command;
+use tokenring_core::{
+    KeepaliveStatus, NoPrompt, Prompt, Reply, Transport, TransportError, TransportErrorKind,
+    TransportInfo, TransportKind,
+};
+
+use crate::apdu::{
+    chain_short, CommandApdu, LengthEncoding, ResponseApdu, StatusWord, EXTENDED_MAX_LC,
+    EXTENDED_MAX_LE, SHORT_MAX_LE,
+};
+use crate::channel::ApduChannel;
+use crate::error::{card_gone, protocol, NfcError};
+
+/// The FIDO applet's AID (CTAP 2.1 §11.3.3).
+pub const FIDO_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
+/// SELECT's version string of an applet that speaks U2F (and maybe CTAP2).
+pub const VERSION_U2F_V2: &str = "U2F_V2";
+/// SELECT's version string of a CTAP2-only applet.
+pub const VERSION_FIDO_2_0: &str = "FIDO_2_0";
+
+/// ISO 7816-4 SELECT.
+pub const INS_SELECT: u8 = 0xA4;
+/// SELECT P1: select by DF name (the AID).
+pub const SELECT_BY_NAME: u8 = 0x04;
+/// ISO 7816-4 GET RESPONSE (after `61XX`).
+pub const INS_GET_RESPONSE: u8 = 0xC0;
+/// The class of NFCCTAP commands (CTAP 2.1 §11.3.5).
+pub const CLA_NFCCTAP: u8 = 0x80;
+/// NFCCTAP_MSG: a CTAP2 request (CTAP 2.1 §11.3.7.1).
+pub const INS_NFCCTAP_MSG: u8 = 0x10;
+/// NFCCTAP_GETRESPONSE: poll after a status update (CTAP 2.1 §11.3.7.2).
+pub const INS_NFCCTAP_GETRESPONSE: u8 = 0x11;
+/// NFCCTAP_MSG P1 bit: the client supports NFCCTAP_GETRESPONSE, so the
+/// authenticator may answer with status updates.
+pub const P1_GETRESPONSE_SUPPORTED: u8 = 0x80;
+/// NFCCTAP_GETRESPONSE P1 that cancels the request in progress.
+pub const P1_CANCEL: u8 = 0x11;
+/// Status update data byte: the authenticator is processing.
+pub const STATUS_PROCESSING: u8 = 0x01;
+/// Status update data byte: the authenticator waits for user presence.
+pub const STATUS_UP_NEEDED: u8 = 0x02;
+
+/// How the transport talks to the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfcOptions {
+    /// Short APDUs with command chaining (the default, every card and reader
+    /// takes them) or extended APDUs (only where both the card and the reader
+    /// support them).
+    pub length_encoding: LengthEncoding,
+    /// Pause between two NFCCTAP_GETRESPONSE polls.
+    pub poll_interval: Duration,
+    /// How long a request may go on answering status updates before the
+    /// transport cancels it and reports a timeout.
+    pub timeout: Duration,
+    /// The largest response accepted (after response chaining).
+    pub max_response_len: usize,
+}
+
+impl Default for NfcOptions {
+    fn default() -> Self {
+        NfcOptions {
+            length_encoding: LengthEncoding::Short,
+            poll_interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(120),
+            max_response_len: 1 << 20,
+        }
+    }
+}
+
+/// What failed inside an exchange: the transport, or a status word.
+enum Failure {
+    Transport(TransportError),
+    Status {
+        sw: StatusWord,
+        during: &'static str,
+    },
+}
+
+impl From<TransportError> for Failure {
+    fn from(error: TransportError) -> Self {
+        Failure::Transport(error)
+    }
+}
+
+impl From<Failure> for TransportError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Transport(error) => error,
+            Failure::Status { sw, during } => {
+                let kind = if sw == StatusWord::UNKNOWN {
+                    TransportErrorKind::Io
+                } else {
+                    TransportErrorKind::Protocol
+                };
+                let hint = if sw == StatusWord::CHAINING_NOT_SUPPORTED {
+                    " (the card takes no command chaining: try extended APDUs)"
+                } else if sw == StatusWord::NOT_FOUND || sw == StatusWord::CONDITIONS_NOT_SATISFIED
+                {
+                    " (the FIDO applet is no longer selected: take the authenticator off the reader and hold it there again)"
+                } else {
+                    ""
+                };
+                TransportError::new(
+                    kind,
+                    format!("the authenticator answered {sw} to {during}{hint}"),
+                )
+            }
+        }
+    }
+}
+
+/// CTAP2 over NFC on top of an [`ApduChannel`] (CTAP 2.1 §11.3).
+///
+/// [`NfcTransport::open`] selects the FIDO applet and confirms CTAP2 with
+/// authenticatorGetInfo; [`Transport::exchange`] then sends NFCCTAP_MSG,
+/// polls status updates with NFCCTAP_GETRESPONSE (forwarding them to
+/// [`Prompt::keepalive`]), and sends the NFCCTAP cancel when
+/// [`Prompt::is_cancelled`] turns true.
+pub struct NfcTransport<C: ApduChannel> {
+    channel: C,
+    reader: String,
+    options: NfcOptions,
+    get_response_cla: u8,
+    applet_version: String,
+    get_info: Vec<u8>,
+}
+
+impl<C: ApduChannel> std::fmt::Debug for NfcTransport<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NfcTransport")
+            .field("reader", &self.reader)
+            .field("applet_version", &self.applet_version)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: ApduChannel> NfcTransport<C> {
+    /// Selects the FIDO applet on the card behind `channel` and confirms it
+    /// speaks CTAP2 (authenticatorGetInfo answers CTAP2_OK). `reader` names
+    /// the reader in [`TransportInfo`].
+    pub fn open(
+        channel: C,
+        reader: impl Into<String>,
+        options: NfcOptions,
+    ) -> Result<Self, NfcError> {
+        let mut transport = NfcTransport {
+            channel,
+            reader: reader.into(),
+            options,
+            get_response_cla: 0x00,
+            applet_version: String::new(),
+            get_info: Vec::new(),
+        };
+        transport.select()?;
+        transport.confirm_ctap2()?;
+        Ok(transport)
+    }
+
+    /// The version string the applet answered to SELECT (`U2F_V2`, `FIDO_2_0`).
+    pub fn applet_version(&self) -> &str {
+        &self.applet_version
+    }
+
+    /// The CBOR authenticatorGetInfo response read when the card was opened.
+    pub fn get_info_response(&self) -> &[u8] {
+        &self.get_info
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &NfcOptions {
+        &self.options
+    }
+
+    /// The channel underneath.
+    pub fn channel_mut(&mut self) -> &mut C {
+        &mut self.channel
+    }
+
+    /// Gives the channel back.
+    pub fn into_channel(self) -> C {
+        self.channel
+    }
+
+    /// SELECT the FIDO applet (CTAP 2.1 §11.3.3), with Le, accepting `61XX`.
+    fn select(&mut self) -> Result<(), NfcError> {
+        let response = self
+            .command(
+                0x00,
+                INS_SELECT,
+                SELECT_BY_NAME,
+                0x00,
+                &FIDO_AID,
+                LengthEncoding::Short,
+            )
+            .map_err(|failure| match failure {
+                Failure::Transport(error) => NfcError::Transport(error),
+                Failure::Status { sw, .. } => NfcError::NotFido { sw },
+            })?;
+        if response.sw != StatusWord::OK {
+            return Err(NfcError::NotFido { sw: response.sw });
+        }
+        self.applet_version = String::from_utf8_lossy(&response.data).into_owned();
+        Ok(())
+    }
+
+    /// authenticatorGetInfo must answer CTAP2_OK; a U2F-only applet refuses
+    /// NFCCTAP_MSG or answers an error.
+    fn confirm_ctap2(&mut self) -> Result<(), NfcError> {
+        match self.exchange_inner(command::GET_INFO, &[], &NoPrompt) {
+            Ok(Reply { status: 0, body }) => {
+                self.get_info = body;
+                Ok(())
+            }
+            Ok(_) | Err(Failure::Status { .. }) => Err(NfcError::NotCtap2 {
+                version: self.applet_version.clone(),
+            }),
+            Err(Failure::Transport(error)) => Err(NfcError::Transport(error)),
+        }
+    }
+
+    /// One APDU out, one parsed response back; a card that left the reader
+    /// becomes the "hold your authenticator to the reader" error.
+    fn transmit(&mut self, apdu: &[u8]) -> Result<ResponseApdu, TransportError> {
+        let raw = self.channel.transmit(apdu).map_err(|error| {
+            if error.kind == TransportErrorKind::Disconnected {
+                card_gone(&error.message)
+            } else {
+                error
+            }
+        })?;
+        ResponseApdu::parse(&raw).map_err(|e| protocol(format!("the authenticator sent {e}")))
+    }
+
+    /// Sends one command (chained into short APDUs, or as one extended APDU)
+    /// and collects the whole response (`61XX` → GET RESPONSE).
+    fn command(
+        &mut self,
+        cla: u8,
+        ins: u8,
+        p1: u8,
+        p2: u8,
+        data: &[u8],
+        encoding: LengthEncoding,
+    ) -> Result<ResponseApdu, Failure> {
+        let apdus = match encoding {
+            LengthEncoding::Short => chain_short(cla, ins, p1, p2, data, Some(SHORT_MAX_LE)),
+            LengthEncoding::Extended => {
+                if data.len() > EXTENDED_MAX_LC {
+                    return Err(Failure::Transport(TransportError::new(
+                        TransportErrorKind::MessageTooLarge,
+                        format!(
+                            "a request of {} bytes does not fit in an extended APDU",
+                            data.len()
+                        ),
+                    )));
+                }
+                vec![CommandApdu::new(cla, ins, p1, p2)
+                    .with_data(data)
+                    .with_le(EXTENDED_MAX_LE)]
+            }
+        };
+        let count = apdus.len();
+        let mut last = None;
+        for (index, apdu) in apdus.into_iter().enumerate() {
+            let bytes = apdu.encode(encoding).map_err(|e| {
+                TransportError::new(TransportErrorKind::MessageTooLarge, e.to_string())
+            })?;
+            let response = self.transmit(&bytes)?;
+            if index + 1 < count {
+                if response.sw != StatusWord::OK {
+                    return Err(Failure::Status {
+                        sw: response.sw,
+                        during: "a chained command segment",
+                    });
+                }
+            } else {
+                last = Some(response);
+            }
+        }
+        let last = last.ok_or_else(|| protocol("no APDU was sent"))?;
+        Ok(self.collect_response(last)?)
+    }
+
+    /// Response chaining (ISO 7816-4 §5.3.4 / CTAP 2.1 §11.3.5): while the
+    /// card answers `61XX`, GET RESPONSE fetches the next part.
+    fn collect_response(&mut self, first: ResponseApdu) -> Result<ResponseApdu, TransportError> {
+        let mut data = first.data;
+        let mut sw = first.sw;
+        // Each round must move at least one byte forward or end; the bound
+        // stops a card that answers `61XX` with nothing forever.
+        let max_rounds = self.options.max_response_len / 16 + 16;
+        let mut rounds = 0usize;
+        while let Some(remaining) = sw.bytes_remaining() {
+            rounds += 1;
+            if rounds > max_rounds {
+                return Err(protocol(
+                    "the authenticator kept answering 61XX without end (response chaining)",
+                ));
+            }
+            let next = self.get_response(remaining)?;
+            data.extend_from_slice(&next.data);
+            if data.len() > self.options.max_response_len {
+                return Err(protocol(format!(
+                    "the authenticator's response exceeds {} bytes",
+                    self.options.max_response_len
+                )));
+            }
+            sw = next.sw;
+        }
+        Ok(ResponseApdu { data, sw })
+    }
+
+    /// GET RESPONSE with the class byte the card accepts: `00` first (ISO),
+    /// `80` when the card refuses that class or instruction (6E00 / 6D00),
+    /// remembering whichever worked.
+    fn get_response(&mut self, le: usize) -> Result<ResponseApdu, TransportError> {
+        let cla = self.get_response_cla;
+        let response = self.transmit_get_response(cla, le)?;
+        if response.sw != StatusWord::CLA_NOT_SUPPORTED
+            && response.sw != StatusWord::INS_NOT_SUPPORTED
+        {
+            return Ok(response);
+        }
+        let other = if cla == 0x00 { CLA_NFCCTAP } else { 0x00 };
+        let retry = self.transmit_get_response(other, le)?;
+        if retry.sw != StatusWord::CLA_NOT_SUPPORTED && retry.sw != StatusWord::INS_NOT_SUPPORTED {
+            self.get_response_cla = other;
+        }
+        Ok(retry)
+    }
+
+    fn transmit_get_response(
+        &mut self,
+        cla: u8,
+        le: usize,
+    ) -> Result<ResponseApdu, TransportError> {
+        let apdu = CommandApdu::new(cla, INS_GET_RESPONSE, 0x00, 0x00)
+            .with_le(le.clamp(1, SHORT_MAX_LE))
+            .encode(LengthEncoding::Short)
+            .map_err(|e| protocol(e.to_string()))?;
+        self.transmit(&apdu)
+    }
+
+    /// NFCCTAP_GETRESPONSE (CTAP 2.1 §11.3.7.2), or its cancel form.
+    fn poll(&mut self, cancel: bool) -> Result<ResponseApdu, Failure> {
+        let p1 = if cancel { P1_CANCEL } else { 0x00 };
+        self.command(
+            CLA_NFCCTAP,
+            INS_NFCCTAP_GETRESPONSE,
+            p1,
+            0x00,
+            &[],
+            self.options.length_encoding,
+        )
+    }
+
+    fn exchange_inner(
+        &mut self,
+        ctap_command: u8,
+        payload: &[u8],
+        prompt: &dyn Prompt,
+    ) -> Result<Reply, Failure> {
+        let mut message = Vec::with_capacity(payload.len() + 1);
+        message.push(ctap_command);
+        message.extend_from_slice(payload);
+        let started = Instant::now();
+        let mut response = self.command(
+            CLA_NFCCTAP,
+            INS_NFCCTAP_MSG,
+            P1_GETRESPONSE_SUPPORTED,
+            0x00,
+            &message,
+            self.options.length_encoding,
+        )?;
+        let mut cancel_sent = false;
+        loop {
+            if response.sw == StatusWord::OK {
+                return reply(&response.data).map_err(Failure::Transport);
+            }
+            if response.sw != StatusWord::CTAP_STATUS_UPDATE {
+                return Err(Failure::Status {
+                    sw: response.sw,
+                    during: if cancel_sent {
+                        "the cancel"
+                    } else {
+                        "a CTAP request"
+                    },
+                });
+            }
+            match response.data.first() {
+                Some(&STATUS_PROCESSING) => prompt.keepalive(KeepaliveStatus::Processing),
+                Some(&STATUS_UP_NEEDED) => prompt.keepalive(KeepaliveStatus::UserPresenceNeeded),
+                // Unknown or missing status bytes are only informative.
+                _ => {}
+            }
+            if !cancel_sent && prompt.is_cancelled() {
+                cancel_sent = true;
+                response = self.poll(true)?;
+                continue;
+            }
+            if started.elapsed() >= self.options.timeout {
+                if !cancel_sent {
+                    // Best effort: the request is abandoned either way.
+                    let _ = self.poll(true);
+                }
+                return Err(Failure::Transport(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    format!(
+                        "the authenticator did not finish within {} s",
+                        self.options.timeout.as_secs()
+                    ),
+                )));
+            }
+            self.pause(prompt, cancel_sent);
+            let cancel_now = !cancel_sent && prompt.is_cancelled();
+            cancel_sent |= cancel_now;
+            response = self.poll(cancel_now)?;
+        }
+    }
+
+    /// Waits one poll interval, waking early when the user cancels.
+    fn pause(&self, prompt: &dyn Prompt, cancel_sent: bool) {
+        let step = Duration::from_millis(10);
+        let deadline = Instant::now() + self.options.poll_interval;
+        loop {
+            if !cancel_sent && prompt.is_cancelled() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::sleep(step.min(deadline - now));
+        }
+    }
+}
+
+/// The data of a final (9000) response: the CTAP status byte and the CBOR
+/// body (CTAP 2.1 §11.3.6 / §8.1).
+fn reply(data: &[u8]) -> Result<Reply, TransportError> {
+    match data {
+        [status, body @ ..] => Ok(Reply {
+            status: *status,
+            body: body.to_vec(),
+        }),
+        [] => Err(protocol(
+            "the authenticator answered 9000 without a CTAP status byte",
+        )),
+    }
+}
+
+impl<C: ApduChannel> Transport for NfcTransport<C> {
+    fn exchange(
+        &mut self,
+        command: u8,
+        payload: &[u8],
+        prompt: &dyn Prompt,
+    ) -> Result<Reply, TransportError> {
+        self.exchange_inner(command, payload, prompt)
+            .map_err(TransportError::from)
+    }
+
+    fn info(&self) -> TransportInfo {
+        TransportInfo {
+            kind: TransportKind::Nfc,
+            name: self.reader.clone(),
+            path: self.reader.clone(),
+        }
+    }
+
+    /// Many cards never send status updates: they take the tap that brought
+    /// them to the reader as presence, or wait silently. So the client
+    /// announces every touch before it sends the request.
+    fn reports_keepalive(&self) -> bool {
+        false
+    }
+}
