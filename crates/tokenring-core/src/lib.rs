@@ -1,9 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod auth_data;
 pub mod authenticator;
 pub mod cbor;
+pub mod client_pin;
+pub mod cose;
 pub mod error;
+pub mod get_info;
+pub mod pin_protocol;
 pub mod prompt;
 pub mod secret;
 pub mod status;
