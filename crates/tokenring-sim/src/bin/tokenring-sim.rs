@@ -1,6 +1,220 @@
 //! `tokenring-sim`: create, provision and serve a simulated authenticator.
+//!
+//! The simulator protects nothing: its secrets sit in a plain file.
 
-fn main() {
-    eprintln!("tokenring-sim: not ready yet");
-    std::process::exit(2);
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tokenring_sim::{
+    AttestationMode, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential, SimConfig,
+    Simulator,
+};
+
+/// A software CTAP 2.1 authenticator for tests and demos (protects nothing).
+#[derive(Parser)]
+#[command(name = "tokenring-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new state file.
+    Init {
+        /// The state file to create (must not exist).
+        statefile: PathBuf,
+        /// Set this PIN at creation.
+        #[arg(long, env = "TOKENRING_SIM_PIN")]
+        pin: Option<String>,
+        /// Seed for keys, ids and nonces.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// PIN/UV auth protocols in order of preference: "2,1" or "1".
+        #[arg(long, default_value = "2,1")]
+        protocols: String,
+        /// Require UV for every operation (getInfo alwaysUv).
+        #[arg(long)]
+        always_uv: bool,
+        /// Allow makeCredential without UV when a PIN is set (makeCredUvNotRqd).
+        #[arg(long)]
+        make_cred_uv_not_rqd: bool,
+        /// Simulate an enrolled built-in UV method (getInfo uv: true).
+        #[arg(long)]
+        built_in_uv: bool,
+        /// Attestation: "none" or "packed" (self attestation).
+        #[arg(long, default_value = "none")]
+        attestation: String,
+    },
+    /// Add a credential made elsewhere (e.g. a vault fixture) to a state file.
+    Provision {
+        /// The state file.
+        statefile: PathBuf,
+        /// Credential id (hex).
+        #[arg(long)]
+        credential_id: String,
+        /// RP ID.
+        #[arg(long, default_value = tokenring_core::DEFAULT_RP_ID)]
+        rp_id: String,
+        /// CredRandom for assertions without UV (32 bytes hex).
+        #[arg(long)]
+        cred_random: String,
+        /// CredRandom for assertions with UV (32 bytes hex; derived if absent).
+        #[arg(long)]
+        cred_random_uv: Option<String>,
+    },
+    /// Serve CTAP2 over stdin/stdout: requests `[cmd u8][len u32 BE][payload]`,
+    /// responses `[len u32 BE][status || cbor]` (an empty response means the
+    /// response was dropped by fault injection).
+    ServeStdio {
+        /// The state file.
+        statefile: PathBuf,
+        /// Presence policy: approve, deny, timeout, delay:MILLIS, or a
+        /// comma-separated script of those.
+        #[arg(long, default_value = "approve")]
+        presence: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Init {
+            statefile,
+            pin,
+            seed,
+            protocols,
+            always_uv,
+            make_cred_uv_not_rqd,
+            built_in_uv,
+            attestation,
+        } => {
+            let mut config = SimConfig::with_seed(seed)
+                .protocols(&parse_protocols(&protocols)?)
+                .always_uv(always_uv)
+                .make_cred_uv_not_rqd(make_cred_uv_not_rqd)
+                .built_in_uv(built_in_uv)
+                .attestation(match attestation.as_str() {
+                    "none" => AttestationMode::None,
+                    "packed" => AttestationMode::Packed,
+                    other => bail!("unknown attestation {other:?} (none or packed)"),
+                });
+            if let Some(pin) = pin {
+                let n = pin.chars().count();
+                if n < tokenring_sim::MIN_PIN_CODE_POINTS || pin.len() > tokenring_sim::MAX_PIN_BYTES
+                {
+                    bail!("the PIN must have at least 4 characters and at most 63 bytes");
+                }
+                config = config.pin(&pin);
+            }
+            Simulator::create(config, &statefile)?;
+            eprintln!(
+                "tokenring-sim: created {} (a simulated authenticator: it protects nothing)",
+                statefile.display()
+            );
+        }
+        Command::Provision {
+            statefile,
+            credential_id,
+            rp_id,
+            cred_random,
+            cred_random_uv,
+        } => {
+            let mut sim = Simulator::open(&statefile)?;
+            let credential_id = hex::decode(credential_id.trim()).context("--credential-id")?;
+            let cred_random = hex32(&cred_random).context("--cred-random")?;
+            let cred_random_uv = match cred_random_uv {
+                Some(h) => Some(hex32(&h).context("--cred-random-uv")?),
+                None => None,
+            };
+            sim.provision(ProvisionedCredential {
+                credential_id,
+                rp_id,
+                cred_random,
+                cred_random_uv,
+            })?;
+        }
+        Command::ServeStdio {
+            statefile,
+            presence,
+        } => serve_stdio(&statefile, &presence)?,
+    }
+    Ok(())
+}
+
+fn parse_protocols(text: &str) -> Result<Vec<u8>> {
+    let list: Vec<u8> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u8>())
+        .collect::<Result<_, _>>()
+        .context("--protocols takes a list like 2,1")?;
+    if list.is_empty() || list.iter().any(|p| *p != 1 && *p != 2) {
+        bail!("--protocols takes 2,1 or 1");
+    }
+    Ok(list)
+}
+
+fn hex32(text: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim())?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("expected 32 bytes"))
+}
+
+/// Parses a presence policy: approve | deny | timeout | delay:MILLIS, or a
+/// comma-separated script of them.
+fn parse_presence(text: &str) -> Result<PresencePolicy> {
+    let answers: Vec<PresenceAnswer> = text
+        .split(',')
+        .map(|a| match a.trim() {
+            "approve" => Ok(PresenceAnswer::Approve),
+            "deny" => Ok(PresenceAnswer::Deny),
+            "timeout" => Ok(PresenceAnswer::TimeOut),
+            other => match other.strip_prefix("delay:") {
+                Some(ms) => Ok(PresenceAnswer::ApproveAfter(Duration::from_millis(
+                    ms.parse().context("delay:MILLIS")?,
+                ))),
+                None => bail!("unknown presence answer {other:?}"),
+            },
+        })
+        .collect::<Result<_>>()?;
+    Ok(match answers.as_slice() {
+        [one] => PresencePolicy::Always(*one),
+        _ => PresencePolicy::Scripted(answers),
+    })
+}
+
+fn serve_stdio(statefile: &Path, presence: &str) -> Result<()> {
+    let mut sim = Simulator::open(statefile)?;
+    sim.set_presence_policy(parse_presence(presence)?);
+    eprintln!("tokenring-sim: serving {} on stdio (protects nothing)", statefile.display());
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut input = stdin.lock();
+    let mut output = stdout.lock();
+    let limit = sim.max_msg_size().max(64) as u64 * 4;
+    loop {
+        let mut header = [0u8; 5];
+        match input.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let [command, l0, l1, l2, l3] = header;
+        let len = u64::from(u32::from_be_bytes([l0, l1, l2, l3]));
+        if len > limit {
+            bail!("request of {len} bytes is larger than this bridge accepts");
+        }
+        let mut payload = Vec::new();
+        (&mut input).take(len).read_to_end(&mut payload)?;
+        if payload.len() as u64 != len {
+            bail!("truncated request");
+        }
+        let response = sim.process(command, &payload, &mut NoContext);
+        let out_len = u32::try_from(response.len()).context("response too large")?;
+        output.write_all(&out_len.to_be_bytes())?;
+        output.write_all(&response)?;
+        output.flush()?;
+    }
 }

@@ -1,0 +1,332 @@
+//! authenticatorClientPIN (CTAP 2.1 §6.5.5).
+
+use ciborium::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::cbor::{self, Params, Status};
+use crate::pin_protocol::PinProtocol;
+use crate::pin_token::SUPPORTED_PERMISSIONS;
+use crate::pin_token::{PERMISSION_GA, PERMISSION_MC};
+use crate::state::MAX_PIN_RETRIES;
+use crate::{status, DeviceContext, Simulator};
+
+/// Minimum PIN length in Unicode code points (§6.5.1, getInfo minPINLength).
+pub const MIN_PIN_CODE_POINTS: usize = 4;
+/// Maximum PIN length in bytes (§6.5.1).
+pub const MAX_PIN_BYTES: usize = 63;
+/// Consecutive wrong PINs that block PIN use until a power cycle (§6.5.5.7.2).
+pub const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
+
+/// Subcommands (§6.5.5 table).
+mod sub {
+    pub const GET_PIN_RETRIES: i128 = 0x01;
+    pub const GET_KEY_AGREEMENT: i128 = 0x02;
+    pub const SET_PIN: i128 = 0x03;
+    pub const CHANGE_PIN: i128 = 0x04;
+    pub const GET_PIN_TOKEN: i128 = 0x05;
+    pub const GET_TOKEN_USING_UV: i128 = 0x06;
+    pub const GET_UV_RETRIES: i128 = 0x07;
+    pub const GET_TOKEN_USING_PIN: i128 = 0x09;
+}
+
+/// Request parameter keys.
+mod key {
+    pub const PROTOCOL: i64 = 0x01;
+    pub const SUBCOMMAND: i64 = 0x02;
+    pub const KEY_AGREEMENT: i64 = 0x03;
+    pub const PIN_UV_AUTH_PARAM: i64 = 0x04;
+    pub const NEW_PIN_ENC: i64 = 0x05;
+    pub const PIN_HASH_ENC: i64 = 0x06;
+    pub const PERMISSIONS: i64 = 0x09;
+    pub const RP_ID: i64 = 0x0A;
+}
+
+/// `LEFT(SHA-256(pin), 16)`, what the authenticator stores (§6.5.5.5).
+pub(crate) fn pin_hash(pin: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(pin);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+impl Simulator {
+    pub(crate) fn client_pin(
+        &mut self,
+        payload: &[u8],
+        ctx: &mut dyn DeviceContext,
+    ) -> Result<Vec<u8>, Status> {
+        let entries = cbor::decode_map(payload)?;
+        let params = Params::new(&entries)?;
+        let subcommand = cbor::integer(params.required(key::SUBCOMMAND)?)?;
+        // pinUvAuthProtocol is required by every subcommand but the two
+        // that only read counters.
+        let protocol = match params.get(key::PROTOCOL) {
+            Some(v) => Some(
+                self.supported_protocol(cbor::integer(v)?)
+                    .ok_or(status::INVALID_PARAMETER)?,
+            ),
+            None => None,
+        };
+        let body = match subcommand {
+            sub::GET_PIN_RETRIES => vec![
+                (cbor::int(0x03), cbor::int(i64::from(self.state.pin_retries))),
+                (
+                    cbor::int(0x04),
+                    Value::Bool(self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES),
+                ),
+            ],
+            sub::GET_KEY_AGREEMENT => {
+                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                vec![(
+                    cbor::int(0x01),
+                    self.key_agreement[p.index()].cose_public_key(),
+                )]
+            }
+            sub::SET_PIN => {
+                self.set_pin(&params, protocol.ok_or(status::MISSING_PARAMETER)?)?;
+                Vec::new()
+            }
+            sub::CHANGE_PIN => {
+                self.change_pin(&params, protocol.ok_or(status::MISSING_PARAMETER)?)?;
+                Vec::new()
+            }
+            sub::GET_PIN_TOKEN => {
+                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                // §6.5.5.7.1: permissions and rpId are not allowed here.
+                if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
+                    return Err(status::INVALID_PARAMETER);
+                }
+                let token = self.get_token_using_pin(
+                    &params,
+                    p,
+                    PERMISSION_MC | PERMISSION_GA,
+                    None,
+                )?;
+                vec![(cbor::int(0x02), Value::Bytes(token))]
+            }
+            sub::GET_TOKEN_USING_PIN => {
+                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let (permissions, rp_id) = token_permissions(&params)?;
+                let token = self.get_token_using_pin(&params, p, permissions, rp_id)?;
+                vec![(cbor::int(0x02), Value::Bytes(token))]
+            }
+            sub::GET_TOKEN_USING_UV => {
+                if !self.state.built_in_uv {
+                    return Err(status::INVALID_SUBCOMMAND);
+                }
+                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let (permissions, rp_id) = token_permissions(&params)?;
+                let token = self.get_token_using_uv(&params, p, permissions, rp_id, ctx)?;
+                vec![(cbor::int(0x02), Value::Bytes(token))]
+            }
+            sub::GET_UV_RETRIES => {
+                if !self.state.built_in_uv {
+                    return Err(status::INVALID_SUBCOMMAND);
+                }
+                // The simulated built-in UV never fails, so it never loses retries.
+                vec![(cbor::int(0x05), cbor::int(i64::from(MAX_PIN_RETRIES)))]
+            }
+            _ => return Err(status::INVALID_SUBCOMMAND),
+        };
+        if body.is_empty() {
+            return Ok(Vec::new());
+        }
+        cbor::encode(&Value::Map(body))
+    }
+
+    /// setPIN (§6.5.5.5).
+    fn set_pin(&mut self, params: &Params<'_>, protocol: PinProtocol) -> Result<(), Status> {
+        let key_agreement = params.required(key::KEY_AGREEMENT)?;
+        let new_pin_enc = cbor::bytes(params.required(key::NEW_PIN_ENC)?)?;
+        let auth = cbor::bytes(params.required(key::PIN_UV_AUTH_PARAM)?)?;
+        if self.state.pin_hash.is_some() {
+            return Err(status::NOT_ALLOWED);
+        }
+        let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
+        if !protocol.verify(&shared, new_pin_enc, auth) {
+            return Err(status::PIN_AUTH_INVALID);
+        }
+        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
+        self.state.pin_hash = Some(pin_hash(&new_pin));
+        self.state.pin_code_points = Some(code_points(&new_pin));
+        self.state.pin_retries = MAX_PIN_RETRIES;
+        self.persist()
+    }
+
+    /// changePIN (§6.5.5.6).
+    fn change_pin(&mut self, params: &Params<'_>, protocol: PinProtocol) -> Result<(), Status> {
+        let key_agreement = params.required(key::KEY_AGREEMENT)?;
+        let pin_hash_enc = cbor::bytes(params.required(key::PIN_HASH_ENC)?)?;
+        let new_pin_enc = cbor::bytes(params.required(key::NEW_PIN_ENC)?)?;
+        let auth = cbor::bytes(params.required(key::PIN_UV_AUTH_PARAM)?)?;
+        if self.state.pin_hash.is_none() {
+            return Err(status::PIN_NOT_SET);
+        }
+        if self.state.pin_retries == 0 {
+            return Err(status::PIN_BLOCKED);
+        }
+        if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
+            return Err(status::PIN_AUTH_BLOCKED);
+        }
+        let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
+        let mut message = new_pin_enc.to_vec();
+        message.extend_from_slice(pin_hash_enc);
+        if !protocol.verify(&shared, &message, auth) {
+            return Err(status::PIN_AUTH_INVALID);
+        }
+        self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
+        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
+        self.state.pin_hash = Some(pin_hash(&new_pin));
+        self.state.pin_code_points = Some(code_points(&new_pin));
+        // §6.5.5.6: all pinUvAuthTokens are invalidated.
+        self.token.reset(&mut self.rng);
+        self.persist()
+    }
+
+    /// The shared part of changePIN and the getPinToken variants
+    /// (§6.5.5.6 steps 8-10, §6.5.5.7.2): decrement the retries (persisted
+    /// before the comparison), compare, and on a mismatch regenerate the key
+    /// agreement key and answer PIN_INVALID / PIN_AUTH_BLOCKED / PIN_BLOCKED.
+    fn check_pin_hash_enc(
+        &mut self,
+        protocol: PinProtocol,
+        shared: &[u8],
+        pin_hash_enc: &[u8],
+    ) -> Result<(), Status> {
+        let expected_len = match protocol {
+            PinProtocol::One => 16,
+            PinProtocol::Two => 32,
+        };
+        if pin_hash_enc.len() != expected_len {
+            return Err(status::INVALID_PARAMETER);
+        }
+        self.state.pin_retries = self.state.pin_retries.saturating_sub(1);
+        self.persist()?;
+        let given = protocol
+            .decrypt(shared, pin_hash_enc)
+            .ok_or(status::PIN_AUTH_INVALID)?;
+        let stored = self.state.pin_hash.ok_or(status::PIN_NOT_SET)?;
+        if !bool::from(given.as_slice().ct_eq(&stored)) {
+            self.regenerate_key_agreement();
+            self.consecutive_pin_mismatches = self.consecutive_pin_mismatches.saturating_add(1);
+            if self.state.pin_retries == 0 {
+                return Err(status::PIN_BLOCKED);
+            }
+            if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
+                return Err(status::PIN_AUTH_BLOCKED);
+            }
+            return Err(status::PIN_INVALID);
+        }
+        self.state.pin_retries = MAX_PIN_RETRIES;
+        self.consecutive_pin_mismatches = 0;
+        self.persist()
+    }
+
+    /// getPinToken (§6.5.5.7.1) and getPinUvAuthTokenUsingPinWithPermissions
+    /// (§6.5.5.7.2).
+    fn get_token_using_pin(
+        &mut self,
+        params: &Params<'_>,
+        protocol: PinProtocol,
+        permissions: u8,
+        rp_id: Option<String>,
+    ) -> Result<Vec<u8>, Status> {
+        let key_agreement = params.required(key::KEY_AGREEMENT)?;
+        let pin_hash_enc = cbor::bytes(params.required(key::PIN_HASH_ENC)?)?;
+        if self.state.pin_hash.is_none() {
+            return Err(status::PIN_NOT_SET);
+        }
+        if self.state.pin_retries == 0 {
+            return Err(status::PIN_BLOCKED);
+        }
+        if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
+            return Err(status::PIN_AUTH_BLOCKED);
+        }
+        let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
+        self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
+        self.token.reset(&mut self.rng);
+        self.token
+            .begin_using(protocol, false, permissions, rp_id, self.clock.now());
+        protocol.encrypt(&shared, self.token.value(), &mut self.rng)
+    }
+
+    /// getPinUvAuthTokenUsingUvWithPermissions (§6.5.5.7.3): the simulated
+    /// built-in UV is a touch answered by the presence policy.
+    fn get_token_using_uv(
+        &mut self,
+        params: &Params<'_>,
+        protocol: PinProtocol,
+        permissions: u8,
+        rp_id: Option<String>,
+        ctx: &mut dyn DeviceContext,
+    ) -> Result<Vec<u8>, Status> {
+        let key_agreement = params.required(key::KEY_AGREEMENT)?;
+        let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
+        self.wait_for_presence(ctx)?;
+        self.token.reset(&mut self.rng);
+        self.token
+            .begin_using(protocol, true, permissions, rp_id, self.clock.now());
+        protocol.encrypt(&shared, self.token.value(), &mut self.rng)
+    }
+}
+
+/// permissions and rpId of the WithPermissions subcommands (§6.5.5.7.2
+/// steps 1-4): zero → INVALID_PARAMETER, unsupported bits →
+/// UNAUTHORIZED_PERMISSION, mc/ga without rpId → MISSING_PARAMETER.
+fn token_permissions(params: &Params<'_>) -> Result<(u8, Option<String>), Status> {
+    let permissions = cbor::integer(params.required(key::PERMISSIONS)?)?;
+    if permissions == 0 {
+        return Err(status::INVALID_PARAMETER);
+    }
+    let permissions = u8::try_from(permissions).map_err(|_| status::UNAUTHORIZED_PERMISSION)?;
+    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+        return Err(status::UNAUTHORIZED_PERMISSION);
+    }
+    let rp_id = match params.get(key::RP_ID) {
+        Some(v) => Some(cbor::text(v)?.to_string()),
+        None => None,
+    };
+    if permissions & (PERMISSION_MC | PERMISSION_GA) != 0 && rp_id.is_none() {
+        return Err(status::MISSING_PARAMETER);
+    }
+    Ok((permissions, rp_id))
+}
+
+/// Decrypts newPinEnc and applies the PIN policy (§6.5.5.5 steps 6-10):
+/// 64 bytes padded (else INVALID_PARAMETER), trailing zeros dropped, at
+/// least 4 code points and at most 63 bytes (else PIN_POLICY_VIOLATION).
+fn decrypt_new_pin(
+    protocol: PinProtocol,
+    shared: &[u8],
+    new_pin_enc: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Status> {
+    let padded = protocol
+        .decrypt(shared, new_pin_enc)
+        .ok_or(status::PIN_AUTH_INVALID)?;
+    if padded.len() != 64 {
+        return Err(status::INVALID_PARAMETER);
+    }
+    let len = padded
+        .iter()
+        .rposition(|b| *b != 0)
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let pin = Zeroizing::new(padded.get(..len).unwrap_or_default().to_vec());
+    if pin.len() > MAX_PIN_BYTES {
+        return Err(status::PIN_POLICY_VIOLATION);
+    }
+    let Ok(text) = std::str::from_utf8(&pin) else {
+        return Err(status::PIN_POLICY_VIOLATION);
+    };
+    if text.chars().count() < MIN_PIN_CODE_POINTS {
+        return Err(status::PIN_POLICY_VIOLATION);
+    }
+    Ok(pin)
+}
+
+fn code_points(pin: &[u8]) -> u8 {
+    let n = std::str::from_utf8(pin).map(|s| s.chars().count()).unwrap_or(0);
+    u8::try_from(n).unwrap_or(u8::MAX)
+}

@@ -1,0 +1,201 @@
+//! Credentials: stateless (the id wraps the key material) and provisioned
+//! (listed in the state).
+//!
+//! A stateless credential id is `0x01 || nonce (12) || AES-256-GCM(wrapKey,
+//! nonce, flags || privateKey || CredRandom || CredRandomUv, aad =
+//! rpIdHash)`. The wrap key is derived from the token's master secret; the
+//! nonce is synthetic (an HMAC of the plaintext and RP ID hash under a
+//! second derived key), so a repeated seed can never reuse a nonce for a
+//! different plaintext. Any process with the same master secret serves the
+//! same credentials; an id presented for another RP ID fails to open.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use p256::ecdsa::SigningKey;
+use p256::SecretKey;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The version byte at the front of every stateless credential id.
+const CREDENTIAL_ID_VERSION: u8 = 0x01;
+/// Plaintext flag: the credential was made with `hmac-secret: true`.
+const FLAG_HMAC_SECRET: u8 = 0x01;
+const PLAINTEXT_LEN: usize = 1 + 32 + 32 + 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A credential the simulator recognised: its key and CredRandoms.
+pub(crate) struct Credential {
+    /// The id as the platform sent it.
+    pub id: Vec<u8>,
+    /// The ES256 key.
+    pub signing_key: SigningKey,
+    /// CredRandom for assertions without UV (§12.5).
+    pub cred_random: Zeroizing<[u8; 32]>,
+    /// CredRandom for assertions with UV.
+    pub cred_random_uv: Zeroizing<[u8; 32]>,
+    /// Whether hmac-secret was enabled at creation.
+    pub hmac_secret: bool,
+}
+
+/// A credential listed explicitly in the state (for vaults made elsewhere).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProvisionedCredential {
+    /// The credential id (hex in JSON).
+    #[serde(with = "crate::hex_json::bytes")]
+    pub credential_id: Vec<u8>,
+    /// The RP ID it belongs to.
+    pub rp_id: String,
+    /// CredRandom for assertions without UV (hex in JSON).
+    #[serde(with = "crate::hex_json::array32")]
+    pub cred_random: [u8; 32],
+    /// CredRandom for assertions with UV (hex in JSON); derived from the
+    /// master secret and the id when absent.
+    #[serde(
+        with = "crate::hex_json::option32",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cred_random_uv: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ProvisionedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisionedCredential")
+            .field("credential_id", &hex::encode(&self.credential_id))
+            .field("rp_id", &self.rp_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keys derived from the master secret.
+pub(crate) struct WrapKeys {
+    master: Zeroizing<[u8; 32]>,
+}
+
+impl WrapKeys {
+    pub(crate) fn new(master: &[u8; 32]) -> Self {
+        WrapKeys {
+            master: Zeroizing::new(*master),
+        }
+    }
+
+    fn derive(&self, label: &[u8], context: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"tokenring-sim"), self.master.as_slice());
+        let mut info = label.to_vec();
+        info.extend_from_slice(context);
+        let ok = hk.expand(&info, out.as_mut_slice()).is_ok();
+        debug_assert!(ok);
+        out
+    }
+
+    /// Wraps fresh key material into a credential id.
+    pub(crate) fn wrap(
+        &self,
+        rp_id_hash: &[u8; 32],
+        private_key: &SecretKey,
+        cred_random: &[u8; 32],
+        cred_random_uv: &[u8; 32],
+        hmac_secret: bool,
+    ) -> Option<Vec<u8>> {
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(PLAINTEXT_LEN));
+        plaintext.push(if hmac_secret { FLAG_HMAC_SECRET } else { 0 });
+        plaintext.extend_from_slice(&private_key.to_bytes());
+        plaintext.extend_from_slice(cred_random);
+        plaintext.extend_from_slice(cred_random_uv);
+        let nonce_key = self.derive(b"credential nonce", &[]);
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(nonce_key.as_slice()).ok()?;
+        mac.update(rp_id_hash);
+        mac.update(&plaintext);
+        let tag = mac.finalize().into_bytes();
+        let nonce_bytes = tag.get(..12)?;
+        let key = self.derive(b"credential wrap", &[]);
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(nonce_bytes),
+                Payload {
+                    msg: &plaintext,
+                    aad: rp_id_hash,
+                },
+            )
+            .ok()?;
+        let mut id = vec![CREDENTIAL_ID_VERSION];
+        id.extend_from_slice(nonce_bytes);
+        id.extend_from_slice(&ct);
+        Some(id)
+    }
+
+    /// Opens a stateless credential id for this RP ID hash; `None` when it
+    /// is not ours (or not for this RP).
+    pub(crate) fn unwrap(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
+        let (version, rest) = id.split_first()?;
+        if *version != CREDENTIAL_ID_VERSION {
+            return None;
+        }
+        let (nonce, ct) = rest.split_at_checked(12)?;
+        let key = self.derive(b"credential wrap", &[]);
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
+        let plaintext = Zeroizing::new(
+            cipher
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: rp_id_hash,
+                    },
+                )
+                .ok()?,
+        );
+        if plaintext.len() != PLAINTEXT_LEN {
+            return None;
+        }
+        let flags = *plaintext.first()?;
+        let signing_key = SigningKey::from_slice(plaintext.get(1..33)?).ok()?;
+        let mut cred_random = Zeroizing::new([0u8; 32]);
+        cred_random.copy_from_slice(plaintext.get(33..65)?);
+        let mut cred_random_uv = Zeroizing::new([0u8; 32]);
+        cred_random_uv.copy_from_slice(plaintext.get(65..97)?);
+        Some(Credential {
+            id: id.to_vec(),
+            signing_key,
+            cred_random,
+            cred_random_uv,
+            hmac_secret: flags & FLAG_HMAC_SECRET != 0,
+        })
+    }
+
+    /// The credential for a provisioned entry: its signing key and (when
+    /// not given) its UV CredRandom are derived from the master secret and
+    /// the id, so they stay the same across processes.
+    pub(crate) fn provisioned(&self, entry: &ProvisionedCredential) -> Option<Credential> {
+        let mut counter = 0u8;
+        let signing_key = loop {
+            let mut context = entry.credential_id.clone();
+            context.push(counter);
+            let scalar = self.derive(b"provisioned signing key", &context);
+            if let Ok(key) = SigningKey::from_slice(scalar.as_slice()) {
+                break key;
+            }
+            counter = counter.checked_add(1)?;
+        };
+        let cred_random_uv = match entry.cred_random_uv {
+            Some(v) => Zeroizing::new(v),
+            None => self.derive(b"provisioned cred random uv", &entry.credential_id),
+        };
+        Some(Credential {
+            id: entry.credential_id.clone(),
+            signing_key,
+            cred_random: Zeroizing::new(entry.cred_random),
+            cred_random_uv,
+            hmac_secret: true,
+        })
+    }
+}
+
+/// SHA-256 of an RP ID.
+pub(crate) fn rp_id_hash(rp_id: &str) -> [u8; 32] {
+    Sha256::digest(rp_id.as_bytes()).into()
+}

@@ -1,0 +1,85 @@
+//! authenticatorGetInfo (CTAP 2.1 §6.4).
+
+use ciborium::Value;
+
+use crate::cbor::{self, Status};
+use crate::client_pin::MIN_PIN_CODE_POINTS;
+use crate::Simulator;
+
+/// The firmware version getInfo reports (0x0E).
+pub const FIRMWARE_VERSION: i64 = 0x0001_0000;
+
+impl Simulator {
+    /// The getInfo response, keys in canonical order.
+    pub(crate) fn get_info(&self) -> Result<Vec<u8>, Status> {
+        let s = &self.state;
+        // Option keys in canonical CBOR order (shorter text first, then
+        // bytewise): up, uv, rk, alwaysUv, clientPin, pinUvAuthToken,
+        // makeCredUvNotRqd.
+        let mut options = vec![
+            (cbor::txt("rk"), Value::Bool(false)),
+            (cbor::txt("up"), Value::Bool(true)),
+        ];
+        if s.built_in_uv {
+            options.push((cbor::txt("uv"), Value::Bool(true)));
+        }
+        options.push((cbor::txt("alwaysUv"), Value::Bool(s.always_uv)));
+        options.push((cbor::txt("clientPin"), Value::Bool(s.pin_hash.is_some())));
+        options.push((cbor::txt("pinUvAuthToken"), Value::Bool(true)));
+        options.push((
+            cbor::txt("makeCredUvNotRqd"),
+            Value::Bool(s.make_cred_uv_not_rqd),
+        ));
+        options.sort_by(|(a, _), (b, _)| canonical_text_order(a, b));
+        let info = Value::Map(vec![
+            (
+                cbor::int(0x01),
+                Value::Array(vec![cbor::txt("FIDO_2_0"), cbor::txt("FIDO_2_1")]),
+            ),
+            (cbor::int(0x02), Value::Array(vec![cbor::txt("hmac-secret")])),
+            (cbor::int(0x03), cbor::byt(&s.aaguid)),
+            (cbor::int(0x04), Value::Map(options)),
+            (
+                cbor::int(0x05),
+                cbor::int(i64::try_from(s.max_msg_size).unwrap_or(i64::MAX)),
+            ),
+            (
+                cbor::int(0x06),
+                Value::Array(
+                    s.pin_uv_auth_protocols
+                        .iter()
+                        .map(|p| cbor::int(i64::from(*p)))
+                        .collect(),
+                ),
+            ),
+            // maxCredentialCountInList, maxCredentialIdLength
+            (cbor::int(0x07), cbor::int(8)),
+            (cbor::int(0x08), cbor::int(128)),
+            (
+                cbor::int(0x09),
+                Value::Array(vec![cbor::txt("usb"), cbor::txt("nfc")]),
+            ),
+            (
+                cbor::int(0x0A),
+                Value::Array(vec![Value::Map(vec![
+                    (cbor::txt("alg"), cbor::int(-7)),
+                    (cbor::txt("type"), cbor::txt("public-key")),
+                ])]),
+            ),
+            (cbor::int(0x0C), Value::Bool(false)),
+            (
+                cbor::int(0x0D),
+                cbor::int(i64::try_from(MIN_PIN_CODE_POINTS).unwrap_or(4)),
+            ),
+            (cbor::int(0x0E), cbor::int(FIRMWARE_VERSION)),
+        ]);
+        cbor::encode(&info)
+    }
+}
+
+/// CTAP2 canonical order of text keys: shorter first, then bytewise.
+fn canonical_text_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    let a = a.as_text().unwrap_or_default();
+    let b = b.as_text().unwrap_or_default();
+    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}

@@ -1,0 +1,231 @@
+//! authenticatorMakeCredential (CTAP 2.1 §6.1.2).
+
+use ciborium::Value;
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use p256::SecretKey;
+use rand_chacha::rand_core::RngCore;
+use zeroize::Zeroizing;
+
+use crate::cbor::{self, Params, Status};
+use crate::config::AttestationMode;
+use crate::credential::{rp_id_hash, WrapKeys};
+use crate::pin_protocol::cose_ec2;
+use crate::pin_token::PERMISSION_MC;
+use crate::request::{descriptor_ids, Options, FLAG_AT, FLAG_ED, FLAG_UP, FLAG_UV};
+use crate::{status, DeviceContext, Simulator};
+
+/// COSE algorithm ES256.
+const ES256: i128 = -7;
+
+mod key {
+    pub const CLIENT_DATA_HASH: i64 = 0x01;
+    pub const RP: i64 = 0x02;
+    pub const USER: i64 = 0x03;
+    pub const PUB_KEY_CRED_PARAMS: i64 = 0x04;
+    pub const EXCLUDE_LIST: i64 = 0x05;
+    pub const EXTENSIONS: i64 = 0x06;
+    pub const OPTIONS: i64 = 0x07;
+    pub const PIN_UV_AUTH_PARAM: i64 = 0x08;
+    pub const PIN_UV_AUTH_PROTOCOL: i64 = 0x09;
+    pub const ENTERPRISE_ATTESTATION: i64 = 0x0A;
+}
+
+impl Simulator {
+    pub(crate) fn make_credential(
+        &mut self,
+        payload: &[u8],
+        ctx: &mut dyn DeviceContext,
+    ) -> Result<Vec<u8>, Status> {
+        let entries = cbor::decode_map(payload)?;
+        let params = Params::new(&entries)?;
+        // Required parameters and their types.
+        let client_data_hash = cbor::bytes(params.required(key::CLIENT_DATA_HASH)?)?;
+        let rp = cbor::map(params.required(key::RP)?)?;
+        let rp_id = cbor::text(rp.get_text("id").ok_or(status::MISSING_PARAMETER)?)?;
+        let user = cbor::map(params.required(key::USER)?)?;
+        cbor::bytes(user.get_text("id").ok_or(status::MISSING_PARAMETER)?)?;
+        for field in ["name", "displayName"] {
+            if let Some(v) = user.get_text(field) {
+                cbor::text(v)?;
+            }
+        }
+        let cred_params = cbor::array(params.required(key::PUB_KEY_CRED_PARAMS)?)?;
+        let exclude = descriptor_ids(params.get(key::EXCLUDE_LIST))?;
+        let hmac_secret_requested = match params.get(key::EXTENSIONS) {
+            Some(ext) => match cbor::map(ext)?.get_text("hmac-secret") {
+                Some(v) => cbor::boolean(v)?,
+                None => false,
+            },
+            None => false,
+        };
+        let options = Options::parse(params.get(key::OPTIONS))?;
+
+        // Steps 1-2: pinUvAuthParam (zero length → PIN_NOT_SET/PIN_INVALID
+        // after a touch), pinUvAuthProtocol.
+        let auth = self.pin_uv_auth(&params, key::PIN_UV_AUTH_PARAM, key::PIN_UV_AUTH_PROTOCOL, ctx)?;
+
+        // Step 3: pubKeyCredParams; ES256 is the only algorithm.
+        let mut es256 = false;
+        for p in cred_params {
+            let p = cbor::map(p)?;
+            let alg = cbor::integer(p.get_text("alg").ok_or(status::MISSING_PARAMETER)?)?;
+            let kind = cbor::text(p.get_text("type").ok_or(status::MISSING_PARAMETER)?)?;
+            if kind == "public-key" && alg == ES256 {
+                es256 = true;
+            }
+        }
+        if !es256 {
+            return Err(status::UNSUPPORTED_ALGORITHM);
+        }
+
+        // Step 5: options. Discoverable credentials are not supported
+        // (getInfo says rk: false) → UNSUPPORTED_OPTION; up=false is
+        // invalid here; uv=true needs built-in UV (ignored with a
+        // pinUvAuthParam).
+        if options.rk == Some(true) {
+            return Err(status::UNSUPPORTED_OPTION);
+        }
+        if options.up == Some(false) {
+            return Err(status::INVALID_OPTION);
+        }
+        let mut uv_option = auth.is_none() && options.uv == Some(true);
+        if uv_option && !self.state.built_in_uv {
+            return Err(status::INVALID_OPTION);
+        }
+
+        // Step 7: enterprise attestation is not supported.
+        if params.get(key::ENTERPRISE_ATTESTATION).is_some() {
+            return Err(status::INVALID_PARAMETER);
+        }
+
+        let protected = self.state.pin_hash.is_some() || self.state.built_in_uv;
+        // Step 6: alwaysUv. Without any UV configured the client must set a
+        // PIN first (PUAT_REQUIRED, clientPin being supported); with
+        // built-in UV the request is treated as uv=true.
+        if self.state.always_uv && auth.is_none() && !uv_option {
+            if self.state.built_in_uv {
+                uv_option = true;
+            } else {
+                return Err(status::PUAT_REQUIRED);
+            }
+        }
+        // Step 8-10: when protected and neither pinUvAuthParam nor uv is
+        // given, proceed only with makeCredUvNotRqd (non-discoverable);
+        // otherwise PUAT_REQUIRED (CTAP 2.0 name: PIN_REQUIRED).
+        if protected
+            && auth.is_none()
+            && !uv_option
+            && !(self.state.make_cred_uv_not_rqd && !self.state.always_uv)
+        {
+            return Err(status::PUAT_REQUIRED);
+        }
+
+        // Step 11: user verification.
+        let mut uv = false;
+        if let Some(auth) = &auth {
+            // Like OpenSK, a pinUvAuthParam is verified even when no PIN is
+            // set (there is then no token in use, so it fails).
+            self.verify_token_use(auth, client_data_hash, PERMISSION_MC, rp_id)?;
+            uv = true;
+        } else if uv_option {
+            // Built-in UV: the simulated sensor is a touch per the policy,
+            // which also gives user presence (§6.1.2 step 13).
+            self.wait_for_presence(ctx)?;
+            uv = true;
+        }
+        let up_from_uv = uv_option;
+
+        // Step 12: excludeList: a touch, then CREDENTIAL_EXCLUDED.
+        let keys = WrapKeys::new(&self.state.master_secret);
+        let rp_hash = rp_id_hash(rp_id);
+        let excluded = exclude.iter().any(|id| {
+            keys.unwrap(&rp_hash, id).is_some()
+                || self
+                    .state
+                    .credentials
+                    .iter()
+                    .any(|c| c.rp_id == rp_id && c.credential_id.as_slice() == *id)
+        });
+        if excluded {
+            self.wait_for_presence(ctx)?;
+            return Err(status::CREDENTIAL_EXCLUDED);
+        }
+
+        // Step 14: user presence (unless the token's UP flag or built-in
+        // UV provided it), then the flags are cleared.
+        let present = up_from_uv || (auth.is_some() && self.token.user_present());
+        if !present {
+            self.wait_for_presence(ctx)?;
+        }
+        self.token.clear_after_presence();
+
+        // Step 16-17: the credential.
+        let private_key = SecretKey::random(&mut self.rng);
+        let mut cred_random = Zeroizing::new([0u8; 32]);
+        let mut cred_random_uv = Zeroizing::new([0u8; 32]);
+        self.rng.fill_bytes(cred_random.as_mut_slice());
+        self.rng.fill_bytes(cred_random_uv.as_mut_slice());
+        let credential_id = keys
+            .wrap(
+                &rp_hash,
+                &private_key,
+                &cred_random,
+                &cred_random_uv,
+                hmac_secret_requested,
+            )
+            .ok_or(status::OTHER)?;
+        let credential_id_len = u16::try_from(credential_id.len()).map_err(|_| status::OTHER)?;
+        let sign_count = self.next_sign_count()?;
+
+        let mut flags = FLAG_UP | FLAG_AT;
+        if uv {
+            flags |= FLAG_UV;
+        }
+        let extensions = if hmac_secret_requested {
+            flags |= FLAG_ED;
+            Some(cbor::encode(&Value::Map(vec![(
+                cbor::txt("hmac-secret"),
+                Value::Bool(true),
+            )]))?)
+        } else {
+            None
+        };
+        let public_key = cbor::encode(&cose_ec2(&private_key.public_key(), -7))?;
+        let mut auth_data = Vec::with_capacity(256);
+        auth_data.extend_from_slice(&rp_hash);
+        auth_data.push(flags);
+        auth_data.extend_from_slice(&sign_count.to_be_bytes());
+        auth_data.extend_from_slice(&self.state.aaguid);
+        auth_data.extend_from_slice(&credential_id_len.to_be_bytes());
+        auth_data.extend_from_slice(&credential_id);
+        auth_data.extend_from_slice(&public_key);
+        if let Some(ext) = extensions {
+            auth_data.extend_from_slice(&ext);
+        }
+
+        // Step 19: attestation.
+        let (fmt, att_stmt) = match self.state.attestation {
+            AttestationMode::None => ("none", Value::Map(Vec::new())),
+            AttestationMode::Packed => {
+                // Self attestation: signed by the credential key itself
+                // (WebAuthn §8.2 packed, no x5c).
+                let signing = SigningKey::from(&private_key);
+                let mut message = auth_data.clone();
+                message.extend_from_slice(client_data_hash);
+                let sig: Signature = signing.sign(&message);
+                (
+                    "packed",
+                    Value::Map(vec![
+                        (cbor::txt("alg"), cbor::int(-7)),
+                        (cbor::txt("sig"), cbor::byt(sig.to_der().as_bytes())),
+                    ]),
+                )
+            }
+        };
+        cbor::encode(&Value::Map(vec![
+            (cbor::int(0x01), cbor::txt(fmt)),
+            (cbor::int(0x02), Value::Bytes(auth_data)),
+            (cbor::int(0x03), att_stmt),
+        ]))
+    }
+}

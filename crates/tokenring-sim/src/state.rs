@@ -1,0 +1,184 @@
+//! The authenticator's persistent state and its JSON state file.
+//!
+//! The file holds the master secret (every stateless credential is wrapped
+//! under it), the PIN hash (`LEFT(SHA-256(PIN), 16)`, what §6.5.5.5 has the
+//! authenticator store), the PIN retries counter, the signature counter,
+//! the configuration and any provisioned credentials. It is written
+//! atomically (temp file in the same directory, fsync, rename, fsync of
+//! the directory) with mode 0600.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroize;
+
+use crate::config::AttestationMode;
+use crate::credential::ProvisionedCredential;
+use crate::SimError;
+
+/// The state file format version.
+pub const STATE_VERSION: u32 = 1;
+
+/// PIN retries after a reset or a correct PIN (§6.5.2: maximum 8).
+pub const MAX_PIN_RETRIES: u8 = 8;
+
+/// Everything the simulator keeps across power cycles and processes.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct SimState {
+    /// Format version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// The seed the state was made with (also seeds nonces at each start).
+    pub seed: u64,
+    /// AAGUID.
+    #[serde(with = "crate::hex_json::array16")]
+    pub aaguid: [u8; 16],
+    /// The master secret that wraps stateless credentials.
+    #[serde(with = "crate::hex_json::array32")]
+    pub master_secret: [u8; 32],
+    /// `LEFT(SHA-256(PIN), 16)` when a PIN is set.
+    #[serde(with = "crate::hex_json::option16", default)]
+    pub pin_hash: Option<[u8; 16]>,
+    /// The length of the PIN in code points (for forcePINChange-style
+    /// policy checks; informational).
+    #[serde(default)]
+    pub pin_code_points: Option<u8>,
+    /// PIN retries left (§6.5.2 pinRetries).
+    pub pin_retries: u8,
+    /// Signature counter (§6.1 authData signCount), shared by all credentials.
+    pub sign_count: u32,
+    /// PIN/UV auth protocols in order of preference.
+    pub pin_uv_auth_protocols: Vec<u8>,
+    /// getInfo alwaysUv.
+    #[serde(default)]
+    pub always_uv: bool,
+    /// getInfo makeCredUvNotRqd.
+    #[serde(default)]
+    pub make_cred_uv_not_rqd: bool,
+    /// Built-in UV configured.
+    #[serde(default)]
+    pub built_in_uv: bool,
+    /// Attestation for makeCredential.
+    #[serde(default)]
+    pub attestation: AttestationMode,
+    /// maxMsgSize.
+    pub max_msg_size: usize,
+    /// Explicitly provisioned credentials.
+    #[serde(default)]
+    pub credentials: Vec<ProvisionedCredential>,
+}
+
+impl std::fmt::Debug for SimState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimState")
+            .field("version", &self.version)
+            .field("seed", &self.seed)
+            .field("pin_set", &self.pin_hash.is_some())
+            .field("pin_retries", &self.pin_retries)
+            .field("sign_count", &self.sign_count)
+            .field("pin_uv_auth_protocols", &self.pin_uv_auth_protocols)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SimState {
+    fn drop(&mut self) {
+        self.master_secret.zeroize();
+        if let Some(h) = self.pin_hash.as_mut() {
+            h.zeroize();
+        }
+        for c in &mut self.credentials {
+            c.cred_random.zeroize();
+            if let Some(r) = c.cred_random_uv.as_mut() {
+                r.zeroize();
+            }
+        }
+    }
+}
+
+impl SimState {
+    /// Reads a state file.
+    pub fn load(path: &Path) -> Result<SimState, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let state: SimState =
+            serde_json::from_str(&text).map_err(|e| SimError::InvalidState {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        if state.version != STATE_VERSION {
+            return Err(SimError::InvalidState {
+                path: path.to_path_buf(),
+                message: format!("unsupported version {}", state.version),
+            });
+        }
+        state.validate().map_err(|message| SimError::InvalidState {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(state)
+    }
+
+    /// Checks the configuration parts.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let p = &self.pin_uv_auth_protocols;
+        if p.is_empty() || p.iter().any(|n| *n != 1 && *n != 2) {
+            return Err("pin_uv_auth_protocols must be [2, 1], [1, 2], [1] or [2]".into());
+        }
+        if self.pin_retries > MAX_PIN_RETRIES {
+            return Err("pin_retries above 8".into());
+        }
+        if self.max_msg_size < 64 {
+            return Err("max_msg_size below 64".into());
+        }
+        Ok(())
+    }
+
+    /// Writes the state atomically with mode 0600.
+    pub fn save(&self, path: &Path) -> Result<(), SimError> {
+        let io = |source| SimError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).map_err(|e| {
+            SimError::InvalidState {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "state".into());
+        let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let result = (|| {
+            let mut file = options.open(&tmp)?;
+            file.write_all(&json)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, path)?;
+            #[cfg(unix)]
+            {
+                std::fs::File::open(&dir)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io)
+    }
+}
