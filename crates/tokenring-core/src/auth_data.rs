@@ -228,7 +228,10 @@ mod tests {
         let too_long = build("a", flags::AT, Some((&[1u8; 1024], &key())), None);
         assert!(matches!(
             AuthenticatorData::decode(&too_long),
-            Err(ResponseError::BadLength { field: "credentialId", .. })
+            Err(ResponseError::BadLength {
+                field: "credentialId",
+                ..
+            })
         ));
         let empty = build("a", flags::AT, Some((&[], &key())), None);
         assert!(AuthenticatorData::decode(&empty).is_err());

@@ -224,7 +224,10 @@ impl IntMap {
 
     /// Takes the value under `key` out of the map.
     pub fn take(&mut self, key: i64) -> Option<Value> {
-        let pos = self.entries.iter().position(|(k, _)| *k == i128::from(key))?;
+        let pos = self
+            .entries
+            .iter()
+            .position(|(k, _)| *k == i128::from(key))?;
         Some(self.entries.swap_remove(pos).1)
     }
 
@@ -417,8 +420,14 @@ mod tests {
         assert_eq!(decode(&[0xA1, 0x01]), Err(ResponseError::Truncated));
         assert_eq!(decode(&[0x58, 0x20, 0x00]), Err(ResponseError::Truncated));
         assert_eq!(decode(&[0x01, 0x02]), Err(ResponseError::TrailingBytes(1)));
-        assert!(matches!(decode(&[0xFF]), Err(ResponseError::InvalidCbor(_))));
-        assert!(matches!(decode(&[0x1C]), Err(ResponseError::InvalidCbor(_))));
+        assert!(matches!(
+            decode(&[0xFF]),
+            Err(ResponseError::InvalidCbor(_))
+        ));
+        assert!(matches!(
+            decode(&[0x1C]),
+            Err(ResponseError::InvalidCbor(_))
+        ));
     }
 
     #[test]
@@ -456,7 +465,8 @@ mod tests {
             IntMap::decode(&[0x80], "m"),
             Err(ResponseError::WrongType { .. })
         ));
-        let mut m = IntMap::decode(&[0xA1, 0x02, 0x43, 1, 2, 3], "m").unwrap_or_else(|e| panic!("{e}"));
+        let mut m =
+            IntMap::decode(&[0xA1, 0x02, 0x43, 1, 2, 3], "m").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.require(1, "one"), Err(ResponseError::Missing("one")));
         let v = m.require(2, "two").unwrap_or(Value::Null);
         assert!(matches!(

@@ -320,7 +320,8 @@ impl ClientPinResponse {
 
     /// The key agreement key, which must be present.
     pub fn require_key_agreement(self) -> Result<CoseEc2Key, ResponseError> {
-        self.key_agreement.ok_or(ResponseError::Missing("keyAgreement"))
+        self.key_agreement
+            .ok_or(ResponseError::Missing("keyAgreement"))
     }
 
     /// pinRetries, which must be present.
@@ -388,11 +389,11 @@ mod tests {
     #[test]
     fn hostile_responses() {
         let bad = [
-            vec![0xA1, 0x03, 0x19, 0x01, 0x00],   // pinRetries 256
-            vec![0xA1, 0x03, 0x61, 0x41],         // pinRetries "A"
-            vec![0xA1, 0x01, 0xA0],               // keyAgreement {}
-            vec![0xA1, 0x02, 0x59, 0x01, 0x00],   // token of 256 bytes (truncated)
-            vec![0xA1, 0x04, 0x01],               // powerCycleState 1
+            vec![0xA1, 0x03, 0x19, 0x01, 0x00], // pinRetries 256
+            vec![0xA1, 0x03, 0x61, 0x41],       // pinRetries "A"
+            vec![0xA1, 0x01, 0xA0],             // keyAgreement {}
+            vec![0xA1, 0x02, 0x59, 0x01, 0x00], // token of 256 bytes (truncated)
+            vec![0xA1, 0x04, 0x01],             // powerCycleState 1
         ];
         for body in bad {
             assert!(ClientPinResponse::decode(&body).is_err(), "{body:02x?}");

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(key.coordinates(), (x, y));
         let bytes = cbor::encode(&key.to_value()).unwrap();
         // a5 01 02 03 38 18 20 01 21 58 20 <x> 22 58 20 <y>
-        assert_eq!(bytes[..11], [0xA5, 0x01, 0x02, 0x03, 0x38, 0x18, 0x20, 0x01, 0x21, 0x58, 0x20]);
+        assert_eq!(
+            bytes[..11],
+            [0xA5, 0x01, 0x02, 0x03, 0x38, 0x18, 0x20, 0x01, 0x21, 0x58, 0x20]
+        );
         assert_eq!(bytes.len(), 11 + 32 + 3 + 32);
         let again = CoseEc2Key::from_key_agreement(cbor::decode(&bytes).unwrap()).unwrap();
         assert_eq!(again, key);

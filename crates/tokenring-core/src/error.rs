@@ -31,6 +31,9 @@ pub enum Error {
     /// The operation needs a PIN (or UV) and the user declined to give one.
     #[error("a PIN is needed and none was given")]
     PinRequired,
+    /// setPIN on an authenticator that already has a PIN.
+    #[error("the authenticator already has a PIN; change it instead of setting it")]
+    PinAlreadySet,
     /// The new PIN breaks the authenticator's PIN policy.
     #[error("the PIN does not meet the authenticator's policy (at least 4 characters, at most 63 bytes)")]
     PinPolicyViolation,
@@ -53,7 +56,9 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
     /// The token lacks the hmac-secret extension.
-    #[error("this authenticator does not support the hmac-secret extension, which TokenRing needs")]
+    #[error(
+        "this authenticator does not support the hmac-secret extension, which TokenRing needs"
+    )]
     HmacSecretUnsupported,
     /// The token requires UV (`alwaysUv`) but the caller asked for presence only.
     #[error("this authenticator always requires user verification (alwaysUv); a derivation without UV is impossible on it")]
@@ -250,8 +255,12 @@ mod tests {
             "wrong PIN: 1 try left before the authenticator blocks its PIN"
         );
         assert!(Error::from_status(0x34).to_string().contains("unplug"));
-        assert!(Error::from_status(0x12).to_string().contains("CTAP2_ERR_INVALID_CBOR"));
+        assert!(Error::from_status(0x12)
+            .to_string()
+            .contains("CTAP2_ERR_INVALID_CBOR"));
         assert!(matches!(Error::from_status(0x2D), Error::Cancelled));
-        assert!(Error::from_status(0xF1).to_string().contains("vendor-specific"));
+        assert!(Error::from_status(0xF1)
+            .to_string()
+            .contains("vendor-specific"));
     }
 }

@@ -235,7 +235,8 @@ mod tests {
             (PinUvAuthProtocol::Two, 32, true),
         ] {
             let ka = agreement(protocol);
-            let input = HmacSecretInput::new(&ka, &Salts::Two([1; 32], [2; 32]), &mut OsRng).unwrap();
+            let input =
+                HmacSecretInput::new(&ka, &Salts::Two([1; 32], [2; 32]), &mut OsRng).unwrap();
             let mut map = IntMap::from_value(input.value.clone(), "in").unwrap();
             let enc = cbor::into_bytes(map.require(2, "e").unwrap(), "e", 100).unwrap();
             assert_eq!(enc.len(), protocol.ciphertext_len(64));
@@ -251,10 +252,21 @@ mod tests {
     fn output_lengths_are_checked() {
         for protocol in PinUvAuthProtocol::SUPPORTED {
             let ka = agreement(protocol);
-            for (len, salts, ok) in [(32usize, 1usize, true), (64, 2, true), (64, 1, false), (48, 1, false), (0, 1, false)] {
-                let enc = ka.shared_secret().encrypt(&vec![9u8; len], &mut OsRng).unwrap();
+            for (len, salts, ok) in [
+                (32usize, 1usize, true),
+                (64, 2, true),
+                (64, 1, false),
+                (48, 1, false),
+                (0, 1, false),
+            ] {
+                let enc = ka
+                    .shared_secret()
+                    .encrypt(&vec![9u8; len], &mut OsRng)
+                    .unwrap();
                 let ext = cbor::text_map([("hmac-secret", Value::Bytes(enc))]);
-                let ad = AuthenticatorData::decode(&build("a", flags::UP | flags::ED, None, Some(&ext))).unwrap();
+                let ad =
+                    AuthenticatorData::decode(&build("a", flags::UP | flags::ED, None, Some(&ext)))
+                        .unwrap();
                 let out = decrypt_hmac_secret_output(&ka, &ad, salts);
                 assert_eq!(out.is_ok(), ok, "{protocol:?} {len} {salts}");
                 if let Ok(out) = out {
@@ -265,7 +277,9 @@ mod tests {
             let ad = AuthenticatorData::decode(&build("a", flags::UP, None, None)).unwrap();
             assert!(decrypt_hmac_secret_output(&ka, &ad, 1).is_err());
             let ext = cbor::text_map([("hmac-secret", Value::Bool(true))]);
-            let ad = AuthenticatorData::decode(&build("a", flags::UP | flags::ED, None, Some(&ext))).unwrap();
+            let ad =
+                AuthenticatorData::decode(&build("a", flags::UP | flags::ED, None, Some(&ext)))
+                    .unwrap();
             assert!(decrypt_hmac_secret_output(&ka, &ad, 1).is_err());
         }
     }
@@ -274,7 +288,13 @@ mod tests {
     fn hostile_responses() {
         let ad = build("a", flags::UP, None, None);
         let good = cbor::encode(&cbor::int_map([
-            (1, cbor::text_map([("id", cbor::bytes(&[1; 16])), ("type", Value::Text("public-key".into()))])),
+            (
+                1,
+                cbor::text_map([
+                    ("id", cbor::bytes(&[1; 16])),
+                    ("type", Value::Text("public-key".into())),
+                ]),
+            ),
             (2, Value::Bytes(ad.clone())),
             (3, cbor::bytes(&[0; 70])),
         ]))

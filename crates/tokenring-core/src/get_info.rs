@@ -175,7 +175,10 @@ mod tests {
                 ]),
             ),
             (5, Value::Integer(1200.into())),
-            (6, Value::Array(vec![Value::Integer(2.into()), Value::Integer(1.into())])),
+            (
+                6,
+                Value::Array(vec![Value::Integer(2.into()), Value::Integer(1.into())]),
+            ),
         ])
     }
 
@@ -197,12 +200,12 @@ mod tests {
     fn hostile_responses_are_errors() {
         let body = cbor::encode(&sample()).unwrap();
         for cut in 0..body.len() {
-            assert!(GetInfoResponse::decode(&body[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                GetInfoResponse::decode(&body[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
-        let wrong_aaguid = cbor::int_map([
-            (1, Value::Array(vec![])),
-            (3, cbor::bytes(&[0; 15])),
-        ]);
+        let wrong_aaguid = cbor::int_map([(1, Value::Array(vec![])), (3, cbor::bytes(&[0; 15]))]);
         assert!(GetInfoResponse::decode(&cbor::encode(&wrong_aaguid).unwrap()).is_err());
         let wrong_option = cbor::int_map([
             (1, Value::Array(vec![])),

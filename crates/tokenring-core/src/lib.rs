@@ -4,8 +4,10 @@
 pub mod auth_data;
 pub mod authenticator;
 pub mod cbor;
+pub mod client;
 pub mod client_pin;
 pub mod cose;
+pub mod counting;
 pub mod error;
 pub mod get_assertion;
 pub mod get_info;
@@ -20,7 +22,10 @@ pub use authenticator::{
     Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, HmacSecretOutput, Salts,
     TransportKind, UserEntity, UvMode, DEFAULT_RP_ID, DEFAULT_USER_ID,
 };
+pub use client::Ctap2Client;
+pub use counting::CountingTransport;
 pub use error::Error;
+pub use pin_protocol::{KeyAgreement, PinUvAuthProtocol, PinUvAuthToken, SharedSecret};
 pub use prompt::{
     CancelFlag, KeepaliveStatus, NoPrompt, PinPurpose, PinRequest, Prompt, PromptEvent,
     ScriptedPrompt,

@@ -45,7 +45,10 @@ impl MakeCredentialRequest<'_> {
         }
         let mut entries = vec![
             (0x01, cbor::bytes(&self.client_data_hash)),
-            (0x02, cbor::text_map([("id", Value::Text(self.rp_id.to_string()))])),
+            (
+                0x02,
+                cbor::text_map([("id", Value::Text(self.rp_id.to_string()))]),
+            ),
             (0x03, cbor::text_map(user)),
             (
                 0x04,
@@ -168,7 +171,9 @@ mod tests {
     fn hostile_responses() {
         for body in [
             vec![0xA0],
-            vec![0xA3, 0x01, 0x64, b'n', b'o', b'n', b'e', 0x02, 0x40, 0x03, 0xA0],
+            vec![
+                0xA3, 0x01, 0x64, b'n', b'o', b'n', b'e', 0x02, 0x40, 0x03, 0xA0,
+            ],
             vec![0xA3, 0x01, 0x01, 0x02, 0x40, 0x03, 0xA0],
         ] {
             assert!(MakeCredentialResponse::decode(&body).is_err());

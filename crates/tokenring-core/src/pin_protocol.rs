@@ -224,7 +224,7 @@ pub fn verify(protocol: PinUvAuthProtocol, key: &[u8], message: &[u8], signature
 }
 
 fn aes_cbc_encrypt(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-    if plaintext.len() % BLOCK != 0 {
+    if !plaintext.len().is_multiple_of(BLOCK) {
         return Err(Error::Internal(
             "a PIN protocol plaintext must be a multiple of 16 bytes".into(),
         ));
@@ -235,7 +235,7 @@ fn aes_cbc_encrypt(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, E
 }
 
 fn aes_cbc_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<SecretBytes, ResponseError> {
-    if ciphertext.len() % BLOCK != 0 {
+    if !ciphertext.len().is_multiple_of(BLOCK) {
         return Err(ResponseError::BadLength {
             field: "ciphertext",
             len: ciphertext.len(),
@@ -375,10 +375,13 @@ mod tests {
             a32("46fc62106420ff012e54a434fbdd2d25ccc5852060561e68040dd7778997bd7b")
         );
         // Protocol one's shared secret is SHA-256(Z) (CTAP 2.1 §6.5.6).
-        let ka = KeyAgreement::with_secret(PinUvAuthProtocol::One, &CoseEc2Key::key_agreement(peer), &d);
+        let ka =
+            KeyAgreement::with_secret(PinUvAuthProtocol::One, &CoseEc2Key::key_agreement(peer), &d);
         assert_eq!(
             ka.shared_secret().expose_secret(),
-            &Sha256::digest(a32("46fc62106420ff012e54a434fbdd2d25ccc5852060561e68040dd7778997bd7b"))[..]
+            &Sha256::digest(a32(
+                "46fc62106420ff012e54a434fbdd2d25ccc5852060561e68040dd7778997bd7b"
+            ))[..]
         );
     }
 
@@ -452,14 +455,33 @@ mod tests {
         );
         let tc2 = h("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
         assert_eq!(
-            authenticate(PinUvAuthProtocol::Two, b"Jefe", b"what do ya want for nothing?"),
+            authenticate(
+                PinUvAuthProtocol::Two,
+                b"Jefe",
+                b"what do ya want for nothing?"
+            ),
             tc2
         );
-        assert!(verify(PinUvAuthProtocol::Two, b"Jefe", b"what do ya want for nothing?", &tc2));
+        assert!(verify(
+            PinUvAuthProtocol::Two,
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tc2
+        ));
         let mut wrong = tc2.clone();
         wrong[31] ^= 1;
-        assert!(!verify(PinUvAuthProtocol::Two, b"Jefe", b"what do ya want for nothing?", &wrong));
-        assert!(!verify(PinUvAuthProtocol::Two, b"Jefe", b"what do ya want for nothing?", &tc2[..16]));
+        assert!(!verify(
+            PinUvAuthProtocol::Two,
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &wrong
+        ));
+        assert!(!verify(
+            PinUvAuthProtocol::Two,
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tc2[..16]
+        ));
     }
 
     /// RFC 5869 Appendix A.1 (HKDF-SHA-256, basic test case).
@@ -486,7 +508,10 @@ mod tests {
         let hmac_key = hmac_sha256(&prk[..], &[b"CTAP2 HMAC key", &[1]]);
         let aes_key = hmac_sha256(&prk[..], &[b"CTAP2 AES key", &[1]]);
         let shared = SharedSecret::derive(PinUvAuthProtocol::Two, &z);
-        assert_eq!(shared.expose_secret(), [&hmac_key[..], &aes_key[..]].concat());
+        assert_eq!(
+            shared.expose_secret(),
+            [&hmac_key[..], &aes_key[..]].concat()
+        );
         // authenticate with the shared secret uses the HMAC-key half only.
         assert_eq!(
             shared.authenticate(b"m"),
@@ -496,11 +521,23 @@ mod tests {
 
     #[test]
     fn negotiation_prefers_the_authenticators_order() {
-        assert_eq!(PinUvAuthProtocol::negotiate(&[2, 1]), Some(PinUvAuthProtocol::Two));
-        assert_eq!(PinUvAuthProtocol::negotiate(&[1, 2]), Some(PinUvAuthProtocol::One));
-        assert_eq!(PinUvAuthProtocol::negotiate(&[3, 1]), Some(PinUvAuthProtocol::One));
+        assert_eq!(
+            PinUvAuthProtocol::negotiate(&[2, 1]),
+            Some(PinUvAuthProtocol::Two)
+        );
+        assert_eq!(
+            PinUvAuthProtocol::negotiate(&[1, 2]),
+            Some(PinUvAuthProtocol::One)
+        );
+        assert_eq!(
+            PinUvAuthProtocol::negotiate(&[3, 1]),
+            Some(PinUvAuthProtocol::One)
+        );
         assert_eq!(PinUvAuthProtocol::negotiate(&[3]), None);
-        assert_eq!(PinUvAuthProtocol::negotiate(&[]), Some(PinUvAuthProtocol::One));
+        assert_eq!(
+            PinUvAuthProtocol::negotiate(&[]),
+            Some(PinUvAuthProtocol::One)
+        );
     }
 
     #[test]

@@ -189,7 +189,9 @@ pub fn meaning(code: u8) -> &'static str {
     }
     match code {
         CTAP2_ERR_EXTENSION_FIRST..=CTAP2_ERR_EXTENSION_LAST => "an extension-specific error",
-        CTAP2_ERR_VENDOR_FIRST..=CTAP2_ERR_VENDOR_LAST => "a vendor-specific error; see the authenticator maker's documentation",
+        CTAP2_ERR_VENDOR_FIRST..=CTAP2_ERR_VENDOR_LAST => {
+            "a vendor-specific error; see the authenticator maker's documentation"
+        }
         _ => "a status code the CTAP 2.1 specification does not define",
     }
 }
