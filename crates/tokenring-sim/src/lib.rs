@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod apdu;
 mod cbor;
 mod client_pin;
 mod clock;
@@ -19,6 +20,7 @@ pub mod simulator;
 pub mod state;
 pub mod status;
 pub mod transport;
+pub mod vpcd;
 
 pub use client_pin::{MAX_PIN_BYTES, MIN_PIN_CODE_POINTS};
 pub use config::{AttestationMode, ClockMode, PresenceAnswer, PresencePolicy, SimConfig};
