@@ -1,0 +1,167 @@
+//! Errors callers can act on. Every message says what happened and, where
+//! there is one, what to do; none carries a secret. Crypto failures stay
+//! opaque ("did not decrypt").
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why bytes are not a v1 vault (or its decrypted entry list).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The text ends before the JSON does.
+    #[error("the file ends early (truncated?)")]
+    Truncated,
+    /// Not JSON at all, or not well-formed.
+    #[error("invalid JSON: {0}")]
+    Syntax(String),
+    /// Well-formed JSON of the wrong shape: a missing, unknown or duplicate
+    /// field, or a value of the wrong type.
+    #[error("unexpected content: {0}")]
+    Shape(String),
+    /// A field that must be hex is not.
+    #[error("{field} is not valid hex")]
+    BadHex {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A field has the wrong length.
+    #[error("{field} must be {expected} bytes long, not {actual}")]
+    BadLength {
+        /// Which field.
+        field: &'static str,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        actual: usize,
+    },
+    /// The decrypted entry list is not UTF-8.
+    #[error("the decrypted entry list is not UTF-8")]
+    NotUtf8,
+}
+
+impl FormatError {
+    /// Classifies a `serde_json` error, keeping its message short (it may
+    /// quote file content, which is never secret here but can be huge).
+    pub(crate) fn from_json(error: &serde_json::Error) -> Self {
+        if error.is_eof() {
+            return FormatError::Truncated;
+        }
+        let mut message = error.to_string();
+        if message.len() > 200 {
+            let mut cut = 200;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        if error.is_data() {
+            FormatError::Shape(message)
+        } else {
+            FormatError::Syntax(message)
+        }
+    }
+}
+
+/// Everything that can go wrong with a vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// There is no vault at this path.
+    #[error("there is no vault at {path}; create one first")]
+    NotFound {
+        /// The vault path.
+        path: PathBuf,
+    },
+    /// `create` found something at the path already.
+    #[error("{path} already exists; refusing to create a vault over it")]
+    AlreadyExists {
+        /// The vault path.
+        path: PathBuf,
+    },
+    /// The file is not a v1 vault. It was left untouched.
+    #[error("{path} is not a valid TokenRing vault ({reason}); the file was left untouched")]
+    Corrupt {
+        /// The vault path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: FormatError,
+    },
+    /// The vault's data did not decrypt: the file was modified, or this
+    /// authenticator derives a different secret for the credential.
+    #[error("the vault {path} did not decrypt: the file was modified or damaged, or this authenticator does not hold its secret; the file was left untouched")]
+    DidNotDecrypt {
+        /// The vault path.
+        path: PathBuf,
+    },
+    /// One entry's token did not decrypt.
+    #[error("the password for {user:?} in {service:?} did not decrypt: the entry was modified or damaged")]
+    EntryDidNotDecrypt {
+        /// The entry's service.
+        service: String,
+        /// The entry's user.
+        user: String,
+    },
+    /// The authenticator does not hold the vault's credential.
+    #[error("this authenticator does not hold the vault's credential; use the authenticator the vault was created with")]
+    WrongAuthenticator,
+    /// The authenticator cannot do hmac-secret.
+    #[error("this authenticator does not support the hmac-secret extension, which a vault needs")]
+    HmacSecretUnsupported,
+    /// Any other failure of the authenticator.
+    #[error(transparent)]
+    Authenticator(tokenring_core::Error),
+    /// Another process held the vault's lock for longer than the timeout.
+    #[error("the vault {path} is locked by another process{}; waited {:.1} s; try again when it is done", match .holder { Some(pid) => format!(" (pid {pid})"), None => String::new() }, .waited.as_secs_f64())]
+    LockedByAnotherProcess {
+        /// The vault path.
+        path: PathBuf,
+        /// The process that holds the lock, when it said so.
+        holder: Option<u32>,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The vault was locked in memory ([`crate::Vault::lock`]); unlock it again.
+    #[error("the vault is locked; unlock it again (one touch)")]
+    Locked,
+    /// The file at the path was replaced by a vault with another key.
+    #[error("the vault {path} was replaced by another vault while open; open it again")]
+    Replaced {
+        /// The vault path.
+        path: PathBuf,
+    },
+    /// The operating system's random number generator failed.
+    #[error("no randomness available from the operating system: {0}")]
+    Random(String),
+    /// Reading or writing a file failed.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What was being done ("read", "write", "lock", …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl VaultError {
+    pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        VaultError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<tokenring_core::Error> for VaultError {
+    fn from(error: tokenring_core::Error) -> Self {
+        match error {
+            tokenring_core::Error::NoCredentials => VaultError::WrongAuthenticator,
+            tokenring_core::Error::HmacSecretUnsupported => VaultError::HmacSecretUnsupported,
+            other => VaultError::Authenticator(other),
+        }
+    }
+}

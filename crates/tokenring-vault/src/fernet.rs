@@ -1,0 +1,258 @@
+//! Fernet tokens (the Fernet specification, `Spec.md` in the Fernet spec
+//! repository), on RustCrypto primitives.
+//!
+//! A token is `0x80 ‖ timestamp (u64, big endian) ‖ IV (16) ‖ AES-128-CBC
+//! ciphertext (PKCS#7) ‖ HMAC-SHA-256 (32)`, the HMAC taken over everything
+//! before it with the key's first 16 bytes; the last 16 bytes encrypt. On the
+//! wire a token is base64url with padding.
+//!
+//! Vault tokens are opened **without** a TTL, so a token written by a
+//! machine whose clock ran ahead still opens (as with the Python
+//! `cryptography` package, which checks timestamps only when a TTL is given).
+//! [`FernetKey::decrypt_with_ttl`] enforces a TTL and the spec's 60-second
+//! clock-skew limit, for the spec's test vectors and for callers that want it.
+//!
+//! The MAC is checked, in constant time, before anything is decrypted; every
+//! failure is the same opaque [`FernetError`].
+
+use std::ops::Range;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand_core::RngCore;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tokenring_core::{Secret32, SecretBytes};
+use zeroize::Zeroizing;
+
+/// The version byte of every Fernet token.
+pub const VERSION: u8 = 0x80;
+/// Version, timestamp and IV: the bytes before the ciphertext.
+pub const HEADER_LEN: usize = 1 + 8 + 16;
+/// Length of the HMAC-SHA-256 tag at the end of a token.
+pub const TAG_LEN: usize = 32;
+/// The largest clock skew the spec tolerates when a TTL is enforced (seconds).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
+type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
+type HmacSha256 = Hmac<Sha256>;
+
+/// A token did not decrypt: wrong key, tampered, malformed, expired or from
+/// too far in the future (when a TTL is enforced). Deliberately opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("did not decrypt")]
+pub struct FernetError;
+
+/// A Fernet key: 16 bytes that sign, 16 bytes that encrypt. Zeroized on drop.
+pub struct FernetKey {
+    signing: Zeroizing<[u8; 16]>,
+    encryption: Zeroizing<[u8; 16]>,
+}
+
+impl FernetKey {
+    /// Uses 32 raw bytes as a key (the first 16 sign, the last 16 encrypt),
+    /// as the original does with an hmac-secret output.
+    pub fn from_secret(secret: &Secret32) -> Self {
+        let bytes = secret.expose_secret();
+        let mut signing = Zeroizing::new([0u8; 16]);
+        let mut encryption = Zeroizing::new([0u8; 16]);
+        signing.copy_from_slice(&bytes[..16]);
+        encryption.copy_from_slice(&bytes[16..]);
+        FernetKey {
+            signing,
+            encryption,
+        }
+    }
+
+    /// Parses a key in the spec's text form (32 bytes, base64url with padding).
+    pub fn from_base64(text: &str) -> Result<Self, FernetError> {
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE
+                .decode(text)
+                .map_err(|_| FernetError)?,
+        );
+        let secret = Secret32::from_slice(&bytes).ok_or(FernetError)?;
+        Ok(Self::from_secret(&secret))
+    }
+
+    /// Encrypts with a fresh random IV and the current time.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, rand_core::Error> {
+        let mut iv = [0u8; 16];
+        rand_core::OsRng.try_fill_bytes(&mut iv)?;
+        Ok(self.encrypt_with(plaintext, iv, unix_now()))
+    }
+
+    /// Encrypts with the given IV and timestamp (for test vectors; use
+    /// [`FernetKey::encrypt`] otherwise). Returns the raw token bytes.
+    pub fn encrypt_with(&self, plaintext: &[u8], iv: [u8; 16], timestamp: u64) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(HEADER_LEN + plaintext.len() + 16 + TAG_LEN);
+        buf.resize(HEADER_LEN, 0);
+        buf.extend_from_slice(plaintext);
+        self.seal_in_place(&mut buf, iv, timestamp);
+        buf
+    }
+
+    /// Turns `buf` = `[HEADER_LEN bytes of room] ‖ plaintext` into a token,
+    /// in place (no copy of a large plaintext).
+    pub(crate) fn seal_in_place(&self, buf: &mut Vec<u8>, iv: [u8; 16], timestamp: u64) {
+        let message_len = buf.len().saturating_sub(HEADER_LEN);
+        let padded = (message_len / 16 + 1) * 16;
+        buf.resize(HEADER_LEN + padded, 0);
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = VERSION;
+        header[1..9].copy_from_slice(&timestamp.to_be_bytes());
+        header[9..].copy_from_slice(&iv);
+        let (head, body) = buf.split_at_mut(HEADER_LEN);
+        head.copy_from_slice(&header);
+        let encryptor = Aes128CbcEnc::new(self.encryption.as_ref().into(), (&iv).into());
+        // The buffer has exactly the room PKCS#7 needs, so this cannot fail;
+        // should it ever, the token is left unusable rather than panicking.
+        if encryptor
+            .encrypt_padded_mut::<Pkcs7>(body, message_len)
+            .is_err()
+        {
+            buf.clear();
+            return;
+        }
+        let tag = self.tag(buf);
+        buf.extend_from_slice(&tag);
+    }
+
+    fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
+        // HMAC accepts keys of any length: this cannot fail.
+        let mut mac = match <HmacSha256 as Mac>::new_from_slice(self.signing.as_ref()) {
+            Ok(mac) => mac,
+            Err(_) => return [0u8; TAG_LEN],
+        };
+        mac.update(signed);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks the structure and the MAC (constant time); returns the
+    /// timestamp. Nothing is decrypted.
+    pub fn verify(&self, token: &[u8]) -> Result<u64, FernetError> {
+        let body_len = token.len().checked_sub(HEADER_LEN + TAG_LEN).ok_or(FernetError)?;
+        if token.first() != Some(&VERSION) || body_len == 0 || body_len % 16 != 0 {
+            return Err(FernetError);
+        }
+        let (signed, tag) = token.split_at(token.len() - TAG_LEN);
+        let expected = self.tag(signed);
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(FernetError);
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&token[1..9]);
+        Ok(u64::from_be_bytes(ts))
+    }
+
+    /// Verifies and decrypts a token, without a TTL: any timestamp, past or
+    /// future, is accepted (this is how vault tokens are opened).
+    pub fn decrypt(&self, token: &[u8]) -> Result<SecretBytes, FernetError> {
+        let mut buf = Zeroizing::new(token.to_vec());
+        let range = self.decrypt_in_place(&mut buf)?;
+        let mut out = Zeroizing::new(Vec::with_capacity(range.len()));
+        out.extend_from_slice(buf.get(range).ok_or(FernetError)?);
+        Ok(out)
+    }
+
+    /// Verifies and decrypts a token that must be at most `ttl_secs` old at
+    /// `now` (Unix seconds) and not more than [`MAX_CLOCK_SKEW_SECS`] in the future.
+    pub fn decrypt_with_ttl(
+        &self,
+        token: &[u8],
+        ttl_secs: u64,
+        now: u64,
+    ) -> Result<SecretBytes, FernetError> {
+        let timestamp = self.verify(token)?;
+        if timestamp.saturating_add(ttl_secs) < now
+            || now.saturating_add(MAX_CLOCK_SKEW_SECS) < timestamp
+        {
+            return Err(FernetError);
+        }
+        self.decrypt(token)
+    }
+
+    /// Verifies the MAC, then decrypts in place; returns where the plaintext
+    /// now lies in `token`.
+    pub(crate) fn decrypt_in_place(&self, token: &mut [u8]) -> Result<Range<usize>, FernetError> {
+        self.verify(token)?;
+        let end = token.len() - TAG_LEN;
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&token[9..HEADER_LEN]);
+        let body = token.get_mut(HEADER_LEN..end).ok_or(FernetError)?;
+        let decryptor = Aes128CbcDec::new(self.encryption.as_ref().into(), (&iv).into());
+        let plain_len = decryptor
+            .decrypt_padded_mut::<Pkcs7>(body)
+            .map_err(|_| FernetError)?
+            .len();
+        Ok(HEADER_LEN..HEADER_LEN + plain_len)
+    }
+}
+
+/// A token's text form: base64url with padding.
+pub fn encode(token: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE.encode(token)
+}
+
+/// Parses a token's text form (base64url with padding).
+pub fn decode(text: &str) -> Result<Vec<u8>, FernetError> {
+    base64::engine::general_purpose::URL_SAFE
+        .decode(text)
+        .map_err(|_| FernetError)
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> FernetKey {
+        FernetKey::from_secret(&Secret32::new([7u8; 32]))
+    }
+
+    #[test]
+    fn round_trip_every_length_around_blocks() {
+        let k = key();
+        for len in 0..50 {
+            let msg: Vec<u8> = (0..len as u8).collect();
+            let token = k.encrypt_with(&msg, [1u8; 16], 1_000);
+            assert_eq!(token.len(), HEADER_LEN + (len / 16 + 1) * 16 + TAG_LEN);
+            assert_eq!(&k.decrypt(&token).expect("decrypts")[..], &msg[..]);
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_is_rejected() {
+        let k = key();
+        let token = k.encrypt_with(b"secret", [2u8; 16], 5);
+        for i in 0..token.len() * 8 {
+            let mut t = token.clone();
+            t[i / 8] ^= 1 << (i % 8);
+            assert_eq!(k.decrypt(&t).map(|_| ()), Err(FernetError), "bit {i}");
+        }
+        for len in 0..token.len() {
+            assert!(k.decrypt(&token[..len]).is_err());
+        }
+    }
+
+    #[test]
+    fn future_timestamps_open_without_ttl_only() {
+        let k = key();
+        let now = unix_now();
+        let token = k.encrypt_with(b"later", [3u8; 16], now + 7200);
+        assert_eq!(&k.decrypt(&token).expect("no ttl")[..], b"later");
+        assert!(k.decrypt_with_ttl(&token, 60, now).is_err());
+        assert!(k.decrypt_with_ttl(&token, 60, now + 7200).is_ok());
+    }
+}

@@ -1,0 +1,237 @@
+//! Persistence that never loses a vault: an exclusive lock file beside the
+//! vault held across every read-modify-write, atomic saves (temp file in the
+//! same directory, fsync, rename, fsync of the directory), mode 0600, no
+//! creation over an existing file, and a cheap test of whether the file
+//! changed since it was last read or written.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::VaultError;
+
+/// How long a writer waits for another process's lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes at the end of the file kept in a [`Fingerprint`]: the closing `"}`
+/// and 126 hex digits of `data`, which spell at least the last 45 bytes of
+/// the Fernet token and so its whole 32-byte HMAC tag.
+const TAIL_LEN: usize = 128;
+
+/// The path of the lock file of a vault: `<vault>.lock` beside it. (The
+/// vault itself cannot carry the lock: every save replaces it by rename.)
+pub fn lock_path(vault: &Path) -> PathBuf {
+    let mut name = vault.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    vault.with_file_name(name)
+}
+
+fn temp_path(vault: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(vault.file_name().unwrap_or_default());
+    name.push(".tokenring-tmp");
+    vault.with_file_name(name)
+}
+
+fn parent_dir(vault: &Path) -> &Path {
+    match vault.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// An exclusive lock on a vault, released on drop.
+pub struct VaultLock {
+    file: File,
+}
+
+impl Drop for VaultLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Takes the vault's exclusive lock, waiting up to `timeout` for another
+/// process to release it.
+pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
+    let path = lock_path(vault);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| VaultError::io("open the lock file", &path, e))?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {
+                let waited = start.elapsed();
+                if waited >= timeout {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(VaultError::LockedByAnotherProcess {
+                        path: vault.to_path_buf(),
+                        holder: text.trim().parse().ok(),
+                        waited,
+                    });
+                }
+                std::thread::sleep(pause.min(timeout.saturating_sub(waited)));
+                pause = (pause * 2).min(Duration::from_millis(25));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(VaultError::io("lock", &path, e));
+            }
+        }
+    }
+    // Say who holds it, for anyone who waits in vain (best effort).
+    let _ = file.set_len(0);
+    let _ = file.write_all_at(std::process::id().to_string().as_bytes(), 0);
+    Ok(VaultLock { file })
+}
+
+/// What identifies one version of the vault file cheaply: its inode,
+/// length and times, and its last bytes (which hold the Fernet HMAC tag,
+/// so equal tails mean equal authenticated content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    tail: [u8; TAIL_LEN],
+}
+
+impl Fingerprint {
+    fn new(meta: &fs::Metadata, tail: &[u8]) -> Option<Self> {
+        // Trust the tail only when it is the end of `data`: `...hex"}`.
+        let tail: [u8; TAIL_LEN] = tail.try_into().ok()?;
+        let (digits, end) = tail.split_at(TAIL_LEN - 2);
+        if end != b"\"}" || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        Some(Fingerprint {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            tail,
+        })
+    }
+
+    fn of_open_file(file: &File) -> io::Result<Option<Self>> {
+        let meta = file.metadata()?;
+        let len = meta.len();
+        if len < TAIL_LEN as u64 {
+            return Ok(None);
+        }
+        let mut tail = [0u8; TAIL_LEN];
+        file.read_exact_at(&mut tail, len - TAIL_LEN as u64)?;
+        Ok(Self::new(&meta, &tail))
+    }
+}
+
+fn open_vault(path: &Path) -> Result<File, VaultError> {
+    File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => VaultError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => VaultError::io("open", path, e),
+    })
+}
+
+/// Whether the file at `path` is still the version `fingerprint` describes.
+pub fn unchanged(path: &Path, fingerprint: &Fingerprint) -> Result<bool, VaultError> {
+    let file = open_vault(path)?;
+    let now = Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
+    Ok(now.as_ref() == Some(fingerprint))
+}
+
+/// Reads the whole vault file, with the fingerprint of what was read.
+pub fn read(path: &Path) -> Result<(Vec<u8>, Option<Fingerprint>), VaultError> {
+    let mut file = open_vault(path)?;
+    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| VaultError::io("read", path, e))?;
+    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let fingerprint = if meta.len() == bytes.len() as u64 && bytes.len() >= TAIL_LEN {
+        bytes
+            .get(bytes.len() - TAIL_LEN..)
+            .and_then(|tail| Fingerprint::new(&meta, tail))
+    } else {
+        None
+    };
+    Ok((bytes, fingerprint))
+}
+
+/// Whether anything (a file, a link, a dangling link) is at `path`.
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Writes a new version of the vault atomically: `write` fills a temp file
+/// beside it (mode 0600), which is fsynced and renamed over the vault (or,
+/// with `create_new`, linked to the vault path, which fails if anything is
+/// there); then the directory is fsynced. Returns the new fingerprint.
+pub fn save(
+    path: &Path,
+    create_new: bool,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<Option<Fingerprint>, VaultError> {
+    let temp = temp_path(path);
+    let result = save_via(path, &temp, create_new, write);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn save_via(
+    path: &Path,
+    temp: &Path,
+    create_new: bool,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<Option<Fingerprint>, VaultError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(|e| VaultError::io("create", temp, e))?;
+    // A temp file left by a writer that was killed may have another mode.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| VaultError::io("set the mode of", temp, e))?;
+    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    write(&mut out).map_err(|e| VaultError::io("write", temp, e))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| VaultError::io("write", temp, e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| VaultError::io("write", temp, e))?;
+    if create_new {
+        fs::hard_link(temp, path).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => VaultError::AlreadyExists {
+                path: path.to_path_buf(),
+            },
+            _ => VaultError::io("create", path, e),
+        })?;
+        fs::remove_file(temp).map_err(|e| VaultError::io("remove", temp, e))?;
+    } else {
+        fs::rename(temp, path).map_err(|e| VaultError::io("replace", path, e))?;
+    }
+    let dir = parent_dir(path);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| VaultError::io("sync the directory", dir, e))?;
+    // The renamed inode's ctime changed: take the fingerprint now.
+    Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))
+}

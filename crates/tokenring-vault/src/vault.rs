@@ -1,0 +1,573 @@
+//! The vault: create, open, get, set, delete, list, lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use rand_core::RngCore;
+use tokenring_core::{
+    Authenticator, DeriveRequest, Prompt, Salts, UserEntity, UvMode, DEFAULT_RP_ID,
+};
+use zeroize::Zeroizing;
+
+use crate::encoding;
+use crate::entry::{Entries, KeyHandle, Password, StoredEntry, VaultCredential};
+use crate::error::VaultError;
+use crate::fernet::{self, FernetKey, HEADER_LEN};
+use crate::format;
+use crate::persist::{self, Fingerprint};
+
+/// How a new vault is made.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The RP ID of the credential. Keep the default
+    /// ([`DEFAULT_RP_ID`], the original's) for vaults the original must read.
+    pub rp_id: String,
+    /// The user the credential is made for.
+    pub user: UserEntity,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            rp_id: DEFAULT_RP_ID.to_string(),
+            user: UserEntity::default(),
+        }
+    }
+}
+
+/// The unlocked part of a vault.
+struct Unlocked {
+    key: FernetKey,
+    entries: Entries,
+    /// The file version `entries` was read from or written to.
+    fingerprint: Option<Fingerprint>,
+    /// Size of the last entry list, to allocate the next one at once.
+    plaintext_hint: usize,
+}
+
+struct State {
+    header: KeyHandle,
+    uv: UvMode,
+    unlocked: Option<Unlocked>,
+}
+
+/// An open v1 vault.
+///
+/// Every method takes `&self`; a `Vault` is `Send + Sync`, so one vault can
+/// serve several threads (the agent): reads share it, writes are serialised
+/// by an in-process mutex and, across processes, by the vault's lock file.
+/// The authenticator is passed to the operations that need a derivation,
+/// so the caller decides how to share it (e.g. a `Mutex<Box<dyn Authenticator>>`).
+///
+/// While open, the vault key is kept in memory (zeroized by [`Vault::lock`]
+/// and on drop); entry keys never are: each [`Vault::get`] and
+/// [`Vault::set`] derives its entry's key (one touch) and forgets it.
+///
+/// Every operation first makes sure it sees the current file: a cheap check
+/// (inode, size, times and the Fernet tag at the end of the file) and, if the
+/// file changed, a full re-read. Mutations take the lock file, re-read under
+/// it, apply the change and save atomically, so concurrent writers (other
+/// threads, other processes) never lose each other's updates.
+pub struct Vault {
+    path: PathBuf,
+    lock_timeout: Duration,
+    state: RwLock<State>,
+    writer: Mutex<()>,
+}
+
+fn read_state(lock: &RwLock<State>) -> RwLockReadGuard<'_, State> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_state(lock: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn random_32() -> Result<[u8; 32], VaultError> {
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| VaultError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+fn random_iv() -> Result<[u8; 16], VaultError> {
+    let mut iv = [0u8; 16];
+    rand_core::OsRng
+        .try_fill_bytes(&mut iv)
+        .map_err(|e| VaultError::Random(e.to_string()))?;
+    Ok(iv)
+}
+
+/// Quotes a name for a prompt, like Python's `repr` (the original shows
+/// `'alice'`), with control and bidi characters escaped so a name cannot
+/// rewrite the user's terminal.
+pub fn quote_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('\'');
+    for c in name.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn derive_key(
+    auth: &mut dyn Authenticator,
+    handle: &KeyHandle,
+    uv: UvMode,
+    purpose: &str,
+    prompt: &dyn Prompt,
+) -> Result<FernetKey, VaultError> {
+    let request = DeriveRequest {
+        credential: &handle.credential.id,
+        rp_id: &handle.credential.rp_id,
+        salts: Salts::One(handle.salt),
+        uv,
+        purpose,
+    };
+    let output = auth.derive(&request, prompt)?;
+    Ok(FernetKey::from_secret(&output.first))
+}
+
+/// Parses a file's bytes into its header and token, mapping errors to the path.
+fn parse_file(path: &Path, bytes: &[u8]) -> Result<format::VaultFile, VaultError> {
+    format::parse_file(bytes).map_err(|reason| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Decrypts and parses a vault token with a known key.
+fn decrypt_entries(
+    path: &Path,
+    key: &FernetKey,
+    header: &KeyHandle,
+    token: Vec<u8>,
+) -> Result<(Entries, usize), VaultError> {
+    let mut token = Zeroizing::new(token);
+    let range = key
+        .decrypt_in_place(&mut token)
+        .map_err(|_| VaultError::DidNotDecrypt {
+            path: path.to_path_buf(),
+        })?;
+    let plaintext = token.get(range).unwrap_or_default();
+    let entries = format::parse_entries(plaintext, &header.credential).map_err(|reason| {
+        VaultError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
+    Ok((entries, plaintext.len()))
+}
+
+impl Vault {
+    /// Creates a new, empty vault at `path`: enrolls a credential on the
+    /// authenticator (one touch, and the PIN if the token has one) and
+    /// derives the vault key (one touch). Without UV, as the original does,
+    /// unless the token requires it (`alwaysUv`). Refuses to create over
+    /// anything that exists at `path`.
+    pub fn create(
+        path: &Path,
+        auth: &mut dyn Authenticator,
+        options: &CreateOptions,
+        prompt: &dyn Prompt,
+    ) -> Result<Vault, VaultError> {
+        if persist::exists(path) {
+            return Err(VaultError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        let info = auth.describe()?;
+        if !info.hmac_secret {
+            return Err(VaultError::HmacSecretUnsupported);
+        }
+        let _lock = persist::lock(path, persist::DEFAULT_LOCK_TIMEOUT)?;
+        if persist::exists(path) {
+            return Err(VaultError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        let id = auth.enroll(&options.rp_id, &options.user, prompt)?;
+        let header = KeyHandle {
+            salt: random_32()?,
+            credential: Arc::new(VaultCredential {
+                rp_id: options.rp_id.clone(),
+                id,
+            }),
+        };
+        let uv = info.default_derive_uv();
+        let key = derive_key(auth, &header, uv, "unlock the new vault", prompt)?;
+        let mut unlocked = Unlocked {
+            key,
+            entries: Entries::new(),
+            fingerprint: None,
+            plaintext_hint: 2,
+        };
+        unlocked.fingerprint = save(path, &header, &mut unlocked, true)?;
+        Ok(Vault {
+            path: path.to_path_buf(),
+            lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
+            state: RwLock::new(State {
+                header,
+                uv,
+                unlocked: Some(unlocked),
+            }),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Opens the vault at `path`: reads it and derives the vault key (one
+    /// touch).
+    ///
+    /// UV: the original derives without user verification, so that is
+    /// tried first (unless the token is `alwaysUv`). Newer python-fido2
+    /// releases derive with UV on tokens with a PIN, and a token gives a
+    /// different secret with UV; so if the key does not open the vault and
+    /// the token can verify the user, the key is derived again with UV (the
+    /// PIN is asked for). The mode that worked is used for every entry.
+    pub fn open(
+        path: &Path,
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<Vault, VaultError> {
+        let (header, uv, unlocked) = unlock_file(path, auth, prompt)?;
+        Ok(Vault {
+            path: path.to_path_buf(),
+            lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
+            state: RwLock::new(State {
+                header,
+                uv,
+                unlocked: Some(unlocked),
+            }),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Reads the credential a vault file was made with, without any
+    /// derivation (to find the right authenticator before asking for a touch).
+    pub fn credential_of(path: &Path) -> Result<VaultCredential, VaultError> {
+        let (bytes, _) = persist::read(path)?;
+        let file = parse_file(path, &bytes)?;
+        Ok((*file.key.credential).clone())
+    }
+
+    /// How long a write waits for another process's lock (default 10 s).
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The vault's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The vault key's credential (RP ID and credential id).
+    pub fn credential(&self) -> VaultCredential {
+        (*read_state(&self.state).header.credential).clone()
+    }
+
+    /// The UV mode every derivation of this vault uses.
+    pub fn uv_mode(&self) -> UvMode {
+        read_state(&self.state).uv
+    }
+
+    /// Forgets the vault key (zeroized) and the entry list. Everything but
+    /// [`Vault::unlock`] then fails with [`VaultError::Locked`].
+    pub fn lock(&self) {
+        write_state(&self.state).unlocked = None;
+    }
+
+    /// Whether [`Vault::lock`] was called (and no unlock since).
+    pub fn is_locked(&self) -> bool {
+        read_state(&self.state).unlocked.is_none()
+    }
+
+    /// Reads the file again and derives the vault key (one touch), as
+    /// [`Vault::open`] does.
+    pub fn unlock(&self, auth: &mut dyn Authenticator, prompt: &dyn Prompt) -> Result<(), VaultError> {
+        let (header, uv, unlocked) = unlock_file(&self.path, auth, prompt)?;
+        let mut state = write_state(&self.state);
+        *state = State {
+            header,
+            uv,
+            unlocked: Some(unlocked),
+        };
+        Ok(())
+    }
+
+    /// Re-reads the file if it changed since it was last seen. Needs no lock
+    /// file: saves replace the file atomically.
+    fn refresh(&self, state: &mut State) -> Result<(), VaultError> {
+        let unlocked = state.unlocked.as_mut().ok_or(VaultError::Locked)?;
+        if let Some(fingerprint) = &unlocked.fingerprint {
+            if persist::unchanged(&self.path, fingerprint)? {
+                return Ok(());
+            }
+        }
+        let (bytes, fingerprint) = persist::read(&self.path)?;
+        let file = parse_file(&self.path, &bytes)?;
+        drop(bytes);
+        if file.key != state.header {
+            return Err(VaultError::Replaced {
+                path: self.path.clone(),
+            });
+        }
+        let (entries, len) = decrypt_entries(&self.path, &unlocked.key, &state.header, file.token)?;
+        unlocked.entries = entries;
+        unlocked.fingerprint = fingerprint;
+        unlocked.plaintext_hint = len;
+        Ok(())
+    }
+
+    fn fresh_read(&self) -> Result<RwLockReadGuard<'_, State>, VaultError> {
+        {
+            let state = read_state(&self.state);
+            let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+            if let Some(fingerprint) = &unlocked.fingerprint {
+                if persist::unchanged(&self.path, fingerprint)? {
+                    return Ok(state);
+                }
+            }
+        }
+        self.refresh(&mut write_state(&self.state))?;
+        Ok(read_state(&self.state))
+    }
+
+    /// (service, user) of every entry, in the file's order. No derivation.
+    pub fn list(&self) -> Result<Vec<(String, String)>, VaultError> {
+        let state = self.fresh_read()?;
+        let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+        Ok(unlocked
+            .entries
+            .iter()
+            .map(|(s, u, _)| (s.to_string(), u.to_string()))
+            .collect())
+    }
+
+    /// How many entries. No derivation.
+    pub fn len(&self) -> Result<usize, VaultError> {
+        let state = self.fresh_read()?;
+        Ok(state.unlocked.as_ref().ok_or(VaultError::Locked)?.entries.len())
+    }
+
+    /// Whether the vault has no entries. No derivation.
+    pub fn is_empty(&self) -> Result<bool, VaultError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Whether there is an entry for (service, user). No derivation.
+    pub fn contains(&self, service: &str, user: &str) -> Result<bool, VaultError> {
+        let state = self.fresh_read()?;
+        Ok(state
+            .unlocked
+            .as_ref()
+            .ok_or(VaultError::Locked)?
+            .entries
+            .contains(service, user))
+    }
+
+    /// The password for (service, user), or `None` if there is no such
+    /// entry (then nothing is asked of the authenticator). One derivation
+    /// (one touch) for the entry's key.
+    pub fn get(
+        &self,
+        service: &str,
+        user: &str,
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<Option<Password>, VaultError> {
+        let (entry, uv) = {
+            let state = self.fresh_read()?;
+            let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+            match unlocked.entries.get(service, user) {
+                Some(entry) => (entry.clone(), state.uv),
+                None => return Ok(None),
+            }
+        };
+        let purpose = format!(
+            "decrypt the password for {} in {}",
+            quote_name(user),
+            quote_name(service)
+        );
+        let key = derive_key(auth, &entry.key, uv, &purpose, prompt)?;
+        let failed = || VaultError::EntryDidNotDecrypt {
+            service: service.to_string(),
+            user: user.to_string(),
+        };
+        let token = encoding::hex_base64_decode(entry.token.as_bytes()).ok_or_else(failed)?;
+        let plaintext = key.decrypt(&token).map_err(|_| failed())?;
+        let text = std::str::from_utf8(&plaintext).map_err(|_| failed())?;
+        Ok(Some(Password::new(text)))
+    }
+
+    /// Stores `password` for (service, user), replacing any existing entry
+    /// in its place: a fresh random 32-byte salt, one derivation (one
+    /// touch) for the entry's key, then a locked read-modify-write.
+    pub fn set(
+        &self,
+        service: &str,
+        user: &str,
+        password: &str,
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<(), VaultError> {
+        self.set_many(&[(service, user, password)], auth, prompt)
+    }
+
+    /// Stores several passwords with one save (one derivation per entry).
+    /// Later items win over earlier ones with the same (service, user).
+    pub fn set_many(
+        &self,
+        items: &[(&str, &str, &str)],
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<(), VaultError> {
+        let (credential, uv) = {
+            let state = read_state(&self.state);
+            if state.unlocked.is_none() {
+                return Err(VaultError::Locked);
+            }
+            (Arc::clone(&state.header.credential), state.uv)
+        };
+        // Derive and encrypt first: the lock is never held while waiting
+        // for a touch.
+        let mut new_entries = Vec::with_capacity(items.len());
+        for (service, user, password) in items {
+            let key_handle = KeyHandle {
+                salt: random_32()?,
+                credential: Arc::clone(&credential),
+            };
+            let purpose = format!(
+                "encrypt the new password for {} in {}",
+                quote_name(user),
+                quote_name(service)
+            );
+            let key = derive_key(auth, &key_handle, uv, &purpose, prompt)?;
+            let token = key.encrypt_with(password.as_bytes(), random_iv()?, fernet::unix_now());
+            let entry = StoredEntry {
+                key: key_handle,
+                token: encoding::hex_base64_encode(&token).into_boxed_str(),
+            };
+            new_entries.push((service.to_string(), user.to_string(), entry));
+        }
+        self.modify(|entries| {
+            for (service, user, entry) in new_entries {
+                entries.insert(service, user, entry);
+            }
+            true
+        })
+    }
+
+    /// Deletes the entry for (service, user); whether there was one. No
+    /// derivation.
+    pub fn delete(&self, service: &str, user: &str) -> Result<bool, VaultError> {
+        let mut removed = false;
+        self.modify(|entries| {
+            removed = entries.remove(service, user);
+            removed
+        })?;
+        Ok(removed)
+    }
+
+    /// Lock, re-read, apply `change` (which says whether it changed
+    /// anything), save.
+    fn modify(&self, change: impl FnOnce(&mut Entries) -> bool) -> Result<(), VaultError> {
+        let _in_process = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _lock = persist::lock(&self.path, self.lock_timeout)?;
+        let mut state = write_state(&self.state);
+        self.refresh(&mut state)?;
+        let header = state.header.clone();
+        let unlocked = state.unlocked.as_mut().ok_or(VaultError::Locked)?;
+        if !change(&mut unlocked.entries) {
+            return Ok(());
+        }
+        match save(&self.path, &header, unlocked, false) {
+            Ok(fingerprint) => {
+                unlocked.fingerprint = fingerprint;
+                Ok(())
+            }
+            Err(e) => {
+                // The change is not on disk: forget it, read the file next time.
+                unlocked.fingerprint = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Encrypts the entry list under the vault key and saves it atomically.
+fn save(
+    path: &Path,
+    header: &KeyHandle,
+    unlocked: &mut Unlocked,
+    create_new: bool,
+) -> Result<Option<Fingerprint>, VaultError> {
+    let mut buf = Vec::with_capacity(HEADER_LEN + unlocked.plaintext_hint + 1024 + 48);
+    buf.resize(HEADER_LEN, 0);
+    format::write_entries(&unlocked.entries, &mut buf);
+    unlocked.plaintext_hint = buf.len() - HEADER_LEN;
+    unlocked
+        .key
+        .seal_in_place(&mut buf, random_iv()?, fernet::unix_now());
+    persist::save(path, create_new, |out| format::write_file(header, &buf, out))
+}
+
+/// Reads a vault and derives its key, choosing the UV mode (see [`Vault::open`]).
+fn unlock_file(
+    path: &Path,
+    auth: &mut dyn Authenticator,
+    prompt: &dyn Prompt,
+) -> Result<(KeyHandle, UvMode, Unlocked), VaultError> {
+    let (bytes, fingerprint) = persist::read(path)?;
+    let file = parse_file(path, &bytes)?;
+    drop(bytes);
+    let info = auth.describe()?;
+    if !info.hmac_secret {
+        return Err(VaultError::HmacSecretUnsupported);
+    }
+    let first = info.default_derive_uv();
+    let mut uv = first;
+    let mut key = derive_key(auth, &file.key, first, "unlock the vault", prompt)?;
+    if key.verify(&file.token).is_err()
+        && first == UvMode::PresenceOnly
+        && (info.client_pin == Some(true) || info.built_in_uv == Some(true))
+    {
+        uv = UvMode::Verified;
+        key = derive_key(
+            auth,
+            &file.key,
+            uv,
+            "unlock the vault (with user verification)",
+            prompt,
+        )?;
+    }
+    let (entries, len) = decrypt_entries(path, &key, &file.key, file.token)?;
+    Ok((
+        file.key,
+        uv,
+        Unlocked {
+            key,
+            entries,
+            fingerprint,
+            plaintext_hint: len,
+        },
+    ))
+}
