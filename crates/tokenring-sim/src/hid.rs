@@ -330,7 +330,9 @@ impl DeviceMachine {
     fn next_wake(&self) -> Option<Instant> {
         match &self.phase {
             Phase::Idle => None,
-            Phase::Receiving { last_packet, .. } => Some(*last_packet + self.options.message_timeout),
+            Phase::Receiving { last_packet, .. } => {
+                Some(*last_packet + self.options.message_timeout)
+            }
             Phase::Processing { last_keepalive, .. } => {
                 Some(*last_keepalive + self.options.keepalive_interval)
             }
@@ -548,7 +550,10 @@ impl DeviceMachine {
 
     fn allocate(&mut self) -> u32 {
         let mut candidate = self.next_channel;
-        while candidate == BROADCAST_CID || candidate == RESERVED_CID || self.channels.contains(&candidate) {
+        while candidate == BROADCAST_CID
+            || candidate == RESERVED_CID
+            || self.channels.contains(&candidate)
+        {
             candidate = candidate.wrapping_add(1);
         }
         self.next_channel = candidate.wrapping_add(1);
@@ -644,9 +649,19 @@ impl DeviceMachine {
     fn send_message(&mut self, channel: u32, command: u8, payload: &[u8]) {
         let payload = payload.get(..LARGEST_MESSAGE).unwrap_or(payload);
         let cid = channel.to_be_bytes();
-        let length = u16::try_from(payload.len()).unwrap_or(u16::MAX).to_be_bytes();
+        let length = u16::try_from(payload.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes();
         let mut report = [0u8; HID_REPORT_SIZE];
-        let header = [cid[0], cid[1], cid[2], cid[3], INIT_FLAG | command, length[0], length[1]];
+        let header = [
+            cid[0],
+            cid[1],
+            cid[2],
+            cid[3],
+            INIT_FLAG | command,
+            length[0],
+            length[1],
+        ];
         let (first, mut rest) = payload.split_at(payload.len().min(INIT_PACKET_DATA));
         for (dst, src) in report.iter_mut().zip(header.iter().chain(first.iter())) {
             *dst = *src;
@@ -702,7 +717,8 @@ mod tests {
 
     fn allocate(dev: &SimHidDevice) -> u32 {
         let nonce = [1, 2, 3, 4, 5, 6, 7, 8];
-        dev.write_report(&init_packet(BROADCAST_CID, CMD_INIT, &nonce)).expect("write");
+        dev.write_report(&init_packet(BROADCAST_CID, CMD_INIT, &nonce))
+            .expect("write");
         let r = dev.read_report(T).expect("INIT answer");
         assert_eq!(&r[..4], &[0xFF; 4]);
         assert_eq!(r[4], INIT_FLAG | CMD_INIT);
@@ -733,9 +749,11 @@ mod tests {
         let dev = device();
         let ch = allocate(&dev);
         let payload: Vec<u8> = (0..200u8).collect();
-        dev.write_report(&init_packet(ch, CMD_PING, &payload)).expect("w");
+        dev.write_report(&init_packet(ch, CMD_PING, &payload))
+            .expect("w");
         for (seq, chunk) in payload[57..].chunks(59).enumerate() {
-            dev.write_report(&cont_packet(ch, seq as u8, chunk)).expect("w");
+            dev.write_report(&cont_packet(ch, seq as u8, chunk))
+                .expect("w");
         }
         let first = dev.read_report(T).expect("answer");
         assert_eq!(&first[..7], &init_packet(ch, CMD_PING, &payload)[..7]);
@@ -754,40 +772,52 @@ mod tests {
         let dev = device();
         let ch = allocate(&dev);
         // Non-INIT on the broadcast channel, channel 0, unknown channel.
-        dev.write_report(&init_packet(BROADCAST_CID, CMD_PING, &[1])).expect("w");
+        dev.write_report(&init_packet(BROADCAST_CID, CMD_PING, &[1]))
+            .expect("w");
         expect_error(&dev, BROADCAST_CID, ERR_INVALID_CHANNEL);
-        dev.write_report(&init_packet(0, CMD_PING, &[1])).expect("w");
+        dev.write_report(&init_packet(0, CMD_PING, &[1]))
+            .expect("w");
         expect_error(&dev, 0, ERR_INVALID_CHANNEL);
-        dev.write_report(&init_packet(ch + 1000, CMD_PING, &[1])).expect("w");
+        dev.write_report(&init_packet(ch + 1000, CMD_PING, &[1]))
+            .expect("w");
         expect_error(&dev, ch + 1000, ERR_INVALID_CHANNEL);
         // Unknown command, CTAPHID_MSG (NMSG).
         dev.write_report(&init_packet(ch, 0x55, &[])).expect("w");
         expect_error(&dev, ch, ERR_INVALID_CMD);
-        dev.write_report(&init_packet(ch, 0x03, &[0; 10])).expect("w");
+        dev.write_report(&init_packet(ch, 0x03, &[0; 10]))
+            .expect("w");
         expect_error(&dev, ch, ERR_INVALID_CMD);
         // INIT with a wrong length; a message longer than 7609 bytes.
-        dev.write_report(&init_packet(BROADCAST_CID, CMD_INIT, &[1, 2, 3])).expect("w");
+        dev.write_report(&init_packet(BROADCAST_CID, CMD_INIT, &[1, 2, 3]))
+            .expect("w");
         expect_error(&dev, BROADCAST_CID, ERR_INVALID_LEN);
         let mut too_long = init_packet(ch, CMD_PING, &[]);
         too_long[5..7].copy_from_slice(&7610u16.to_be_bytes());
         dev.write_report(&too_long).expect("w");
         expect_error(&dev, ch, ERR_INVALID_LEN);
         // Empty CBOR; WINK with data.
-        dev.write_report(&init_packet(ch, CMD_CBOR, &[])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_CBOR, &[]))
+            .expect("w");
         expect_error(&dev, ch, ERR_INVALID_LEN);
-        dev.write_report(&init_packet(ch, CMD_WINK, &[1])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_WINK, &[1]))
+            .expect("w");
         expect_error(&dev, ch, ERR_INVALID_LEN);
         // Out of sequence; new init packet mid-message.
         let payload = [9u8; 100];
-        dev.write_report(&init_packet(ch, CMD_PING, &payload)).expect("w");
-        dev.write_report(&cont_packet(ch, 1, &payload[57..])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_PING, &payload))
+            .expect("w");
+        dev.write_report(&cont_packet(ch, 1, &payload[57..]))
+            .expect("w");
         expect_error(&dev, ch, ERR_INVALID_SEQ);
-        dev.write_report(&init_packet(ch, CMD_PING, &payload)).expect("w");
-        dev.write_report(&init_packet(ch, CMD_PING, &payload)).expect("w");
+        dev.write_report(&init_packet(ch, CMD_PING, &payload))
+            .expect("w");
+        dev.write_report(&init_packet(ch, CMD_PING, &payload))
+            .expect("w");
         expect_error(&dev, ch, ERR_INVALID_SEQ);
         // A stray continuation is ignored; the device still answers.
         dev.write_report(&cont_packet(ch, 0, &[1])).expect("w");
-        dev.write_report(&init_packet(ch, CMD_WINK, &[])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_WINK, &[]))
+            .expect("w");
         let r = dev.read_report(T).expect("wink answer");
         assert_eq!(r[4], INIT_FLAG | CMD_WINK);
         assert_eq!(dev.winks(), 1);
@@ -806,16 +836,19 @@ mod tests {
         );
         let a = allocate(&dev);
         let b = allocate(&dev);
-        dev.write_report(&init_packet(a, CMD_PING, &[7; 100])).expect("w");
+        dev.write_report(&init_packet(a, CMD_PING, &[7; 100]))
+            .expect("w");
         // Another channel while a's message is incomplete: busy.
-        dev.write_report(&init_packet(b, CMD_PING, &[1])).expect("w");
+        dev.write_report(&init_packet(b, CMD_PING, &[1]))
+            .expect("w");
         expect_error(&dev, b, ERR_CHANNEL_BUSY);
         // Allocation still works meanwhile.
         let c = allocate(&dev);
         assert!(c != a && c != b);
         expect_error(&dev, a, ERR_MSG_TIMEOUT);
         // Idle again: b is served.
-        dev.write_report(&init_packet(b, CMD_PING, &[1])).expect("w");
+        dev.write_report(&init_packet(b, CMD_PING, &[1]))
+            .expect("w");
         let r = dev.read_report(T).expect("ping");
         assert_eq!(r[4], INIT_FLAG | CMD_PING);
     }
@@ -824,9 +857,11 @@ mod tests {
     fn resync_aborts_the_channels_message() {
         let dev = device();
         let ch = allocate(&dev);
-        dev.write_report(&init_packet(ch, CMD_PING, &[7; 100])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_PING, &[7; 100]))
+            .expect("w");
         let nonce = [8u8; 8];
-        dev.write_report(&init_packet(ch, CMD_INIT, &nonce)).expect("w");
+        dev.write_report(&init_packet(ch, CMD_INIT, &nonce))
+            .expect("w");
         let r = dev.read_report(T).expect("answer");
         assert_eq!(&r[..7], &init_packet(ch, CMD_INIT, &[0; 17])[..7]);
         assert_eq!(&r[7..15], &nonce);
@@ -835,7 +870,8 @@ mod tests {
         dev.write_report(&cont_packet(ch, 0, &[7; 43])).expect("w");
         assert!(dev.read_report(Duration::from_millis(50)).is_none());
         // INIT on an unallocated channel.
-        dev.write_report(&init_packet(ch + 77, CMD_INIT, &nonce)).expect("w");
+        dev.write_report(&init_packet(ch + 77, CMD_INIT, &nonce))
+            .expect("w");
         expect_error(&dev, ch + 77, ERR_INVALID_CHANNEL);
     }
 
@@ -843,8 +879,10 @@ mod tests {
     fn cbor_get_info_answers_and_cancel_is_silent_when_idle() {
         let dev = device();
         let ch = allocate(&dev);
-        dev.write_report(&init_packet(ch, CMD_CANCEL, &[])).expect("w");
-        dev.write_report(&init_packet(ch, CMD_CBOR, &[0x04])).expect("w");
+        dev.write_report(&init_packet(ch, CMD_CANCEL, &[]))
+            .expect("w");
+        dev.write_report(&init_packet(ch, CMD_CBOR, &[0x04]))
+            .expect("w");
         let first = dev.read_report(T).expect("answer");
         assert_eq!(&first[..5], &init_packet(ch, CMD_CBOR, &[])[..5]);
         assert_eq!(first[7], 0x00, "CTAP2_OK");

@@ -9,6 +9,7 @@ pub mod context;
 pub mod credential;
 pub mod error;
 pub mod faults;
+pub mod hid;
 mod get_assertion;
 mod get_info;
 mod hex_json;
