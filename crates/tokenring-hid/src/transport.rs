@@ -421,8 +421,9 @@ impl<D: HidReports> HidTransport<D> {
     /// Drops reports already waiting (answers to an abandoned exchange), so
     /// that they cannot be taken for the answer to the next request.
     fn drain_stale(&mut self) -> Result<(), TransportError> {
+        let until = Instant::now() + self.timeouts.poll;
         for _ in 0..MAX_STALE_REPORTS {
-            if self.device.read_report(Duration::ZERO)?.is_none() {
+            if Instant::now() >= until || self.device.read_report(Duration::ZERO)?.is_none() {
                 break;
             }
         }
