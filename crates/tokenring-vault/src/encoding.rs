@@ -185,8 +185,8 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if (a | b) & 0xc0 != 0 {
         return None;
     }
-    let pad3 = last[4..6] == PAD_HEX;
-    let pad4 = last[6..8] == PAD_HEX;
+    let pad3 = last[4..6].eq_ignore_ascii_case(&PAD_HEX);
+    let pad4 = last[6..8].eq_ignore_ascii_case(&PAD_HEX);
     match (pad3, pad4) {
         (true, true) => {
             out.push((a << 2) | (b >> 4));

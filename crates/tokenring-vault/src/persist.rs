@@ -201,6 +201,7 @@ fn save_via(
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     let file = OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .truncate(true)
