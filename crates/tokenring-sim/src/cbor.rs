@@ -18,8 +18,7 @@ pub(crate) fn decode_map(payload: &[u8]) -> Result<Vec<(Value, Value)>, Status> 
         return Ok(Vec::new());
     }
     let mut reader = payload;
-    let value: Value =
-        ciborium::de::from_reader(&mut reader).map_err(|_| status::INVALID_CBOR)?;
+    let value: Value = ciborium::de::from_reader(&mut reader).map_err(|_| status::INVALID_CBOR)?;
     if !reader.is_empty() {
         // Trailing bytes after the top-level item.
         return Err(status::INVALID_CBOR);

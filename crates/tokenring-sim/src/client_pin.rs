@@ -71,7 +71,10 @@ impl Simulator {
         };
         let body = match subcommand {
             sub::GET_PIN_RETRIES => vec![
-                (cbor::int(0x03), cbor::int(i64::from(self.state.pin_retries))),
+                (
+                    cbor::int(0x03),
+                    cbor::int(i64::from(self.state.pin_retries)),
+                ),
                 (
                     cbor::int(0x04),
                     Value::Bool(self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES),
@@ -98,12 +101,8 @@ impl Simulator {
                 if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
                     return Err(status::INVALID_PARAMETER);
                 }
-                let token = self.get_token_using_pin(
-                    &params,
-                    p,
-                    PERMISSION_MC | PERMISSION_GA,
-                    None,
-                )?;
+                let token =
+                    self.get_token_using_pin(&params, p, PERMISSION_MC | PERMISSION_GA, None)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_PIN => {
@@ -327,6 +326,8 @@ fn decrypt_new_pin(
 }
 
 fn code_points(pin: &[u8]) -> u8 {
-    let n = std::str::from_utf8(pin).map(|s| s.chars().count()).unwrap_or(0);
+    let n = std::str::from_utf8(pin)
+        .map(|s| s.chars().count())
+        .unwrap_or(0);
     u8::try_from(n).unwrap_or(u8::MAX)
 }

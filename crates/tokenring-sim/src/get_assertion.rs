@@ -49,7 +49,12 @@ impl Simulator {
         let options = Options::parse(params.get(key::OPTIONS))?;
 
         // Steps 1-2.
-        let auth = self.pin_uv_auth(&params, key::PIN_UV_AUTH_PARAM, key::PIN_UV_AUTH_PROTOCOL, ctx)?;
+        let auth = self.pin_uv_auth(
+            &params,
+            key::PIN_UV_AUTH_PARAM,
+            key::PIN_UV_AUTH_PROTOCOL,
+            ctx,
+        )?;
 
         // Step 4: options. rk is not a getAssertion option; uv=true needs
         // built-in UV (treated as false with a pinUvAuthParam).

@@ -36,7 +36,10 @@ impl Simulator {
                 cbor::int(0x01),
                 Value::Array(vec![cbor::txt("FIDO_2_0"), cbor::txt("FIDO_2_1")]),
             ),
-            (cbor::int(0x02), Value::Array(vec![cbor::txt("hmac-secret")])),
+            (
+                cbor::int(0x02),
+                Value::Array(vec![cbor::txt("hmac-secret")]),
+            ),
             (cbor::int(0x03), cbor::byt(&s.aaguid)),
             (cbor::int(0x04), Value::Map(options)),
             (
@@ -81,5 +84,7 @@ impl Simulator {
 fn canonical_text_order(a: &Value, b: &Value) -> std::cmp::Ordering {
     let a = a.as_text().unwrap_or_default();
     let b = b.as_text().unwrap_or_default();
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }

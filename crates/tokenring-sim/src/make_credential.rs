@@ -62,7 +62,12 @@ impl Simulator {
 
         // Steps 1-2: pinUvAuthParam (zero length → PIN_NOT_SET/PIN_INVALID
         // after a touch), pinUvAuthProtocol.
-        let auth = self.pin_uv_auth(&params, key::PIN_UV_AUTH_PARAM, key::PIN_UV_AUTH_PROTOCOL, ctx)?;
+        let auth = self.pin_uv_auth(
+            &params,
+            key::PIN_UV_AUTH_PARAM,
+            key::PIN_UV_AUTH_PROTOCOL,
+            ctx,
+        )?;
 
         // Step 3: pubKeyCredParams; ES256 is the only algorithm.
         let mut es256 = false;
@@ -115,7 +120,7 @@ impl Simulator {
         if protected
             && auth.is_none()
             && !uv_option
-            && !(self.state.make_cred_uv_not_rqd && !self.state.always_uv)
+            && (!self.state.make_cred_uv_not_rqd || self.state.always_uv)
         {
             return Err(status::PUAT_REQUIRED);
         }

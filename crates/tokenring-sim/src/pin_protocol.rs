@@ -93,7 +93,7 @@ impl PinProtocol {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<u8>, Status> {
         let aes_key = self.aes_key(key).ok_or(status::OTHER)?;
-        if plaintext.len() % 16 != 0 {
+        if !plaintext.len().is_multiple_of(16) {
             return Err(status::OTHER);
         }
         let mut iv = [0u8; 16];
@@ -122,7 +122,7 @@ impl PinProtocol {
                 (iv.try_into().ok()?, ct)
             }
         };
-        if ct.is_empty() || ct.len() % 16 != 0 {
+        if ct.is_empty() || !ct.len().is_multiple_of(16) {
             return None;
         }
         let dec = Aes256CbcDec::new_from_slices(aes_key, &iv).ok()?;

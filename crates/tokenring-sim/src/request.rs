@@ -88,8 +88,13 @@ impl Simulator {
         };
         let param = cbor::bytes(param)?;
         if param.is_empty() {
-            self.wait_for_presence(ctx)
-                .map_err(|e| if e == status::KEEPALIVE_CANCEL { e } else { status::OPERATION_DENIED })?;
+            self.wait_for_presence(ctx).map_err(|e| {
+                if e == status::KEEPALIVE_CANCEL {
+                    e
+                } else {
+                    status::OPERATION_DENIED
+                }
+            })?;
             return Err(if self.state.pin_hash.is_some() {
                 status::PIN_INVALID
             } else {
@@ -114,7 +119,10 @@ impl Simulator {
         permission: u8,
         rp_id: &str,
     ) -> Result<(), Status> {
-        if !self.token.verify(auth.protocol, client_data_hash, auth.param) {
+        if !self
+            .token
+            .verify(auth.protocol, client_data_hash, auth.param)
+        {
             return Err(status::PIN_AUTH_INVALID);
         }
         if !self.token.user_verified() {

@@ -45,7 +45,10 @@ impl Simulator {
         let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
         let mut master_secret = [0u8; 32];
         rng.fill_bytes(&mut master_secret);
-        let pin_hash = config.pin.as_ref().map(|p| crate::client_pin::pin_hash(p.as_bytes()));
+        let pin_hash = config
+            .pin
+            .as_ref()
+            .map(|p| crate::client_pin::pin_hash(p.as_bytes()));
         let pin_code_points = config
             .pin
             .as_ref()
@@ -81,9 +84,7 @@ impl Simulator {
             )));
         }
         let mut sim = Simulator::new(config);
-        sim.state
-            .validate()
-            .map_err(SimError::InvalidConfig)?;
+        sim.state.validate().map_err(SimError::InvalidConfig)?;
         sim.state.save(path)?;
         sim.state_file = Some(path.to_path_buf());
         Ok(sim)
@@ -160,9 +161,11 @@ impl Simulator {
     /// ([`Fault::DropResponse`]): send nothing.
     pub fn process(&mut self, command: u8, payload: &[u8], ctx: &mut dyn DeviceContext) -> Vec<u8> {
         *self.requests.entry(command).or_insert(0) += 1;
-        if let Some(i) = self.faults.iter().position(
-            |f| matches!(f, Fault::ForceStatus { command: c, .. } if *c == command),
-        ) {
+        if let Some(i) = self
+            .faults
+            .iter()
+            .position(|f| matches!(f, Fault::ForceStatus { command: c, .. } if *c == command))
+        {
             let forced = self.faults.remove(i);
             if let Fault::ForceStatus { status, .. } = forced {
                 return self.apply_output_faults(vec![status]);

@@ -103,11 +103,10 @@ impl SimState {
             path: path.to_path_buf(),
             source,
         })?;
-        let state: SimState =
-            serde_json::from_str(&text).map_err(|e| SimError::InvalidState {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let state: SimState = serde_json::from_str(&text).map_err(|e| SimError::InvalidState {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if state.version != STATE_VERSION {
             return Err(SimError::InvalidState {
                 path: path.to_path_buf(),

@@ -15,7 +15,10 @@ fn interpreter() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp/glyph-venv/bin/python"));
     let why = match Command::new(&python)
-        .args(["-c", "import fido2, sys; sys.exit(0 if fido2.__version__.startswith('1.') else 3)"])
+        .args([
+            "-c",
+            "import fido2, sys; sys.exit(0 if fido2.__version__.startswith('1.') else 3)",
+        ])
         .output()
     {
         Ok(out) if out.status.success() => return Some(python),
@@ -29,7 +32,9 @@ fn interpreter() -> Option<PathBuf> {
     if std::env::var_os("CI").is_some() {
         panic!("python-fido2 check unavailable in CI: {why} (run sh ../shared/compat/setup.sh or set TOKENRING_PYTHON)");
     }
-    eprintln!("skipping the python-fido2 check: {why} (set TOKENRING_PYTHON to a python with fido2 1.2)");
+    eprintln!(
+        "skipping the python-fido2 check: {why} (set TOKENRING_PYTHON to a python with fido2 1.2)"
+    );
     None
 }
 

@@ -49,10 +49,12 @@ fn a_dropped_response_is_a_timeout() {
         .expect_err("dropped");
     assert_eq!(err.kind, TransportErrorKind::Timeout);
     let shared = transport.simulator();
-    shared
-        .lock()
-        .expect("lock")
-        .inject(Fault::ForceStatus { command: 0x04, status: status::OTHER });
-    let reply = transport.exchange(0x04, &[], &ScriptedPrompt::new()).expect("forced");
+    shared.lock().expect("lock").inject(Fault::ForceStatus {
+        command: 0x04,
+        status: status::OTHER,
+    });
+    let reply = transport
+        .exchange(0x04, &[], &ScriptedPrompt::new())
+        .expect("forced");
     assert_eq!(reply.status, status::OTHER);
 }

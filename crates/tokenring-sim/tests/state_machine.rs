@@ -10,8 +10,8 @@ use common::*;
 use tokenring_core::KeepaliveStatus;
 use tokenring_sim::pin_protocol::PinProtocol;
 use tokenring_sim::{
-    status, DeviceContext, Fault, NoContext, PresenceAnswer, PresencePolicy,
-    ProvisionedCredential, SimConfig, Simulator,
+    status, DeviceContext, Fault, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential,
+    SimConfig, Simulator,
 };
 
 fn sim() -> Simulator {
@@ -32,8 +32,14 @@ fn get_info_announces_what_the_brief_requires() {
         field(&info, 1).and_then(Value::as_array).map(Vec::len),
         Some(2)
     );
-    assert_eq!(field(&info, 2), Some(&Value::Array(vec![txt("hmac-secret")])));
-    assert_eq!(field(&info, 3).and_then(Value::as_bytes).map(Vec::len), Some(16));
+    assert_eq!(
+        field(&info, 2),
+        Some(&Value::Array(vec![txt("hmac-secret")]))
+    );
+    assert_eq!(
+        field(&info, 3).and_then(Value::as_bytes).map(Vec::len),
+        Some(16)
+    );
     let options = field(&info, 4).expect("options");
     assert_eq!(tfield(options, "clientPin"), Some(&Value::Bool(false)));
     assert_eq!(tfield(options, "uv"), Some(&Value::Bool(true)));
@@ -55,7 +61,10 @@ fn pin_retries_count_down_and_block() {
     let mut s = sim_with_pin("1234");
     assert_eq!(retries(&mut s), (8, false));
     for expected in [7, 6] {
-        assert_eq!(pin_token(&mut s, PinProtocol::Two, "0000", None).0, status::PIN_INVALID);
+        assert_eq!(
+            pin_token(&mut s, PinProtocol::Two, "0000", None).0,
+            status::PIN_INVALID
+        );
         assert_eq!(retries(&mut s).0, expected);
     }
     assert_eq!(
@@ -86,7 +95,10 @@ fn pin_retries_count_down_and_block() {
     }
     assert_eq!(s.pin_retries(), 0);
     s.power_cycle();
-    assert_eq!(pin_token(&mut s, PinProtocol::Two, "1234", None).0, status::PIN_BLOCKED);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "1234", None).0,
+        status::PIN_BLOCKED
+    );
 }
 
 #[test]
@@ -94,11 +106,22 @@ fn wrong_pin_regenerates_the_key_agreement() {
     // §6.5.5.7.2 step: "the authenticator calls regenerate()".
     let mut s = sim_with_pin("1234");
     let first = {
-        let (_, body) = call(&mut s, CLIENT_PIN, Some(map(vec![(int(1), int(2)), (int(2), int(2))])));
+        let (_, body) = call(
+            &mut s,
+            CLIENT_PIN,
+            Some(map(vec![(int(1), int(2)), (int(2), int(2))])),
+        );
         field(&body, 1).cloned()
     };
-    assert_eq!(pin_token(&mut s, PinProtocol::Two, "0000", None).0, status::PIN_INVALID);
-    let (_, body) = call(&mut s, CLIENT_PIN, Some(map(vec![(int(1), int(2)), (int(2), int(2))])));
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "0000", None).0,
+        status::PIN_INVALID
+    );
+    let (_, body) = call(
+        &mut s,
+        CLIENT_PIN,
+        Some(map(vec![(int(1), int(2)), (int(2), int(2))])),
+    );
     assert_ne!(field(&body, 1).cloned(), first);
 }
 
@@ -106,11 +129,27 @@ fn wrong_pin_regenerates_the_key_agreement() {
 fn set_pin_policy_and_change_pin() {
     // §6.5.5.5 / §6.5.5.6
     let mut s = sim();
-    assert_eq!(set_pin(&mut s, PinProtocol::Two, "123"), status::PIN_POLICY_VIOLATION);
-    assert_eq!(set_pin(&mut s, PinProtocol::Two, &"9".repeat(64)), status::PIN_POLICY_VIOLATION);
-    assert_eq!(set_pin(&mut s, PinProtocol::Two, "ünï"), status::PIN_POLICY_VIOLATION);
-    assert_eq!(set_pin(&mut s, PinProtocol::Two, "ünïç"), 0, "4 code points, 8 bytes");
-    assert_eq!(set_pin(&mut s, PinProtocol::Two, "5678"), status::NOT_ALLOWED);
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, "123"),
+        status::PIN_POLICY_VIOLATION
+    );
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, &"9".repeat(64)),
+        status::PIN_POLICY_VIOLATION
+    );
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, "ünï"),
+        status::PIN_POLICY_VIOLATION
+    );
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, "ünïç"),
+        0,
+        "4 code points, 8 bytes"
+    );
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, "5678"),
+        status::NOT_ALLOWED
+    );
     // changePIN with protocol one.
     let mut p = Platform::new(&mut s, PinProtocol::One);
     let new_enc = p.encrypt(&padded("24680"));
@@ -132,7 +171,10 @@ fn set_pin_policy_and_change_pin() {
     );
     assert_eq!(st, 0);
     assert_eq!(pin_token(&mut s, PinProtocol::Two, "24680", None).0, 0);
-    assert_eq!(pin_token(&mut s, PinProtocol::Two, "ünïç", None).0, status::PIN_INVALID);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "ünïç", None).0,
+        status::PIN_INVALID
+    );
 }
 
 #[test]
@@ -144,23 +186,40 @@ fn token_permissions_and_rp_id_binding() {
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((2, Some(RP_ID))));
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::PIN_AUTH_INVALID);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_AUTH_INVALID
+    );
     // mc token bound to another RP ID.
-    let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((1, Some("other.example"))));
+    let (_, t) = pin_token(
+        &mut s,
+        PinProtocol::Two,
+        "1234",
+        Some((1, Some("other.example"))),
+    );
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::PIN_AUTH_INVALID);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_AUTH_INVALID
+    );
     // A token used under the other protocol.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((1, Some(RP_ID))));
     let param = PinProtocol::One.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 1)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::PIN_AUTH_INVALID);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_AUTH_INVALID
+    );
     // The right token works once: its permissions are spent after UP.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((1, Some(RP_ID))));
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
     assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0, 0);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::PIN_AUTH_INVALID);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_AUTH_INVALID
+    );
     // Unsupported permission bits, zero permissions, missing rpId.
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", Some((4, None))).0,
@@ -190,7 +249,10 @@ fn unused_tokens_expire() {
     let cdh = [3u8; 32];
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::PIN_AUTH_INVALID);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_AUTH_INVALID
+    );
 }
 
 #[test]
@@ -200,26 +262,48 @@ fn make_credential_rules() {
     let mut s = sim();
     // Zero-length pinUvAuthParam: a touch, then PIN_NOT_SET / PIN_INVALID.
     let req = make_credential_request(&cdh, RP_ID, Some((&[], 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0, status::PIN_NOT_SET);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0,
+        status::PIN_NOT_SET
+    );
     assert_eq!(s.presence_requests(), 1);
     let mut p = sim_with_pin("1234");
-    assert_eq!(call(&mut p, MAKE_CREDENTIAL, Some(req)).0, status::PIN_INVALID);
+    assert_eq!(
+        call(&mut p, MAKE_CREDENTIAL, Some(req)).0,
+        status::PIN_INVALID
+    );
     p.set_presence_policy(PresencePolicy::deny());
     let req = make_credential_request(&cdh, RP_ID, Some((&[], 2)), vec![]);
-    assert_eq!(call(&mut p, MAKE_CREDENTIAL, Some(req)).0, status::OPERATION_DENIED);
+    assert_eq!(
+        call(&mut p, MAKE_CREDENTIAL, Some(req)).0,
+        status::OPERATION_DENIED
+    );
     // PIN set, no param → PUAT_REQUIRED; with makeCredUvNotRqd it proceeds.
     let req = make_credential_request(&cdh, RP_ID, None, vec![]);
-    assert_eq!(call(&mut p, MAKE_CREDENTIAL, Some(req.clone())).0, status::PUAT_REQUIRED);
-    let mut n = Simulator::new(SimConfig::with_seed(2).pin("1234").make_cred_uv_not_rqd(true));
+    assert_eq!(
+        call(&mut p, MAKE_CREDENTIAL, Some(req.clone())).0,
+        status::PUAT_REQUIRED
+    );
+    let mut n = Simulator::new(
+        SimConfig::with_seed(2)
+            .pin("1234")
+            .make_cred_uv_not_rqd(true),
+    );
     let (st, body) = call(&mut n, MAKE_CREDENTIAL, Some(req.clone()));
     assert_eq!(st, 0);
     let ad = field(&body, 2).and_then(Value::as_bytes).expect("authData");
     assert_eq!(ad[32], 0x01 | 0x40 | 0x80, "UP, AT, ED; no UV");
     // Missing protocol, unsupported protocol.
     let mut req2 = make_credential_request(&cdh, RP_ID, None, vec![(int(8), byt(&[1; 32]))]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req2)).0, status::MISSING_PARAMETER);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req2)).0,
+        status::MISSING_PARAMETER
+    );
     req2 = make_credential_request(&cdh, RP_ID, Some((&[1; 32], 3)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req2)).0, status::INVALID_PARAMETER);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req2)).0,
+        status::INVALID_PARAMETER
+    );
     // Options.
     let opt = |k: &str, v: bool| vec![(int(7), map(vec![(txt(k), Value::Bool(v))]))];
     for (k, v, expected) in [
@@ -228,7 +312,11 @@ fn make_credential_rules() {
         ("uv", true, status::INVALID_OPTION),
     ] {
         let req = make_credential_request(&cdh, RP_ID, None, opt(k, v));
-        assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, expected, "{k}={v}");
+        assert_eq!(
+            call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+            expected,
+            "{k}={v}"
+        );
     }
     // Only ES256.
     let mut req = make_credential_request(&cdh, RP_ID, None, vec![]);
@@ -242,10 +330,18 @@ fn make_credential_rules() {
             }
         }
     }
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::UNSUPPORTED_ALGORITHM);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::UNSUPPORTED_ALGORITHM
+    );
     // Missing required parameter.
     assert_eq!(
-        call(&mut s, MAKE_CREDENTIAL, Some(map(vec![(int(1), byt(&cdh))]))).0,
+        call(
+            &mut s,
+            MAKE_CREDENTIAL,
+            Some(map(vec![(int(1), byt(&cdh))]))
+        )
+        .0,
         status::MISSING_PARAMETER
     );
     // excludeList with our credential → a touch, then CREDENTIAL_EXCLUDED.
@@ -256,10 +352,16 @@ fn make_credential_rules() {
         None,
         vec![(
             int(5),
-            Value::Array(vec![map(vec![(txt("id"), byt(&id)), (txt("type"), txt("public-key"))])]),
+            Value::Array(vec![map(vec![
+                (txt("id"), byt(&id)),
+                (txt("type"), txt("public-key")),
+            ])]),
         )],
     );
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, status::CREDENTIAL_EXCLUDED);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        status::CREDENTIAL_EXCLUDED
+    );
 }
 
 #[test]
@@ -296,7 +398,10 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
             (int(2), byt(&[0; 32])),
             (
                 int(3),
-                Value::Array(vec![map(vec![(txt("id"), byt(&id)), (txt("type"), txt("public-key"))])]),
+                Value::Array(vec![map(vec![
+                    (txt("id"), byt(&id)),
+                    (txt("type"), txt("public-key")),
+                ])]),
             ),
             (
                 int(4),
@@ -316,13 +421,23 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
     let mut bad = p.authenticate(&enc);
     bad[0] ^= 1;
     assert_eq!(
-        call(&mut s, GET_ASSERTION, Some(mk(&enc, &bad, &p.key_agreement))).0,
+        call(
+            &mut s,
+            GET_ASSERTION,
+            Some(mk(&enc, &bad, &p.key_agreement))
+        )
+        .0,
         status::PIN_AUTH_INVALID
     );
     let enc = p.encrypt(&[1u8; 48]);
     let auth = p.authenticate(&enc);
     assert_eq!(
-        call(&mut s, GET_ASSERTION, Some(mk(&enc, &auth, &p.key_agreement))).0,
+        call(
+            &mut s,
+            GET_ASSERTION,
+            Some(mk(&enc, &auth, &p.key_agreement))
+        )
+        .0,
         status::INVALID_LENGTH
     );
     // A key agreement point that is not on the curve.
@@ -344,8 +459,14 @@ fn provisioned_credentials_output_hmac_of_their_cred_random() {
     // The two credentials of ../shared/fixtures/README.md.
     let mut s = sim();
     let fixtures: [([u8; 32], Vec<u8>); 2] = [
-        (std::array::from_fn(|i| i as u8), [0xc0, 0xff, 0xee, 0x00].repeat(8)),
-        (std::array::from_fn(|i| 31 - i as u8), [0x0b, 0xad, 0xc0, 0xde].repeat(8)),
+        (
+            std::array::from_fn(|i| i as u8),
+            [0xc0, 0xff, 0xee, 0x00].repeat(8),
+        ),
+        (
+            std::array::from_fn(|i| 31 - i as u8),
+            [0x0b, 0xad, 0xc0, 0xde].repeat(8),
+        ),
     ];
     for (cred_random, id) in &fixtures {
         s.provision(ProvisionedCredential {
@@ -388,11 +509,17 @@ fn probe_with_up_false_needs_no_touch() {
         (int(2), byt(&[0; 32])),
         (
             int(3),
-            Value::Array(vec![map(vec![(txt("id"), byt(&[7; 80])), (txt("type"), txt("public-key"))])]),
+            Value::Array(vec![map(vec![
+                (txt("id"), byt(&[7; 80])),
+                (txt("type"), txt("public-key")),
+            ])]),
         ),
         (int(5), map(vec![(txt("up"), Value::Bool(false))])),
     ]);
-    assert_eq!(call(&mut s, GET_ASSERTION, Some(req)).0, status::NO_CREDENTIALS);
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(req)).0,
+        status::NO_CREDENTIALS
+    );
     assert_eq!(s.presence_requests(), before);
     assert_eq!(s.now(), Duration::ZERO, "no wait happened");
     // Our credential with up=false: success, UP clear, still no touch.
@@ -405,7 +532,10 @@ fn probe_with_up_false_needs_no_touch() {
         (int(2), byt(&[0; 32])),
         (
             int(3),
-            Value::Array(vec![map(vec![(txt("id"), byt(&id)), (txt("type"), txt("public-key"))])]),
+            Value::Array(vec![map(vec![
+                (txt("id"), byt(&id)),
+                (txt("type"), txt("public-key")),
+            ])]),
         ),
         (int(5), map(vec![(txt("up"), Value::Bool(false))])),
     ]);
@@ -469,29 +599,53 @@ impl DeviceContext for Recorder {
 #[test]
 fn selection_and_presence_policies() {
     // §6.9 authenticatorSelection under every policy.
-    let mut s = Simulator::new(SimConfig::with_seed(1).presence(PresencePolicy::Scripted(vec![
-        PresenceAnswer::Approve,
-        PresenceAnswer::Deny,
-        PresenceAnswer::ApproveAfter(Duration::from_millis(450)),
-        PresenceAnswer::ApproveAfter(Duration::from_secs(31)),
-    ])));
-    let mut ctx = Recorder { keepalives: 0, cancel_after: None };
+    let mut s = Simulator::new(
+        SimConfig::with_seed(1).presence(PresencePolicy::Scripted(vec![
+            PresenceAnswer::Approve,
+            PresenceAnswer::Deny,
+            PresenceAnswer::ApproveAfter(Duration::from_millis(450)),
+            PresenceAnswer::ApproveAfter(Duration::from_secs(31)),
+        ])),
+    );
+    let mut ctx = Recorder {
+        keepalives: 0,
+        cancel_after: None,
+    };
     assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![0]);
-    assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![status::OPERATION_DENIED]);
+    assert_eq!(
+        s.process(SELECTION, &[], &mut ctx),
+        vec![status::OPERATION_DENIED]
+    );
     let t0 = s.now();
     let k0 = ctx.keepalives;
     assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![0]);
     assert_eq!(s.now() - t0, Duration::from_millis(450));
-    assert_eq!(ctx.keepalives - k0, 1 + 5, "one at the start, one per 100 ms step");
+    assert_eq!(
+        ctx.keepalives - k0,
+        1 + 5,
+        "one at the start, one per 100 ms step"
+    );
     let t0 = s.now();
-    assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![status::USER_ACTION_TIMEOUT]);
+    assert_eq!(
+        s.process(SELECTION, &[], &mut ctx),
+        vec![status::USER_ACTION_TIMEOUT]
+    );
     assert_eq!(s.now() - t0, Duration::from_secs(30));
     // Script used up: nobody touches.
-    assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![status::USER_ACTION_TIMEOUT]);
+    assert_eq!(
+        s.process(SELECTION, &[], &mut ctx),
+        vec![status::USER_ACTION_TIMEOUT]
+    );
     // Cancel mid-wait.
     s.set_presence_policy(PresencePolicy::time_out());
-    let mut ctx = Recorder { keepalives: 0, cancel_after: Some(3) };
-    assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![status::KEEPALIVE_CANCEL]);
+    let mut ctx = Recorder {
+        keepalives: 0,
+        cancel_after: Some(3),
+    };
+    assert_eq!(
+        s.process(SELECTION, &[], &mut ctx),
+        vec![status::KEEPALIVE_CANCEL]
+    );
     assert_eq!(ctx.keepalives, 3);
 }
 
@@ -518,7 +672,10 @@ fn real_clock_wait_can_be_cancelled_from_another_thread() {
         setter.store(true, Ordering::SeqCst);
     });
     let started = std::time::Instant::now();
-    assert_eq!(s.process(SELECTION, &[], &mut Flag(flag)), vec![status::KEEPALIVE_CANCEL]);
+    assert_eq!(
+        s.process(SELECTION, &[], &mut Flag(flag)),
+        vec![status::KEEPALIVE_CANCEL]
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     handle.join().expect("thread");
 }
@@ -529,15 +686,32 @@ fn faults_drop_corrupt_and_force() {
     s.inject(Fault::DropResponse);
     assert!(s.process(GET_INFO, &[], &mut NoContext).is_empty());
     let good = s.process(GET_INFO, &[], &mut NoContext);
-    s.inject(Fault::CorruptResponse { offset: 5, mask: 0xFF });
+    s.inject(Fault::CorruptResponse {
+        offset: 5,
+        mask: 0xFF,
+    });
     let bad = s.process(GET_INFO, &[], &mut NoContext);
     assert_eq!(good.len(), bad.len());
     assert_eq!(good.iter().zip(&bad).filter(|(a, b)| a != b).count(), 1);
     assert_eq!(bad[5], good[5] ^ 0xFF);
-    s.inject(Fault::ForceStatus { command: SELECTION, status: status::OPERATION_DENIED });
-    assert_eq!(s.process(GET_INFO, &[], &mut NoContext)[0], 0, "other commands unaffected");
-    assert_eq!(s.process(SELECTION, &[], &mut NoContext), vec![status::OPERATION_DENIED]);
-    assert_eq!(s.process(SELECTION, &[], &mut NoContext), vec![0], "applies once");
+    s.inject(Fault::ForceStatus {
+        command: SELECTION,
+        status: status::OPERATION_DENIED,
+    });
+    assert_eq!(
+        s.process(GET_INFO, &[], &mut NoContext)[0],
+        0,
+        "other commands unaffected"
+    );
+    assert_eq!(
+        s.process(SELECTION, &[], &mut NoContext),
+        vec![status::OPERATION_DENIED]
+    );
+    assert_eq!(
+        s.process(SELECTION, &[], &mut NoContext),
+        vec![0],
+        "applies once"
+    );
     assert_eq!(s.request_count(GET_INFO), 4);
     assert_eq!(s.request_count(SELECTION), 2);
     assert_eq!(s.total_requests(), 6);
@@ -546,9 +720,18 @@ fn faults_drop_corrupt_and_force() {
 #[test]
 fn malformed_requests_get_status_codes() {
     let mut s = sim();
-    assert_eq!(s.process(0x55, &[], &mut NoContext), vec![status::INVALID_COMMAND]);
-    assert_eq!(s.process(GET_ASSERTION, &[0xA1], &mut NoContext), vec![status::INVALID_CBOR]);
-    assert_eq!(s.process(GET_ASSERTION, &[0x01], &mut NoContext), vec![status::CBOR_UNEXPECTED_TYPE]);
+    assert_eq!(
+        s.process(0x55, &[], &mut NoContext),
+        vec![status::INVALID_COMMAND]
+    );
+    assert_eq!(
+        s.process(GET_ASSERTION, &[0xA1], &mut NoContext),
+        vec![status::INVALID_CBOR]
+    );
+    assert_eq!(
+        s.process(GET_ASSERTION, &[0x01], &mut NoContext),
+        vec![status::CBOR_UNEXPECTED_TYPE]
+    );
     // Duplicate keys.
     assert_eq!(
         s.process(CLIENT_PIN, &[0xA2, 0x02, 0x01, 0x02, 0x01], &mut NoContext),
@@ -563,7 +746,10 @@ fn malformed_requests_get_status_codes() {
         status::CBOR_UNEXPECTED_TYPE
     );
     let big = vec![0u8; s.max_msg_size()];
-    assert_eq!(s.process(GET_ASSERTION, &big, &mut NoContext), vec![status::REQUEST_TOO_LARGE]);
+    assert_eq!(
+        s.process(GET_ASSERTION, &big, &mut NoContext),
+        vec![status::REQUEST_TOO_LARGE]
+    );
 }
 
 #[test]
@@ -576,7 +762,15 @@ fn garbage_never_panics() {
     let mut p = Platform::new(&mut s, PinProtocol::Two);
     let salt_enc = p.encrypt(&[3u8; 32]);
     let valid: Vec<(u8, Vec<u8>)> = vec![
-        (MAKE_CREDENTIAL, encode(&make_credential_request(&[1; 32], RP_ID, Some((&[1; 32], 2)), vec![]))),
+        (
+            MAKE_CREDENTIAL,
+            encode(&make_credential_request(
+                &[1; 32],
+                RP_ID,
+                Some((&[1; 32], 2)),
+                vec![],
+            )),
+        ),
         (
             GET_ASSERTION,
             encode(&map(vec![
@@ -584,7 +778,10 @@ fn garbage_never_panics() {
                 (int(2), byt(&[0; 32])),
                 (
                     int(3),
-                    Value::Array(vec![map(vec![(txt("id"), byt(&id)), (txt("type"), txt("public-key"))])]),
+                    Value::Array(vec![map(vec![
+                        (txt("id"), byt(&id)),
+                        (txt("type"), txt("public-key")),
+                    ])]),
                 ),
                 (
                     int(4),
@@ -647,7 +844,10 @@ fn state_file_is_private_atomic_and_shared() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("sim.json");
     let mut a = Simulator::create(SimConfig::with_seed(5).pin("1234"), &path).expect("create");
-    assert!(Simulator::create(SimConfig::with_seed(5), &path).is_err(), "no overwrite");
+    assert!(
+        Simulator::create(SimConfig::with_seed(5), &path).is_err(),
+        "no overwrite"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -655,7 +855,10 @@ fn state_file_is_private_atomic_and_shared() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let id = enroll(&mut a, Some("1234"));
-    assert_eq!(pin_token(&mut a, PinProtocol::Two, "0000", None).0, status::PIN_INVALID);
+    assert_eq!(
+        pin_token(&mut a, PinProtocol::Two, "0000", None).0,
+        status::PIN_INVALID
+    );
     let (_, out_a, _) = derive(&mut a, PinProtocol::Two, &id, &[[4; 32]], None);
     let mut b = Simulator::open(&path).expect("open");
     assert_eq!(b.pin_retries(), 7, "retries persisted");
@@ -681,5 +884,8 @@ fn same_seed_same_credentials() {
     let ib = enroll(&mut b, None);
     assert_eq!(ia, ib);
     let mut c = Simulator::new(SimConfig::with_seed(43));
-    assert_eq!(derive(&mut c, PinProtocol::Two, &ia, &[[0; 32]], None).0, status::NO_CREDENTIALS);
+    assert_eq!(
+        derive(&mut c, PinProtocol::Two, &ia, &[[0; 32]], None).0,
+        status::NO_CREDENTIALS
+    );
 }

@@ -97,11 +97,8 @@ impl Platform {
         let cose = field(&body, 1).expect("keyAgreement");
         let x = field(cose, -2).and_then(Value::as_bytes).expect("x");
         let y = field(cose, -3).and_then(Value::as_bytes).expect("y");
-        let point = EncodedPoint::from_affine_coordinates(
-            x.as_slice().into(),
-            y.as_slice().into(),
-            false,
-        );
+        let point =
+            EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
         let peer = PublicKey::from_encoded_point(&point).expect("on curve");
         let mut rng = ChaCha20Rng::seed_from_u64(99);
         let secret = SecretKey::random(&mut rng);
@@ -206,7 +203,11 @@ pub fn pin_token(
 
 /// getPINRetries.
 pub fn retries(sim: &mut Simulator) -> (i64, bool) {
-    let (status, body) = call(sim, CLIENT_PIN, Some(map(vec![(int(1), int(2)), (int(2), int(1))])));
+    let (status, body) = call(
+        sim,
+        CLIENT_PIN,
+        Some(map(vec![(int(1), int(2)), (int(2), int(1))])),
+    );
     assert_eq!(status, 0);
     let r = field(&body, 3)
         .and_then(Value::as_integer)
