@@ -96,6 +96,34 @@ pub struct Silent;
 
 impl VpcdEvents for Silent {}
 
+/// Reports to stderr (the `tokenring-sim vpcd` command).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stderr;
+
+impl VpcdEvents for Stderr {
+    fn connected(&mut self, address: SocketAddr) {
+        eprintln!("tokenring-sim: connected to vpcd at {address}: the simulator is on the reader");
+    }
+    fn disconnected(&mut self, reason: &str) {
+        eprintln!("tokenring-sim: {reason}; waiting for pcscd");
+    }
+}
+
+/// [`run`] until SIGTERM or SIGINT (then it returns `Ok`), reporting to
+/// stderr. The simulator's clock should be [`crate::ClockMode::Real`] so
+/// presence waits take real time and a host's cancel can arrive.
+pub fn run_until_signal(
+    simulator: Arc<Mutex<Simulator>>,
+    options: &VpcdOptions,
+) -> std::io::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    run(simulator, options, &stop, &mut Stderr);
+    Ok(())
+}
+
 /// How a connection ended.
 enum End {
     Stopped,

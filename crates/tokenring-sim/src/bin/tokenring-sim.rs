@@ -77,6 +77,21 @@ enum Command {
         #[arg(long, default_value = "approve")]
         presence: String,
     },
+    /// Be a contactless FIDO card for a running pcscd through its vpcd
+    /// driver (Debian package vsmartcard-vpcd) until SIGTERM or SIGINT;
+    /// reconnects when pcscd restarts.
+    Vpcd {
+        /// The state file.
+        statefile: PathBuf,
+        /// Presence policy: approve, deny, timeout, delay:MILLIS, or a
+        /// comma-separated script of those (delays take real time).
+        #[arg(long, default_value = "approve")]
+        presence: String,
+        /// vpcd's address; port 35963 is reader "Virtual PCD 00 00",
+        /// 35964 "Virtual PCD 00 01".
+        #[arg(long, default_value = "127.0.0.1:35963")]
+        address: std::net::SocketAddr,
+    },
 }
 
 fn main() -> Result<()> {
@@ -141,6 +156,11 @@ fn main() -> Result<()> {
             statefile,
             presence,
         } => serve_stdio(&statefile, &presence)?,
+        Command::Vpcd {
+            statefile,
+            presence,
+            address,
+        } => serve_vpcd(&statefile, &presence, address)?,
     }
     Ok(())
 }
@@ -217,4 +237,21 @@ fn serve_stdio(statefile: &Path, presence: &str) -> Result<()> {
         output.write_all(&response)?;
         output.flush()?;
     }
+}
+
+fn serve_vpcd(statefile: &Path, presence: &str, address: std::net::SocketAddr) -> Result<()> {
+    let mut sim = Simulator::open(statefile)?;
+    sim.set_presence_policy(parse_presence(presence)?);
+    sim.set_clock(tokenring_sim::ClockMode::Real);
+    eprintln!(
+        "tokenring-sim: {} as a contactless card for pcscd via vpcd at {address} (protects nothing)",
+        statefile.display()
+    );
+    let options = tokenring_sim::vpcd::VpcdOptions {
+        address,
+        ..Default::default()
+    };
+    tokenring_sim::vpcd::run_until_signal(std::sync::Arc::new(std::sync::Mutex::new(sim)), &options)?;
+    eprintln!("tokenring-sim: stopped");
+    Ok(())
 }
