@@ -60,6 +60,16 @@ pub struct ProvisionedCredential {
     pub cred_random_uv: Option<[u8; 32]>,
 }
 
+impl Drop for ProvisionedCredential {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.cred_random.zeroize();
+        if let Some(r) = self.cred_random_uv.as_mut() {
+            r.zeroize();
+        }
+    }
+}
+
 impl std::fmt::Debug for ProvisionedCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProvisionedCredential")

@@ -87,12 +87,6 @@ impl Drop for SimState {
         if let Some(h) = self.pin_hash.as_mut() {
             h.zeroize();
         }
-        for c in &mut self.credentials {
-            c.cred_random.zeroize();
-            if let Some(r) = c.cred_random_uv.as_mut() {
-                r.zeroize();
-            }
-        }
     }
 }
 
