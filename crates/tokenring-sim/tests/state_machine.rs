@@ -745,6 +745,29 @@ fn malformed_requests_get_status_codes() {
         call(&mut s, CLIENT_PIN, Some(map(vec![(int(2), txt("x"))]))).0,
         status::CBOR_UNEXPECTED_TYPE
     );
+    // Absurd declared lengths and deep nesting: errors, no allocation, no panic.
+    for hostile in [
+        vec![
+            0xA1, 0x01, 0x5B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ],
+        vec![
+            0xA1, 0x01, 0x9B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ],
+        vec![0xBB, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        vec![
+            0xA1, 0x01, 0x7B, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ],
+        [vec![0xA1, 0x01], vec![0x81; 1000]].concat(),
+        vec![0xA1, 0x01, 0x5F, 0x41, 0x00],
+        vec![0xA1, 0x01, 0xFB],
+        vec![0xA1, 0x01, 0xC6, 0x41, 0x00],
+    ] {
+        for cmd in [MAKE_CREDENTIAL, GET_ASSERTION, CLIENT_PIN] {
+            let r = s.process(cmd, &hostile, &mut NoContext);
+            assert_eq!(r.len(), 1);
+            assert_ne!(r[0], 0);
+        }
+    }
     let big = vec![0u8; s.max_msg_size()];
     assert_eq!(
         s.process(GET_ASSERTION, &big, &mut NoContext),

@@ -1,0 +1,117 @@
+//! The `tokenring-sim` command: init, provision, serve-stdio framing.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenring-sim");
+
+fn frame(cmd: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![cmd];
+    out.extend_from_slice(&u32::try_from(payload.len()).expect("len").to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn init_provision_and_serve_stdio() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("state.json");
+    let st = Command::new(BIN)
+        .args([
+            "init",
+            state.to_str().expect("utf8"),
+            "--seed",
+            "3",
+            "--pin",
+            "1234",
+            "--protocols",
+            "1",
+        ])
+        .status()
+        .expect("init");
+    assert!(st.success());
+    let again = Command::new(BIN)
+        .args(["init", state.to_str().expect("utf8")])
+        .stderr(Stdio::null())
+        .status()
+        .expect("init again");
+    assert!(!again.success(), "init refuses to overwrite");
+    let id = "c0ffee00".repeat(8);
+    let cred_random: String = (0u8..32).map(|b| format!("{b:02x}")).collect();
+    let st = Command::new(BIN)
+        .args([
+            "provision",
+            state.to_str().expect("utf8"),
+            "--credential-id",
+            &id,
+            "--rp-id",
+            RP_ID,
+            "--cred-random",
+            &cred_random,
+        ])
+        .status()
+        .expect("provision");
+    assert!(st.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("read")).expect("json");
+    assert_eq!(json["credentials"][0]["credential_id"], id);
+    assert_eq!(json["pin_uv_auth_protocols"], serde_json::json!([1]));
+
+    let mut child = Command::new(BIN)
+        .args([
+            "serve-stdio",
+            state.to_str().expect("utf8"),
+            "--presence",
+            "deny",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut input = child.stdin.take().expect("stdin");
+    let probe = encode(&map(vec![
+        (int(1), txt(RP_ID)),
+        (int(2), byt(&[0; 32])),
+        (
+            int(3),
+            ciborium::Value::Array(vec![map(vec![
+                (txt("id"), byt(&hex::decode(&id).expect("hex"))),
+                (txt("type"), txt("public-key")),
+            ])]),
+        ),
+        (int(5), map(vec![(txt("up"), ciborium::Value::Bool(false))])),
+    ]));
+    input.write_all(&frame(0x04, &[])).expect("write");
+    input.write_all(&frame(0x02, &probe)).expect("write");
+    input.write_all(&frame(0x0B, &[])).expect("write");
+    drop(input);
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read");
+    assert!(child.wait().expect("wait").success());
+    let mut rest = out.as_slice();
+    let mut responses = Vec::new();
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        responses.push(rest[4..4 + len].to_vec());
+        rest = &rest[4 + len..];
+    }
+    assert_eq!(responses.len(), 3);
+    assert_eq!(responses[0][0], 0, "getInfo");
+    let info = decode(&responses[0][1..]);
+    assert_eq!(field(&info, 6), Some(&ciborium::Value::Array(vec![int(1)])));
+    assert_eq!(
+        responses[1][0], 0,
+        "the provisioned credential answers a probe"
+    );
+    assert_eq!(responses[2], vec![tokenring_sim::status::OPERATION_DENIED]);
+}
