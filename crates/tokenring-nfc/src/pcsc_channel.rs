@@ -123,6 +123,15 @@ fn open_error(error: pcsc::Error) -> NfcError {
 
 fn transmit_error(reader: &str, error: pcsc::Error) -> TransportError {
     match error {
+        // What a contactless reader (and vpcd) report first when the card
+        // leaves the field in the middle of an exchange; RemovedCard follows.
+        pcsc::Error::NotTransacted | pcsc::Error::CommError => TransportError::new(
+            TransportErrorKind::Disconnected,
+            format!(
+                "the exchange with the authenticator on reader '{reader}' broke off ({error}); \
+                 {HOLD_TO_READER} and try again"
+            ),
+        ),
         pcsc::Error::RemovedCard
         | pcsc::Error::NoSmartcard
         | pcsc::Error::ResetCard

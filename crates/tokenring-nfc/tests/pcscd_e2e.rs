@@ -1,0 +1,275 @@
+//! End to end through a real pcscd: tokenring-nfc (PC/SC) → pcscd → the
+//! vpcd driver → the simulator as a virtual contactless card.
+//!
+//! Runs when `TOKENRING_PCSCD=1` (pcscd running with the vpcd driver of
+//! Debian's `vsmartcard-vpcd`, reader "Virtual PCD 00 00" on port 35963);
+//! otherwise it says why it skipped. The simulator's vpcd bridge runs in
+//! this process, or, when `TOKENRING_SIM_BIN` names the `tokenring-sim`
+//! binary, as `tokenring-sim vpcd` (stopped with SIGTERM at the end).
+//!
+//! ```sh
+//! pcscd --foreground --apdu &   # as root
+//! TOKENRING_PCSCD=1 cargo test -p tokenring-nfc --test pcscd_e2e
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokenring_core::transport::command;
+use tokenring_core::{
+    Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, NoPrompt,
+    PromptEvent, Salts, ScriptedPrompt, Transport, TransportErrorKind, UserEntity, UvMode,
+    DEFAULT_RP_ID,
+};
+use tokenring_nfc::{NfcError, NfcOptions, NfcTransport, PcscChannel, PcscContext};
+use tokenring_sim::vpcd::{self, VpcdOptions};
+use tokenring_sim::{ClockMode, PresencePolicy, SimConfig, Simulator};
+
+/// The first vpcd reader (port 35963).
+const READER: &str = "Virtual PCD 00 00";
+const PIN: &str = "1234";
+
+/// The simulator on the reader: in this process, or the `tokenring-sim` binary.
+enum Card {
+    InProcess {
+        simulator: Arc<Mutex<Simulator>>,
+        stop: Arc<AtomicBool>,
+        bridge: Option<JoinHandle<()>>,
+    },
+    Binary(Child),
+}
+
+impl Card {
+    fn start(state: &Path, presence: &str) -> Card {
+        let config = SimConfig::with_seed(0x5EED).pin(PIN);
+        match std::env::var_os("TOKENRING_SIM_BIN") {
+            Some(binary) => {
+                let binary = PathBuf::from(binary);
+                let status = Command::new(&binary)
+                    .args(["init", "--seed", "24301", "--pin", PIN])
+                    .arg(state)
+                    .status()
+                    .expect("tokenring-sim init runs");
+                assert!(status.success(), "tokenring-sim init failed");
+                let child = Command::new(&binary)
+                    .arg("vpcd")
+                    .arg(state)
+                    .args(["--presence", presence])
+                    .spawn()
+                    .expect("tokenring-sim vpcd starts");
+                Card::Binary(child)
+            }
+            None => {
+                let mut simulator = Simulator::create(config, state).expect("state file");
+                simulator.set_clock(ClockMode::Real);
+                simulator.set_presence_policy(parse_presence(presence));
+                let simulator = Arc::new(Mutex::new(simulator));
+                let stop = Arc::new(AtomicBool::new(false));
+                let bridge = {
+                    let simulator = Arc::clone(&simulator);
+                    let stop = Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        vpcd::run(simulator, &VpcdOptions::default(), &stop, &mut vpcd::Stderr)
+                    })
+                };
+                Card::InProcess {
+                    simulator,
+                    stop,
+                    bridge: Some(bridge),
+                }
+            }
+        }
+    }
+
+    /// Takes the card off the reader.
+    fn remove(&mut self) {
+        match self {
+            Card::InProcess { stop, bridge, .. } => {
+                stop.store(true, Ordering::SeqCst);
+                if let Some(bridge) = bridge.take() {
+                    bridge.join().expect("the bridge stops");
+                }
+            }
+            Card::Binary(child) => {
+                let status = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .expect("kill runs");
+                assert!(status.success());
+                let exit = child.wait().expect("tokenring-sim exits");
+                assert!(
+                    exit.success(),
+                    "tokenring-sim vpcd exits cleanly on SIGTERM: {exit}"
+                );
+            }
+        }
+    }
+
+    fn set_presence(&self, presence: &str) -> bool {
+        match self {
+            Card::InProcess { simulator, .. } => {
+                simulator
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .set_presence_policy(parse_presence(presence));
+                true
+            }
+            Card::Binary(_) => false,
+        }
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        match self {
+            Card::InProcess { stop, bridge, .. } => {
+                stop.store(true, Ordering::SeqCst);
+                if let Some(bridge) = bridge.take() {
+                    let _ = bridge.join();
+                }
+            }
+            Card::Binary(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn parse_presence(text: &str) -> PresencePolicy {
+    match text.strip_prefix("delay:") {
+        Some(ms) => {
+            PresencePolicy::approve_after(Duration::from_millis(ms.parse().expect("delay:MILLIS")))
+        }
+        None if text == "timeout" => PresencePolicy::time_out(),
+        None => PresencePolicy::approve(),
+    }
+}
+
+fn options() -> NfcOptions {
+    NfcOptions {
+        poll_interval: Duration::from_millis(20),
+        timeout: Duration::from_secs(20),
+        ..NfcOptions::default()
+    }
+}
+
+/// Waits until pcscd sees the virtual card on the reader, then opens it.
+fn open_when_present(pcsc: &PcscContext) -> NfcTransport<PcscChannel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match pcsc.open(READER, options()) {
+            Ok(transport) => return transport,
+            Err(error) if Instant::now() < deadline => {
+                if !matches!(
+                    error,
+                    NfcError::NoCard { .. } | NfcError::Transport(_) | NfcError::Pcsc(_)
+                ) {
+                    panic!("unexpected error while waiting for the card: {error}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(error) => panic!("the virtual card never appeared on '{READER}': {error}"),
+        }
+    }
+}
+
+fn request<'a>(credential: &'a CredentialId, salt: u8) -> DeriveRequest<'a> {
+    DeriveRequest {
+        credential,
+        rp_id: DEFAULT_RP_ID,
+        salts: Salts::One([salt; 32]),
+        uv: UvMode::PresenceOnly,
+        purpose: "unlock the vault",
+    }
+}
+
+#[test]
+fn enroll_and_derive_through_pcscd_and_vpcd() {
+    if std::env::var("TOKENRING_PCSCD").as_deref() != Ok("1") {
+        eprintln!(
+            "pcscd_e2e skipped: set TOKENRING_PCSCD=1 with pcscd running and its vpcd driver \
+             loaded (Debian packages pcscd, vsmartcard-vpcd; as root: `pcscd --foreground &`)"
+        );
+        return;
+    }
+    let pcsc = PcscContext::establish().expect("pcscd is running");
+    let readers = pcsc.readers().expect("readers");
+    assert!(
+        readers.iter().any(|r| r == READER),
+        "pcscd has no reader '{READER}' (is the vpcd driver installed?): {readers:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("sim.json");
+    // Every presence request takes a real 400 ms touch.
+    let mut card = Card::start(&state, "delay:400");
+    let transport = open_when_present(&pcsc);
+    assert_eq!(transport.applet_version(), "FIDO_2_0");
+    assert_eq!(transport.info().path, READER);
+
+    // Enroll with the PIN, through a presence wait.
+    let mut client = Ctap2Client::new(transport).expect("client over pcscd");
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enrolled through pcscd");
+    assert_eq!(prompt.pin_requests(), 1, "makeCredential used the PIN");
+    assert!(
+        prompt
+            .events()
+            .contains(&PromptEvent::Keepalive(KeepaliveStatus::UserPresenceNeeded)),
+        "status updates reached the prompt: {:?}",
+        prompt.events()
+    );
+
+    // Derive twice: the same salt gives the same secret, another salt another.
+    let first = client
+        .derive(&request(&credential, 1), &NoPrompt)
+        .expect("derived");
+    let again = client
+        .derive(&request(&credential, 1), &NoPrompt)
+        .expect("derived again");
+    let other = client
+        .derive(&request(&credential, 2), &NoPrompt)
+        .expect("derived");
+    assert_eq!(first.first.expose_secret(), again.first.expose_secret());
+    assert_ne!(first.first.expose_secret(), other.first.expose_secret());
+
+    // Probe without a tap: the credential is there, another is not.
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+    assert!(!client
+        .probe(&CredentialId(vec![0u8; 64]), DEFAULT_RP_ID)
+        .expect("probe"));
+
+    if card.set_presence("timeout") {
+        // Ctrl-C during a presence wait sends the NFCCTAP cancel.
+        let prompt = ScriptedPrompt::new().cancel_after_keepalives(2);
+        let error = client.select(&prompt).expect_err("cancelled");
+        assert!(matches!(error, Error::Cancelled), "{error:?}");
+
+        // The card leaves the reader while the authenticator waits for a touch.
+        let transport = client.transport_mut();
+        let remover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            card.remove();
+        });
+        let error = transport
+            .exchange(command::SELECTION, &[], &NoPrompt)
+            .expect_err("the card left");
+        remover.join().expect("removed");
+        assert_eq!(error.kind, TransportErrorKind::Disconnected, "{error}");
+        assert!(
+            error
+                .message
+                .contains("hold your authenticator to the reader"),
+            "{error}"
+        );
+    } else {
+        card.remove();
+    }
+}
