@@ -82,7 +82,7 @@ pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
                     });
                 }
                 std::thread::sleep(pause.min(timeout.saturating_sub(waited)));
-                pause = (pause * 2).min(Duration::from_millis(25));
+                pause = (pause * 2).min(Duration::from_millis(4));
             }
             Err(fs::TryLockError::Error(e)) => {
                 return Err(VaultError::io("lock", &path, e));
