@@ -1,0 +1,34 @@
+//! The one interface the CLI and every integration use: a vault's
+//! operations, wherever the vault is open — in a running agent (one tap per
+//! secret) or in this process (one tap to unlock, one per secret).
+//!
+//! [`SecretStore`] is implemented by the in-process store (vault + the
+//! chosen authenticator, see [`crate::devices`]) and by the agent client
+//! (see [`crate::agent`]); [`connect`] picks the agent when it runs for
+//! this vault and falls back to in-process access otherwise.
+
+use tokenring_core::Prompt;
+use tokenring_vault::Password;
+
+use crate::Error;
+
+/// A vault's operations, wherever the vault is open.
+pub trait SecretStore {
+    /// The password for (service, user); `Ok(None)` when there is no such
+    /// entry. One tap for the entry (plus one to unlock, in-process).
+    fn get(&self, service: &str, user: &str, prompt: &dyn Prompt)
+        -> Result<Option<Password>, Error>;
+
+    /// Stores (or replaces) the password for (service, user).
+    fn set(&self, service: &str, user: &str, password: &str, prompt: &dyn Prompt)
+        -> Result<(), Error>;
+
+    /// Deletes the entry; `Ok(false)` when there was none.
+    fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error>;
+
+    /// The (service, user) names, in vault order; never secrets.
+    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error>;
+
+    /// Where the vault is open: "agent (pid N)" or "in-process".
+    fn describe(&self) -> String;
+}
