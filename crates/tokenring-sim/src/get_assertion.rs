@@ -76,7 +76,9 @@ impl Simulator {
             }
         }
 
-        // Step 6: user verification.
+        // Step 6: user verification. Like OpenSK, a pinUvAuthParam is
+        // verified even when no PIN is set (no token is then in use, so it
+        // fails with PIN_AUTH_INVALID rather than being ignored).
         let mut uv = false;
         if let Some(auth) = &auth {
             self.verify_token_use(auth, client_data_hash, PERMISSION_GA, rp_id)?;
@@ -178,7 +180,9 @@ impl Simulator {
             return Ok(None);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
-        // saltAuth failures answer PIN_AUTH_INVALID, as OpenSK does.
+        // A wrong saltAuth answers PIN_AUTH_INVALID, a salt of the wrong
+        // length INVALID_LENGTH: what OpenSK does and what the CTAP 2.1
+        // conformance tests (fido2-tests, hmac-secret) expect.
         if !protocol.verify(&shared, salt_enc, salt_auth) {
             return Err(status::PIN_AUTH_INVALID);
         }

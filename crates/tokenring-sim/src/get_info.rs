@@ -6,6 +6,9 @@ use crate::cbor::{self, Status};
 use crate::client_pin::MIN_PIN_CODE_POINTS;
 use crate::Simulator;
 
+/// getInfo maxCredentialIdLength (0x08): stateless ids are 126 bytes.
+pub const MAX_CREDENTIAL_ID_LENGTH: usize = 128;
+
 /// The firmware version getInfo reports (0x0E).
 pub const FIRMWARE_VERSION: i64 = 0x0001_0000;
 
@@ -57,7 +60,10 @@ impl Simulator {
             ),
             // maxCredentialCountInList, maxCredentialIdLength
             (cbor::int(0x07), cbor::int(8)),
-            (cbor::int(0x08), cbor::int(128)),
+            (
+                cbor::int(0x08),
+                cbor::int(i64::try_from(MAX_CREDENTIAL_ID_LENGTH).unwrap_or(128)),
+            ),
             (
                 cbor::int(0x09),
                 Value::Array(vec![cbor::txt("usb"), cbor::txt("nfc")]),

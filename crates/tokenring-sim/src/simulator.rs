@@ -432,10 +432,14 @@ impl Simulator {
     /// vaults made elsewhere open through the simulator; saved to the
     /// state file when there is one.
     pub fn provision(&mut self, credential: ProvisionedCredential) -> Result<(), SimError> {
-        if credential.credential_id.is_empty() || credential.credential_id.len() > 1023 {
-            return Err(SimError::InvalidConfig(
-                "credential id must be 1 to 1023 bytes".into(),
-            ));
+        // getInfo announces maxCredentialIdLength; clients drop longer ids.
+        if credential.credential_id.is_empty()
+            || credential.credential_id.len() > crate::get_info::MAX_CREDENTIAL_ID_LENGTH
+        {
+            return Err(SimError::InvalidConfig(format!(
+                "credential id must be 1 to {} bytes",
+                crate::get_info::MAX_CREDENTIAL_ID_LENGTH
+            )));
         }
         self.state.credentials.retain(|c| {
             !(c.credential_id == credential.credential_id && c.rp_id == credential.rp_id)
