@@ -1,5 +1,6 @@
 //! Finding FIDO authenticators among the HID devices (CTAP 2.1 PS
-//! 2021-06-15 §11.2.8.1: usage page 0xF1D0, usage 0x01).
+//! 2021-06-15 §11.2.8 "HID device implementation": the report descriptor
+//! has usage page 0xF1D0, usage 0x01).
 
 use crate::error::HidError;
 

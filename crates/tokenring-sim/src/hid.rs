@@ -163,15 +163,17 @@ pub struct SimHidDevice {
 
 impl SimHidDevice {
     /// A HID device around `simulator`, switched to the real clock (so that
-    /// a CANCEL can arrive while it waits for a touch).
+    /// a CANCEL can arrive while it waits for a touch, as on a real token).
     pub fn new(simulator: Simulator) -> SimHidDevice {
+        let mut simulator = simulator;
+        simulator.set_clock(ClockMode::Real);
         Self::shared(Arc::new(Mutex::new(simulator)), SimHidOptions::default())
     }
 
-    /// A HID device around a simulator shared with other front ends,
-    /// switched to the real clock.
+    /// A HID device around a simulator shared with other front ends. Its
+    /// clock is left as it is: with [`ClockMode::Real`] a CANCEL can arrive
+    /// while it waits for a touch; with the virtual clock waits end at once.
     pub fn shared(simulator: Arc<Mutex<Simulator>>, options: SimHidOptions) -> SimHidDevice {
-        lock(&simulator).set_clock(ClockMode::Real);
         let (events, receiver) = mpsc::channel();
         let inboxes: Inboxes = Arc::new(Mutex::new(Vec::new()));
         let winks = Arc::new(AtomicUsize::new(0));
