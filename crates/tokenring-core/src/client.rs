@@ -706,3 +706,15 @@ impl Prompt for TouchWatch<'_> {
         self.inner.is_cancelled()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent moves an open client to another thread.
+    #[test]
+    fn client_is_send_when_its_transport_is() {
+        fn assert_send<S: Send>() {}
+        assert_send::<Ctap2Client<crate::CountingTransport<Box<dyn Transport + Send>>>>();
+    }
+}

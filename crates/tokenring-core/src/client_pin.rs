@@ -275,7 +275,7 @@ pub fn get_pin_uv_auth_token_using_uv(
 }
 
 /// An authenticatorClientPIN response (§6.5.5, response map).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ClientPinResponse {
     /// keyAgreement (0x01), on the curve.
     pub key_agreement: Option<CoseEc2Key>,
@@ -287,6 +287,22 @@ pub struct ClientPinResponse {
     pub power_cycle_state: Option<bool>,
     /// uvRetries (0x05).
     pub uv_retries: Option<u8>,
+}
+
+impl std::fmt::Debug for ClientPinResponse {
+    /// The encrypted token is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientPinResponse")
+            .field("key_agreement", &self.key_agreement)
+            .field(
+                "pin_uv_auth_token_enc",
+                &self.pin_uv_auth_token_enc.as_ref().map(|_| "<redacted>"),
+            )
+            .field("pin_retries", &self.pin_retries)
+            .field("power_cycle_state", &self.power_cycle_state)
+            .field("uv_retries", &self.uv_retries)
+            .finish()
+    }
 }
 
 impl ClientPinResponse {
