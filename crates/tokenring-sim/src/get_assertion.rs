@@ -92,6 +92,14 @@ impl Simulator {
             .find_map(|id| self.find_credential(rp_id, id))
             .ok_or(status::NO_CREDENTIALS)?;
 
+        // hmac-secret needs user presence (§12.5; CTAP 2.0 §9.1 "requires
+        // user consent"): with up=false it is refused as an unsupported
+        // option, after the credential lookup so a probe for a foreign
+        // credential still answers NO_CREDENTIALS.
+        if hmac_input.is_some() && !up {
+            return Err(status::UNSUPPORTED_OPTION);
+        }
+
         // Step 6.2/8: built-in UV (a touch per the policy) also gives presence.
         let mut up_flag = false;
         if uv_option {

@@ -544,6 +544,37 @@ fn probe_with_up_false_needs_no_touch() {
     let ad = field(&body, 2).and_then(Value::as_bytes).expect("authData");
     assert_eq!(ad[32] & 0x01, 0);
     assert_eq!(s.presence_requests(), before);
+    // hmac-secret needs presence: refused with up=false.
+    let mut p = Platform::new(&mut s, PinProtocol::Two);
+    let salt_enc = p.encrypt(&[1; 32]);
+    let req = map(vec![
+        (int(1), txt(RP_ID)),
+        (int(2), byt(&[0; 32])),
+        (
+            int(3),
+            Value::Array(vec![map(vec![
+                (txt("id"), byt(&id)),
+                (txt("type"), txt("public-key")),
+            ])]),
+        ),
+        (
+            int(4),
+            map(vec![(
+                txt("hmac-secret"),
+                map(vec![
+                    (int(1), p.key_agreement.clone()),
+                    (int(2), byt(&salt_enc)),
+                    (int(3), byt(&p.authenticate(&salt_enc))),
+                    (int(4), int(2)),
+                ]),
+            )]),
+        ),
+        (int(5), map(vec![(txt("up"), Value::Bool(false))])),
+    ]);
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(req)).0,
+        status::UNSUPPORTED_OPTION
+    );
 }
 
 #[test]
