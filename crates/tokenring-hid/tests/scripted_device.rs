@@ -283,13 +283,13 @@ fn keepalives_reach_the_prompt() {
 
 #[test]
 fn keepalives_extend_the_wait_beyond_the_silence_timeout() {
-    // Keepalives for 600 ms (4× the silence timeout), then the answer.
+    // Keepalives for 900 ms (3× the silence timeout), then the answer.
     let mut started: Option<Instant> = None;
     let mut answered = false;
     let dev = device(|_, _| {}).with_idle(move || {
         let start = *started.get_or_insert_with(Instant::now);
         std::thread::sleep(Duration::from_millis(20));
-        if start.elapsed() < Duration::from_millis(600) {
+        if start.elapsed() < Duration::from_millis(900) {
             Some(message(OUR_CID, command::KEEPALIVE, &[2])[0])
         } else if !answered {
             answered = true;
@@ -298,11 +298,16 @@ fn keepalives_extend_the_wait_beyond_the_silence_timeout() {
             None
         }
     });
-    let mut t = transport(dev);
+    let mut t = HidTransport::new(dev, info()).with_timeouts(HidTimeouts {
+        silence: Duration::from_millis(300),
+        ..fast()
+    });
     t.init().expect("init");
+    let start = Instant::now();
     let reply = t
         .exchange(0x02, &[], &NoPrompt)
         .expect("reply after keepalives");
+    assert!(start.elapsed() >= Duration::from_millis(300));
     assert_eq!(reply.status, 0);
 }
 

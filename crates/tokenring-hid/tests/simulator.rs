@@ -229,7 +229,7 @@ fn cancel_mid_wait_ends_with_keepalive_cancel() {
 #[test]
 fn second_client_gets_busy_and_succeeds_after_retry() {
     let config =
-        SimConfig::with_seed(9).presence(PresencePolicy::approve_after(Duration::from_millis(600)));
+        SimConfig::with_seed(9).presence(PresencePolicy::approve_after(Duration::from_millis(400)));
     let device = device(config);
     let mut first = transport(&device);
     let mut second = transport(&device);
@@ -239,12 +239,15 @@ fn second_client_gets_busy_and_succeeds_after_retry() {
     let second_seen = Arc::clone(&second.device().seen);
     let second_channel = second.channel().expect("channel");
 
+    let first_prompt = ScriptedPrompt::new();
     thread::scope(|s| {
-        let waiting = s.spawn(|| {
-            let prompt = ScriptedPrompt::new();
-            first.exchange(0x01, &make_credential("carol"), &prompt)
-        });
-        thread::sleep(Duration::from_millis(200));
+        let waiting = s.spawn(|| first.exchange(0x01, &make_credential("carol"), &first_prompt));
+        // Wait until the first request is being processed (its first
+        // keepalive arrived), so the device is certainly busy.
+        let start = Instant::now();
+        while first_prompt.events().is_empty() && start.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(5));
+        }
         let reply = second
             .exchange(0x04, &[], &NoPrompt)
             .expect("getInfo after busy");

@@ -832,7 +832,7 @@ mod tests {
         let dev = SimHidDevice::shared(
             sim,
             SimHidOptions {
-                message_timeout: Duration::from_millis(150),
+                message_timeout: Duration::from_millis(500),
                 ..SimHidOptions::default()
             },
         );
