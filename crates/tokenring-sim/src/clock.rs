@@ -20,6 +20,11 @@ impl Clock {
         }
     }
 
+    /// Virtual or real.
+    pub(crate) fn mode(&self) -> ClockMode {
+        self.mode
+    }
+
     /// Now, on this clock.
     pub(crate) fn now(&self) -> Duration {
         match self.mode {

@@ -370,7 +370,14 @@ impl Simulator {
         self.presence = policy;
     }
 
-    /// Replaces the clock (virtual or real); time restarts at zero.
+    /// The clock in use.
+    pub fn clock_mode(&self) -> ClockMode {
+        self.clock.mode()
+    }
+
+    /// Replaces the clock (virtual or real); time restarts at zero, which
+    /// counts as a power-up (the 10 s reset window restarts, PIN/UV auth
+    /// tokens are forgotten).
     pub fn set_clock(&mut self, mode: ClockMode) {
         self.clock = Clock::new(mode);
         self.power_up_at = self.clock.now();

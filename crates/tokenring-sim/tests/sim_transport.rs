@@ -58,3 +58,12 @@ fn a_dropped_response_is_a_timeout() {
         .expect("forced");
     assert_eq!(reply.status, status::OTHER);
 }
+
+#[test]
+fn simulator_and_transport_cross_threads() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Simulator>();
+    assert_send::<SimTransport>();
+    let s = Simulator::new(SimConfig::default().clock(tokenring_sim::ClockMode::Real));
+    assert_eq!(s.clock_mode(), tokenring_sim::ClockMode::Real);
+}
