@@ -11,8 +11,9 @@
 //!
 //! Round trips: getInfo once in [`Ctap2Client::new`], getKeyAgreement once
 //! per client (again only after the authenticator rejects the shared
-//! secret, or after a wrong PIN, which makes it regenerate its key), then
-//! one getAssertion per presence-only derivation.
+//! secret, and before every request that carries a PIN, so a stale secret
+//! can never cost a PIN retry), then one getAssertion per presence-only
+//! derivation.
 
 use std::cell::Cell;
 
@@ -137,7 +138,7 @@ impl<T: Transport> Ctap2Client<T> {
             Some(false) => {}
         }
         client_pin::check_new_pin(new_pin, self.info.min_pin_length)?;
-        self.ensure_key_agreement()?;
+        self.fresh_key_agreement()?;
         let request = client_pin::set_pin(self.agreement()?, new_pin, &mut OsRng)?;
         self.client_pin(request, &NoPrompt, None)?;
         set_option(&mut self.info, "clientPin", true);
@@ -153,7 +154,7 @@ impl<T: Transport> Ctap2Client<T> {
             Some(true) => {}
         }
         client_pin::check_new_pin(new_pin, self.info.min_pin_length)?;
-        self.ensure_key_agreement()?;
+        self.fresh_key_agreement()?;
         let request = client_pin::change_pin(self.agreement()?, current, new_pin, &mut OsRng)?;
         match self.client_pin(request, &NoPrompt, None) {
             Ok(_) => {
@@ -245,6 +246,16 @@ impl<T: Transport> Ctap2Client<T> {
         Ok(())
     }
 
+    /// A new key agreement before sending a PIN (hash): if the
+    /// authenticator had regenerated its key since our last agreement
+    /// (power cycle, card re-presented), the right PIN would decrypt to
+    /// garbage and cost a PIN retry (§6.5.5.7.2 treats it as a mismatch).
+    /// One extra round trip protects the retries counter.
+    fn fresh_key_agreement(&mut self) -> Result<(), Error> {
+        self.key_agreement = None;
+        self.ensure_key_agreement()
+    }
+
     fn agreement(&self) -> Result<&KeyAgreement, Error> {
         self.key_agreement
             .as_ref()
@@ -281,7 +292,7 @@ impl<T: Transport> Ctap2Client<T> {
         permissions: u8,
         rp_id: &str,
     ) -> Result<(PinUvAuthToken, bool), Error> {
-        self.ensure_key_agreement()?;
+        self.fresh_key_agreement()?;
         let with_permissions = self.info.has_pin_uv_auth_token();
         let request = if with_permissions {
             client_pin::get_pin_uv_auth_token_using_pin(

@@ -657,3 +657,24 @@ fn reset_forgets_credentials_and_pin() {
     assert_eq!(c.describe().unwrap().client_pin, Some(false));
     assert!(!c.probe(&cred, DEFAULT_RP_ID).unwrap());
 }
+
+#[test]
+fn a_power_cycle_before_a_pin_never_costs_a_retry() {
+    let transport = sim(SimConfig::with_seed(19).pin("1234"));
+    let handle = transport.clone();
+    let mut c = client(transport);
+    let cred = enroll(&mut c, &ScriptedPrompt::new().with_pin("1234"));
+    for _ in 0..3 {
+        handle.lock().power_cycle();
+        let prompt = ScriptedPrompt::new().with_pin("1234");
+        c.derive(
+            &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+            &prompt,
+        )
+        .unwrap();
+        assert_eq!(handle.lock().pin_retries(), 8);
+    }
+    handle.lock().power_cycle();
+    c.change_pin(&Pin::new("1234"), &Pin::new("4321")).unwrap();
+    assert_eq!(handle.lock().pin_retries(), 8);
+}
