@@ -45,9 +45,14 @@ impl MakeCredentialRequest<'_> {
         }
         let mut entries = vec![
             (0x01, cbor::bytes(&self.client_data_hash)),
+            // rp.name is optional in CTAP 2.1 (§6.1), but some CTAP 2.0
+            // authenticators insist on it; python-fido2 always sends one.
             (
                 0x02,
-                cbor::text_map([("id", Value::Text(self.rp_id.to_string()))]),
+                cbor::text_map([
+                    ("id", Value::Text(self.rp_id.to_string())),
+                    ("name", Value::Text(self.rp_id.to_string())),
+                ]),
             ),
             (0x03, cbor::text_map(user)),
             (
