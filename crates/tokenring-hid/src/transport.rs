@@ -11,7 +11,7 @@ use tokenring_core::{
 
 use crate::ctaphid::{
     command, error_code, fragment, keepalive_status, ChannelId, InitResponse, INIT_NONCE_SIZE,
-    INIT_RESPONSE_SIZE, REPORT_SIZE,
+    REPORT_SIZE,
 };
 use crate::reassembly::{Progress, Reassembler};
 use crate::reports::HidReports;
@@ -228,10 +228,7 @@ impl<D: HidReports> HidTransport<D> {
                 continue;
             };
             match message.command {
-                command::INIT
-                    if message.payload.len() >= INIT_RESPONSE_SIZE
-                        && message.payload.get(..INIT_NONCE_SIZE) == Some(&nonce[..]) =>
-                {
+                command::INIT if message.payload.get(..INIT_NONCE_SIZE) == Some(&nonce[..]) => {
                     return Ok(Outcome::Response(message.payload));
                 }
                 command::ERROR => {
@@ -299,10 +296,7 @@ impl<D: HidReports> HidTransport<D> {
     ) -> Result<(), TransportError> {
         let wake = Instant::now() + *backoff;
         if wake > deadline {
-            return Err(TransportError::new(
-                TransportErrorKind::Busy,
-                "the authenticator is busy with another application; close it and try again",
-            ));
+            return Err(device_error(error_code::CHANNEL_BUSY));
         }
         while Instant::now() < wake {
             if prompt.is_cancelled() {

@@ -697,3 +697,18 @@ fn stale_reports_are_drained_before_a_request() {
     let reply = t.exchange(0x04, &[], &NoPrompt).expect("reply");
     assert_eq!(reply.body, vec![0x01]);
 }
+
+#[test]
+fn short_init_answer_is_a_protocol_error() {
+    let dev = ScriptedDevice::new(|r, q| {
+        if is_init(r, command::INIT) {
+            // Our nonce, but only 12 of the 17 bytes.
+            let mut payload = r[7..15].to_vec();
+            payload.extend_from_slice(&OUR_CID.to_bytes());
+            q.extend(message(ChannelId::BROADCAST, command::INIT, &payload));
+        }
+    });
+    let mut t = transport(dev);
+    let err = t.init().expect_err("short answer");
+    assert_eq!(err.kind, TransportErrorKind::Protocol);
+}
