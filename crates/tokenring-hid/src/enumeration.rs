@@ -36,7 +36,9 @@ impl HidDeviceInfo {
             (m, p) if p.starts_with(m) => p.to_string(),
             (m, p) => format!("{m} {p}"),
         };
-        if name.is_empty() {
+        if name.is_empty() && self.vendor_id == 0 && self.product_id == 0 {
+            format!("FIDO device at {}", self.path)
+        } else if name.is_empty() {
             format!("FIDO device {:04x}:{:04x}", self.vendor_id, self.product_id)
         } else {
             name
@@ -110,5 +112,11 @@ mod tests {
         assert_eq!(info("Yubico", "Yubico Key").display_name(), "Yubico Key");
         assert_eq!(info("", "").display_name(), "FIDO device 1050:0407");
         assert_eq!(info("Acme", "").display_name(), "Acme");
+        let unlisted = HidDeviceInfo {
+            vendor_id: 0,
+            product_id: 0,
+            ..info("", "")
+        };
+        assert_eq!(unlisted.display_name(), "FIDO device at /dev/hidraw0");
     }
 }

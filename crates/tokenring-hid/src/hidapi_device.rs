@@ -105,6 +105,27 @@ pub fn open_transport(info: &HidDeviceInfo) -> Result<HidTransport<HidapiDevice>
     )
 }
 
+/// Opens the authenticator at `path` (a `hid:PATH` selector) and allocates
+/// a CTAPHID channel; its name comes from enumeration when the path is
+/// listed there.
+pub fn open_path(path: &str) -> Result<HidTransport<HidapiDevice>, TransportError> {
+    let listed = crate::enumeration::enumerate()
+        .ok()
+        .and_then(|found| found.into_iter().find(|f| f.info.path == path));
+    let info = match listed {
+        Some(found) => found.info,
+        None => HidDeviceInfo {
+            path: path.to_string(),
+            product: String::new(),
+            manufacturer: String::new(),
+            serial: String::new(),
+            vendor_id: 0,
+            product_id: 0,
+        },
+    };
+    open_transport(&info)
+}
+
 /// Opens and closes `path` ourselves first (on platforms where it is a
 /// file), so that "permission denied" is recognized from the error kind
 /// rather than from a library's message text.

@@ -15,7 +15,7 @@ pub use enumeration::enumerate;
 pub use enumeration::{FoundDevice, HidDeviceInfo, FIDO_USAGE_PAGE};
 pub use error::HidError;
 #[cfg(feature = "hidapi")]
-pub use hidapi_device::{open_transport, HidapiDevice};
+pub use hidapi_device::{open_path, open_transport, HidapiDevice};
 pub use reassembly::{Message, Progress, Reassembler, ReassemblyError};
 pub use reports::HidReports;
 pub use transport::{HidTimeouts, HidTransport};

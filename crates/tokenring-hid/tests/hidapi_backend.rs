@@ -19,6 +19,14 @@ fn enumeration_lists_only_fido_devices_with_access_results() {
 }
 
 #[test]
+fn transports_can_move_to_other_threads() {
+    // Several authenticators are asked for a tap at once, each on its own
+    // thread (authenticatorSelection).
+    fn assert_send<T: Send>() {}
+    assert_send::<tokenring_hid::HidTransport<HidapiDevice>>();
+}
+
+#[test]
 fn opening_a_missing_path_says_so() {
     let err = HidapiDevice::open("/nonexistent/tokenring-hidraw99")
         .err()
