@@ -11,7 +11,9 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use tokenring_core::{NoPrompt, Transport, TransportError, TransportInfo, TransportKind};
 use tokenring_hid::ctaphid::{capability, command, fragment, ChannelId, InitResponse, REPORT_SIZE};
-use tokenring_hid::{HidReports, HidTimeouts, HidTransport, Progress, Reassembler, MAX_MESSAGE_SIZE};
+use tokenring_hid::{
+    HidReports, HidTimeouts, HidTransport, Progress, Reassembler, MAX_MESSAGE_SIZE,
+};
 
 const CID: ChannelId = ChannelId(0x0102_0304);
 
