@@ -11,6 +11,7 @@
 //! pcscd --foreground --apdu &   # as root
 //! TOKENRING_PCSCD=1 cargo test -p tokenring-nfc --test pcscd_e2e
 //! ```
+#![cfg(feature = "pcsc")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
