@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod devices;
 pub mod error;
+pub mod inprocess;
 pub mod paths;
 pub mod store;
+pub mod terminal;
 
 pub use error::Error;
 pub use store::SecretStore;
