@@ -28,7 +28,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tokenring_core::{
-    Authenticator, AuthenticatorInfo, CancelFlag, Prompt, TransportKind,
+    Authenticator, AuthenticatorInfo, CancelFlag, Ctap2Client, Prompt, Transport, TransportKind,
 };
 use tokenring_vault::VaultCredential;
 
@@ -124,6 +124,8 @@ pub struct Candidate {
     pub label: String,
     /// What it says about itself (getInfo, already cached by the client).
     pub info: AuthenticatorInfo,
+    /// PIN retries left, when asked for (`tokenring devices`) and a PIN is set.
+    pub pin_retries: Option<u8>,
     /// The authenticator.
     pub authenticator: DynAuthenticator,
 }
@@ -144,8 +146,25 @@ impl Candidate {
         Ok(Candidate {
             label: label_of(&info),
             info,
+            pin_retries: None,
             authenticator,
         })
+    }
+
+    /// Wraps a client; with `detail`, also asks for the PIN retries left
+    /// (getPINRetries, CTAP 2.1 §6.5.5.2: no tap) when a PIN is set.
+    fn from_client<T>(mut client: Ctap2Client<T>, detail: bool) -> Result<Candidate, Error>
+    where
+        T: Transport + Send + 'static,
+    {
+        let pin_retries = if detail && client.describe()?.client_pin == Some(true) {
+            client.pin_retries().ok()
+        } else {
+            None
+        };
+        let mut candidate = Candidate::new(Box::new(client))?;
+        candidate.pin_retries = pin_retries;
+        Ok(candidate)
     }
 }
 
@@ -243,16 +262,22 @@ fn warn_simulator(path: &std::path::Path) {
 /// Opens the authenticator a selector names, as a CTAP2 client over its
 /// transport. No tap.
 pub fn open_selected(selector: &Selector) -> Result<DynAuthenticator, Error> {
-    match selector {
-        Selector::Sim(path) => open_sim(path),
-        Selector::Hid(path) => open_hid(path),
-        Selector::Nfc(reader) => open_nfc(reader),
-    }
+    Ok(open_candidate(selector, false)?.authenticator)
+}
+
+fn open_candidate(selector: &Selector, detail: bool) -> Result<Candidate, Error> {
+    let mut candidate = match selector {
+        Selector::Sim(path) => open_sim(path, detail),
+        Selector::Hid(path) => open_hid(path, detail),
+        Selector::Nfc(reader) => open_nfc(reader, detail),
+    }?;
+    candidate.label = format!("{selector} ({})", candidate.info.name);
+    Ok(candidate)
 }
 
 #[cfg(feature = "sim")]
-fn open_sim(path: &std::path::Path) -> Result<DynAuthenticator, Error> {
-    use tokenring_sim::{ClockMode, Simulator, SimTransport};
+fn open_sim(path: &std::path::Path, detail: bool) -> Result<Candidate, Error> {
+    use tokenring_sim::{ClockMode, SimTransport, Simulator};
     warn_simulator(path);
     let policy_text = std::env::var(SIM_PRESENCE_ENV).unwrap_or_default();
     let (policy, real_clock) = parse_presence(&policy_text)?;
@@ -266,12 +291,12 @@ fn open_sim(path: &std::path::Path) -> Result<DynAuthenticator, Error> {
     if real_clock {
         sim.set_clock(ClockMode::Real);
     }
-    let client = tokenring_core::Ctap2Client::new(SimTransport::from_simulator(sim))?;
-    Ok(Box::new(client))
+    let client = Ctap2Client::new(SimTransport::from_simulator(sim))?;
+    Candidate::from_client(client, detail)
 }
 
 #[cfg(not(feature = "sim"))]
-fn open_sim(path: &std::path::Path) -> Result<DynAuthenticator, Error> {
+fn open_sim(path: &std::path::Path, _detail: bool) -> Result<Candidate, Error> {
     Err(Error::BadSelector(format!(
         "sim:{}: this tokenring was built without the simulator (feature `sim`)",
         path.display()
@@ -319,32 +344,20 @@ pub fn parse_presence(text: &str) -> Result<(tokenring_sim::PresencePolicy, bool
 }
 
 #[cfg(feature = "hid")]
-fn open_hid(path: &str) -> Result<DynAuthenticator, Error> {
-    let info = tokenring_hid::enumerate()
-        .ok()
-        .and_then(|found| found.into_iter().find(|f| f.info.path == path))
-        .map(|f| f.info)
-        .unwrap_or_else(|| tokenring_hid::HidDeviceInfo {
-            path: path.to_string(),
-            product: String::new(),
-            manufacturer: String::new(),
-            serial: String::new(),
-            vendor_id: 0,
-            product_id: 0,
-        });
-    let transport = tokenring_hid::open_transport(&info).map_err(tokenring_core::Error::from)?;
-    Ok(Box::new(tokenring_core::Ctap2Client::new(transport)?))
+fn open_hid(path: &str, detail: bool) -> Result<Candidate, Error> {
+    let transport = tokenring_hid::open_path(path).map_err(tokenring_core::Error::from)?;
+    Candidate::from_client(Ctap2Client::new(transport)?, detail)
 }
 
 #[cfg(not(feature = "hid"))]
-fn open_hid(path: &str) -> Result<DynAuthenticator, Error> {
+fn open_hid(path: &str, _detail: bool) -> Result<Candidate, Error> {
     Err(Error::BadSelector(format!(
         "hid:{path}: this tokenring was built without USB HID support (feature `hid`)"
     )))
 }
 
 #[cfg(feature = "nfc")]
-fn open_nfc(reader: &str) -> Result<DynAuthenticator, Error> {
+fn open_nfc(reader: &str, detail: bool) -> Result<Candidate, Error> {
     use tokenring_nfc::{NfcError, NfcOptions, PcscContext};
     let context = PcscContext::establish().map_err(tokenring_core::Error::from)?;
     let readers = context.readers().map_err(tokenring_core::Error::from)?;
@@ -359,11 +372,11 @@ fn open_nfc(reader: &str) -> Result<DynAuthenticator, Error> {
     let transport = context
         .open(&name, NfcOptions::default())
         .map_err(|e: NfcError| tokenring_core::Error::from(e))?;
-    Ok(Box::new(tokenring_core::Ctap2Client::new(transport)?))
+    Candidate::from_client(Ctap2Client::new(transport)?, detail)
 }
 
 #[cfg(not(feature = "nfc"))]
-fn open_nfc(reader: &str) -> Result<DynAuthenticator, Error> {
+fn open_nfc(reader: &str, _detail: bool) -> Result<Candidate, Error> {
     Err(Error::BadSelector(format!(
         "nfc:{reader}: this tokenring was built without NFC support (feature `nfc`)"
     )))
@@ -387,14 +400,18 @@ fn match_reader(readers: &[String], wanted: &str) -> Option<String> {
 /// Opens every USB HID and NFC authenticator, keeping a line for each one
 /// that cannot be opened. No tap.
 pub fn discover() -> Discovery {
+    discover_with(false)
+}
+
+fn discover_with(detail: bool) -> Discovery {
     let mut found = Discovery::default();
-    discover_hid(&mut found);
-    discover_nfc(&mut found);
+    discover_hid(&mut found, detail);
+    discover_nfc(&mut found, detail);
     found
 }
 
 #[cfg(feature = "hid")]
-fn discover_hid(found: &mut Discovery) {
+fn discover_hid(found: &mut Discovery, detail: bool) {
     let devices = match tokenring_hid::enumerate() {
         Ok(devices) => devices,
         Err(e) => {
@@ -410,24 +427,24 @@ fn discover_hid(found: &mut Discovery) {
             .and_then(|()| {
                 tokenring_hid::open_transport(&device.info).map_err(tokenring_core::Error::from)
             })
-            .and_then(tokenring_core::Ctap2Client::new);
-        match opened.map_err(Error::from).and_then(|c| Candidate::new(Box::new(c))) {
+            .and_then(Ctap2Client::new);
+        match opened
+            .map_err(Error::from)
+            .and_then(|c| Candidate::from_client(c, detail))
+        {
             Ok(candidate) => found.candidates.push(candidate),
-            Err(e) => found.device_problem(
-                TransportKind::Hid,
-                &path,
-                &device.info.display_name(),
-                &e,
-            ),
+            Err(e) => {
+                found.device_problem(TransportKind::Hid, &path, &device.info.display_name(), &e)
+            }
         }
     }
 }
 
 #[cfg(not(feature = "hid"))]
-fn discover_hid(_found: &mut Discovery) {}
+fn discover_hid(_found: &mut Discovery, _detail: bool) {}
 
 #[cfg(feature = "nfc")]
-fn discover_nfc(found: &mut Discovery) {
+fn discover_nfc(found: &mut Discovery, detail: bool) {
     use tokenring_nfc::{NfcError, NfcOptions, PcscContext};
     let context = match PcscContext::establish() {
         Ok(context) => context,
@@ -453,8 +470,11 @@ fn discover_nfc(found: &mut Discovery) {
         let opened = context
             .open(&reader, NfcOptions::default())
             .map_err(tokenring_core::Error::from)
-            .and_then(tokenring_core::Ctap2Client::new);
-        match opened.map_err(Error::from).and_then(|c| Candidate::new(Box::new(c))) {
+            .and_then(Ctap2Client::new);
+        match opened
+            .map_err(Error::from)
+            .and_then(|c| Candidate::from_client(c, detail))
+        {
             Ok(candidate) => found.candidates.push(candidate),
             Err(e) => found.device_problem(TransportKind::Nfc, &reader, &reader, &e),
         }
@@ -462,15 +482,13 @@ fn discover_nfc(found: &mut Discovery) {
 }
 
 #[cfg(not(feature = "nfc"))]
-fn discover_nfc(_found: &mut Discovery) {}
+fn discover_nfc(_found: &mut Discovery, _detail: bool) {}
 
 /// The authenticators to consider: the selected one, or all discovered.
 fn candidates(opts: &DeviceOptions) -> Result<Discovery, Error> {
     match &opts.selector {
         Some(selector) => {
-            let authenticator = open_selected(selector)?;
-            let mut candidate = Candidate::new(authenticator)?;
-            candidate.label = format!("{selector} ({})", candidate.info.name);
+            let candidate = open_candidate(selector, false)?;
             Ok(Discovery {
                 candidates: vec![candidate],
                 problems: Vec::new(),
@@ -543,11 +561,11 @@ pub fn choose_for_enrollment(
 ) -> Result<DynAuthenticator, Error> {
     let found = candidates(opts)?;
     if opts.selector.is_some() {
-        let candidate = found.candidates.into_iter().next().ok_or_else(|| {
-            Error::NoAuthenticator {
-                tried: Vec::new(),
-            }
-        })?;
+        let candidate = found
+            .candidates
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NoAuthenticator { tried: Vec::new() })?;
         if !candidate.info.hmac_secret {
             return Err(tokenring_core::Error::HmacSecretUnsupported.into());
         }
@@ -672,21 +690,28 @@ fn race_for_selection(
     }
 }
 
+/// What `tokenring devices` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceList {
+    /// One row per authenticator seen, usable or not.
+    pub devices: Vec<DeviceReport>,
+    /// Notes about transports that could not be looked at ("the PC/SC
+    /// service (pcscd) is not running").
+    pub notes: Vec<String>,
+}
+
 /// The rows of `tokenring devices`: every USB HID and NFC authenticator
 /// (and the simulator when one is named), with the devices that could not
 /// be opened and why. No tap.
-pub fn list_devices(opts: &DeviceOptions) -> Vec<DeviceReport> {
-    let mut rows = Vec::new();
-    if let Some(selector @ Selector::Sim(_)) = &opts.selector {
-        match open_selected(selector).and_then(Candidate::new) {
-            Ok(candidate) => rows.push(report(candidate)),
-            Err(e) => rows.push(DeviceReport {
+pub fn list_devices(opts: &DeviceOptions) -> DeviceList {
+    let mut list = DeviceList::default();
+    if let Some(selector @ Selector::Sim(path)) = &opts.selector {
+        match open_candidate(selector, true) {
+            Ok(candidate) => list.devices.push(report(candidate)),
+            Err(e) => list.devices.push(DeviceReport {
                 name: "TokenRing simulated authenticator".to_string(),
                 transport: TransportKind::Simulator.to_string(),
-                path: match selector {
-                    Selector::Sim(p) => p.display().to_string(),
-                    _ => String::new(),
-                },
+                path: path.display().to_string(),
                 selector: selector.to_string(),
                 hmac_secret: None,
                 pin: None,
@@ -694,13 +719,13 @@ pub fn list_devices(opts: &DeviceOptions) -> Vec<DeviceReport> {
             }),
         }
     }
-    let found = discover();
+    let found = discover_with(true);
     for candidate in found.candidates {
-        rows.push(report(candidate));
+        list.devices.push(report(candidate));
     }
     for problem in found.problems {
-        if let Some((kind, path, name)) = problem.device {
-            rows.push(DeviceReport {
+        match problem.device {
+            Some((kind, path, name)) => list.devices.push(DeviceReport {
                 name,
                 transport: kind.to_string(),
                 selector: selector_for(kind, &path),
@@ -708,10 +733,11 @@ pub fn list_devices(opts: &DeviceOptions) -> Vec<DeviceReport> {
                 hmac_secret: None,
                 pin: None,
                 error: Some(problem.message),
-            });
+            }),
+            None => list.notes.push(problem.message),
         }
     }
-    rows
+    list
 }
 
 fn selector_for(kind: TransportKind, path: &str) -> String {
@@ -726,10 +752,11 @@ fn selector_for(kind: TransportKind, path: &str) -> String {
 fn report(candidate: Candidate) -> DeviceReport {
     let info = &candidate.info;
     let selector = selector_for(info.transport, &info.path);
-    let pin = match info.client_pin {
-        Some(true) => "set",
-        Some(false) => "not set",
-        None => "not supported",
+    let pin = match (info.client_pin, candidate.pin_retries) {
+        (Some(true), Some(n)) => format!("set ({n} {} left)", if n == 1 { "try" } else { "tries" }),
+        (Some(true), None) => "set".to_string(),
+        (Some(false), _) => "not set".to_string(),
+        (None, _) => "not supported".to_string(),
     };
     DeviceReport {
         name: info.name.clone(),
@@ -737,7 +764,7 @@ fn report(candidate: Candidate) -> DeviceReport {
         path: info.path.clone(),
         selector,
         hmac_secret: Some(info.hmac_secret),
-        pin: Some(pin.to_string()),
+        pin: Some(pin),
         error: None,
     }
 }
@@ -748,7 +775,11 @@ mod tests {
 
     #[test]
     fn selectors_parse_and_print() {
-        for text in ["hid:/dev/hidraw3", "nfc:ACS ACR122U 00 00", "sim:/tmp/s.json"] {
+        for text in [
+            "hid:/dev/hidraw3",
+            "nfc:ACS ACR122U 00 00",
+            "sim:/tmp/s.json",
+        ] {
             let selector: Selector = text.parse().expect("parses");
             assert_eq!(selector.to_string(), text);
         }
@@ -758,7 +789,9 @@ mod tests {
         );
         for bad in ["", "hid", "hid:", "usb:/dev/x", "/dev/hidraw0"] {
             let e = bad.parse::<Selector>().expect_err(bad);
-            assert!(e.to_string().contains("hid:PATH, nfc:READER or sim:STATEFILE"));
+            assert!(e
+                .to_string()
+                .contains("hid:PATH, nfc:READER or sim:STATEFILE"));
         }
     }
 
@@ -785,15 +818,24 @@ mod tests {
     #[test]
     fn presence_policies_parse() {
         use tokenring_sim::{PresenceAnswer, PresencePolicy};
-        assert_eq!(parse_presence("").ok(), Some((PresencePolicy::approve(), false)));
-        assert_eq!(parse_presence("deny").ok(), Some((PresencePolicy::deny(), false)));
+        assert_eq!(
+            parse_presence("").ok(),
+            Some((PresencePolicy::approve(), false))
+        );
+        assert_eq!(
+            parse_presence("deny").ok(),
+            Some((PresencePolicy::deny(), false))
+        );
         assert_eq!(
             parse_presence("timeout").ok(),
             Some((PresencePolicy::time_out(), false))
         );
         assert_eq!(
             parse_presence("delay:250").ok(),
-            Some((PresencePolicy::approve_after(Duration::from_millis(250)), true))
+            Some((
+                PresencePolicy::approve_after(Duration::from_millis(250)),
+                true
+            ))
         );
         assert_eq!(
             parse_presence("approve, deny").ok(),
@@ -809,10 +851,17 @@ mod tests {
     #[test]
     fn problems_name_the_device() {
         let p = Problem {
-            device: Some((TransportKind::Hid, "/dev/hidraw3".into(), "Yubico YubiKey".into())),
+            device: Some((
+                TransportKind::Hid,
+                "/dev/hidraw3".into(),
+                "Yubico YubiKey".into(),
+            )),
             message: "permission denied".into(),
         };
-        assert_eq!(p.to_string(), "usb /dev/hidraw3 (Yubico YubiKey): permission denied");
+        assert_eq!(
+            p.to_string(),
+            "usb /dev/hidraw3 (Yubico YubiKey): permission denied"
+        );
         let p = Problem {
             device: Some((TransportKind::Nfc, "Reader 0".into(), "Reader 0".into())),
             message: "no authenticator on reader".into(),

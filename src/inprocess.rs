@@ -78,9 +78,12 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|e| Error::Other(format!("cannot create the directory {}: {e}", dir.display())))
+    builder.create(dir).map_err(|e| {
+        Error::Other(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 impl SecretStore for InProcessStore {

@@ -1,5 +1,9 @@
-//! The `tokenring` command.
+//! The `tokenring` command: secrets that only leave their vault with a tap
+//! on a FIDO2 authenticator. See `tokenring --help`.
 
-fn main() {
-    println!("tokenring");
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::parse();
+    std::process::ExitCode::from(cli::run(cli))
 }

@@ -1,0 +1,258 @@
+//! The `tokenring` command line: options, subcommands, and how each runs.
+//!
+//! Each subcommand lives in its own file and returns the exit code of a
+//! successful run (0, or 1 for "no such entry"); failures are
+//! [`tokenring::Error`]s whose exit code is [`tokenring::Error::exit_code`].
+
+mod completions;
+mod delete;
+mod devices;
+mod get;
+mod init;
+mod list;
+mod set;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tokenring::devices::{DeviceOptions, Selector};
+use tokenring::error::exit;
+use tokenring::inprocess::InProcessStore;
+use tokenring::terminal::TerminalPrompt;
+use tokenring::{Error, SecretStore};
+
+const EXAMPLES: &str = "\
+Examples:
+  tokenring init                                  # create a vault (touch your authenticator)
+  printf '%s\\n' \"$TOKEN\" | tokenring set pypi.org __token__
+  tokenring get pypi.org __token__                # prints the secret (one touch per secret)
+  tokenring list
+  tokenring devices
+
+Try it without hardware on the software authenticator (it protects nothing):
+  tokenring-sim init /tmp/sim.json
+  tokenring --authenticator sim:/tmp/sim.json --vault /tmp/demo.tokenvault init";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    no such entry (get, delete); nothing is printed on stdout
+  2    usage error (bad option, bad --authenticator selector)
+  3    no authenticator found: plug it in or hold it to the reader
+  4    wrong authenticator: none of the connected ones holds the vault's credential
+  5    PIN wrong, blocked, not given or not set
+  6    touch denied or timed out
+  7    vault file corrupt or tampered with (it was left untouched)
+  8    vault locked by another process
+  9    no vault (run `tokenring init`), or `init` found one already
+  10   agent error
+  11   anything else
+  130  cancelled with Ctrl-C (the authenticator was told to stop waiting)";
+
+const ENVIRONMENT: &str = "\
+Environment:
+  TOKENRING_VAULT          the vault file (like --vault)
+  TOKENRING_AUTHENTICATOR  the authenticator to use (like --authenticator)
+  TOKENRING_PIN_FILE       a file whose first line is the authenticator's PIN, used when
+                           there is no terminal to ask on (scripts, tests); tried once
+  TOKENRING_SIM_PRESENCE   the simulator's simulated touch: approve (default), deny,
+                           timeout, delay:MILLIS, or a comma-separated script of those";
+
+/// Secrets that only leave their vault with a tap on a FIDO2 authenticator.
+///
+/// TokenRing keeps passwords and tokens in a vault file that opens only with
+/// a touch on a FIDO2 security key (USB or NFC), through the CTAP2
+/// hmac-secret extension. Its vaults are those of the Python `tokenring`
+/// keyring backend, found at the same place.
+#[derive(Parser, Debug)]
+#[command(name = "tokenring", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The vault file [default: the Python tokenring's,
+    /// ~/.local/share/python_keyring/keyring.tokenvault on Linux]
+    #[arg(long, global = true, env = "TOKENRING_VAULT", value_name = "PATH")]
+    vault: Option<PathBuf>,
+
+    /// The authenticator to use: hid:PATH (USB, see `tokenring devices`),
+    /// nfc:READER (a PC/SC reader, a unique part of its name is enough) or
+    /// sim:STATEFILE (the software authenticator: it protects nothing).
+    /// Without it, every USB and NFC authenticator is looked at and the one
+    /// that holds the vault's credential is used, without a touch.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENRING_AUTHENTICATOR",
+        value_name = "SELECTOR",
+        value_parser = parse_selector
+    )]
+    authenticator: Option<Selector>,
+
+    /// Open the vault in this process even when an agent runs for it
+    /// (two touches per secret instead of one).
+    #[arg(long, global = true)]
+    no_agent: bool,
+}
+
+fn parse_selector(text: &str) -> Result<Selector, String> {
+    text.parse().map_err(|e: Error| e.to_string())
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Init(init::InitArgs),
+    Set(set::SetArgs),
+    Get(get::GetArgs),
+    Delete(delete::DeleteArgs),
+    List(list::ListArgs),
+    Devices(devices::DevicesArgs),
+    Status(status::StatusArgs),
+    Completions(completions::CompletionsArgs),
+}
+
+/// What every command needs: the vault path, the authenticator choice,
+/// the prompt.
+pub struct Context {
+    /// The vault file.
+    pub vault: PathBuf,
+    /// Which authenticators to consider.
+    pub devices: DeviceOptions,
+    /// Whether the agent may be used.
+    pub use_agent: bool,
+}
+
+impl Context {
+    fn from_global(global: &Global) -> Result<Context, Error> {
+        let vault = match &global.vault {
+            Some(path) => path.clone(),
+            None => tokenring::paths::default_vault_path().ok_or_else(|| {
+                Error::Other(
+                    "cannot tell where the vault is: HOME is not set; use --vault PATH".into(),
+                )
+            })?,
+        };
+        Ok(Context {
+            vault,
+            devices: DeviceOptions {
+                selector: global.authenticator.clone(),
+            },
+            use_agent: !global.no_agent,
+        })
+    }
+
+    /// The vault's operations: through the agent when one runs for this
+    /// vault (and `--no-agent` is not given), in this process otherwise.
+    pub fn store(&self) -> Result<Box<dyn SecretStore>, Error> {
+        // The agent is not wired in yet: every command opens the vault in
+        // this process (`use_agent` is kept for when it is).
+        let _ = self.use_agent;
+        Ok(Box::new(InProcessStore::new(
+            self.vault.clone(),
+            self.devices.clone(),
+        )))
+    }
+}
+
+/// The command line, with the examples, exit codes and environment
+/// variables at the end of `--help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_long_help(format!("{EXAMPLES}\n\n{EXIT_CODES}\n\n{ENVIRONMENT}"))
+}
+
+/// Parses the process's arguments (exits with 2 and a message when they
+/// do not parse, 0 after `--help`).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
+/// Runs the command line; the exit code.
+pub fn run(cli: Cli) -> u8 {
+    if let Command::Completions(args) = &cli.command {
+        return completions::run(args);
+    }
+    let context = match Context::from_global(&cli.global) {
+        Ok(context) => context,
+        Err(e) => return report(&e),
+    };
+    let prompt = match TerminalPrompt::with_ctrl_c() {
+        Ok(prompt) => prompt,
+        Err(e) => return report(&e),
+    };
+    let result = match &cli.command {
+        Command::Init(args) => init::run(&context, args, &prompt),
+        Command::Set(args) => set::run(&context, args, &prompt),
+        Command::Get(args) => get::run(&context, args, &prompt),
+        Command::Delete(args) => delete::run(&context, args, &prompt),
+        Command::List(args) => list::run(&context, args, &prompt),
+        Command::Devices(args) => devices::run(&context, args),
+        Command::Status(args) => status::run(&context, args),
+        Command::Completions(args) => Ok(completions::run(args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints an error on stderr; its exit code.
+fn report(error: &Error) -> u8 {
+    let code = error.exit_code();
+    if code == exit::CANCELLED {
+        eprintln!("tokenring: cancelled; the authenticator was told to stop waiting");
+    } else {
+        eprintln!("tokenring: error: {error}");
+    }
+    code
+}
+
+/// Quotes a name for a message, as the vault's prompts do (`'alice'`), with
+/// control characters escaped.
+pub fn quoted(name: &str) -> String {
+    tokenring_vault::quote_name(name)
+}
+
+/// Writes `text` to stdout; a closed pipe is not an error worth a message.
+pub fn print_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Other(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn help_texts_list_every_exit_code_and_variable() {
+        let help = command().render_long_help().to_string();
+        for line in EXIT_CODES.lines().chain(ENVIRONMENT.lines()) {
+            assert!(help.contains(line.trim()), "{line}");
+        }
+    }
+}
