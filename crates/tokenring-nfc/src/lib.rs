@@ -11,5 +11,5 @@ pub use apdu::{CommandApdu, LengthEncoding, ResponseApdu, StatusWord};
 pub use channel::ApduChannel;
 pub use error::NfcError;
 #[cfg(feature = "pcsc")]
-pub use pcsc_channel::{PcscChannel, PcscContext};
+pub use pcsc_channel::{PcscChannel, PcscContext, ReaderCard};
 pub use transport::{NfcOptions, NfcTransport, FIDO_AID};

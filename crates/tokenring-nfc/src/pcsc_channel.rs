@@ -58,9 +58,23 @@ impl PcscContext {
                 other => open_error(other),
             })?;
         Ok(PcscChannel {
-            card,
+            card: Some(card),
             reader: reader.to_string(),
         })
+    }
+
+    /// Every reader with what opening it as a CTAP2 authenticator gave: the
+    /// transport, or why not (no card, not FIDO, U2F only, …). For listing
+    /// devices; readers without a card cost one failed connect each.
+    pub fn open_all(&self, options: &NfcOptions) -> Result<Vec<ReaderCard>, NfcError> {
+        Ok(self
+            .readers()?
+            .into_iter()
+            .map(|reader| {
+                let opened = self.open(&reader, options.clone());
+                ReaderCard { reader, opened }
+            })
+            .collect())
     }
 
     /// Connects to the card on `reader` and opens it as a CTAP2 authenticator.
@@ -74,9 +88,26 @@ impl PcscContext {
     }
 }
 
-/// The card on one PC/SC reader.
+/// One reader and what opening its card as an authenticator gave
+/// ([`PcscContext::open_all`]).
+#[derive(Debug)]
+pub struct ReaderCard {
+    /// The reader's name (the `nfc:READER` selector).
+    pub reader: String,
+    /// The authenticator, or why there is none on this reader.
+    pub opened: Result<NfcTransport<PcscChannel>, NfcError>,
+}
+
+/// The card on one PC/SC reader (shared mode, T=0 or T=1).
+///
+/// Dropping it leaves the card as it is (`SCARD_LEAVE_CARD`), so other
+/// programs that use the card at the same time keep their state. When
+/// another program resets the card, the next transmit reconnects the handle
+/// and reports the interrupted exchange as
+/// [`TransportErrorKind::Disconnected`]; [`NfcTransport`] then selects the
+/// FIDO applet again before its next exchange.
 pub struct PcscChannel {
-    card: pcsc::Card,
+    card: Option<pcsc::Card>,
     reader: String,
 }
 
@@ -96,20 +127,43 @@ impl PcscChannel {
 
     /// The card's ATR.
     pub fn atr(&self) -> Result<Vec<u8>, NfcError> {
-        self.card
-            .get_attribute_owned(pcsc::Attribute::AtrString)
+        let card = self.card.as_ref().ok_or_else(|| NfcError::NoCard {
+            reader: self.reader.clone(),
+        })?;
+        card.get_attribute_owned(pcsc::Attribute::AtrString)
             .map_err(|error| NfcError::from(transmit_error(&self.reader, error)))
     }
 }
 
 impl ApduChannel for PcscChannel {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let Some(card) = self.card.as_mut() else {
+            return Err(transmit_error(&self.reader, pcsc::Error::InvalidHandle));
+        };
         let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        let response = self
-            .card
-            .transmit(apdu, &mut buffer)
-            .map_err(|error| transmit_error(&self.reader, error))?;
-        Ok(response.to_vec())
+        match card.transmit(apdu, &mut buffer) {
+            Ok(response) => Ok(response.to_vec()),
+            Err(pcsc::Error::ResetCard) => {
+                // Someone reset the card: take it up again as it is now.
+                let _ = card.reconnect(
+                    pcsc::ShareMode::Shared,
+                    pcsc::Protocols::ANY,
+                    pcsc::Disposition::LeaveCard,
+                );
+                Err(transmit_error(&self.reader, pcsc::Error::ResetCard))
+            }
+            Err(error) => Err(transmit_error(&self.reader, error)),
+        }
+    }
+}
+
+impl Drop for PcscChannel {
+    fn drop(&mut self) {
+        if let Some(card) = self.card.take() {
+            // On failure the card handle is dropped, which resets the card:
+            // nothing better can be done then.
+            let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+        }
     }
 }
 
@@ -132,9 +186,15 @@ fn transmit_error(reader: &str, error: pcsc::Error) -> TransportError {
                  {HOLD_TO_READER} and try again"
             ),
         ),
+        pcsc::Error::ResetCard => TransportError::new(
+            TransportErrorKind::Disconnected,
+            format!(
+                "the card on reader '{reader}' was reset (by another program, or it left the \
+                 field and came back); {HOLD_TO_READER} and try again"
+            ),
+        ),
         pcsc::Error::RemovedCard
         | pcsc::Error::NoSmartcard
-        | pcsc::Error::ResetCard
         | pcsc::Error::UnpoweredCard
         | pcsc::Error::UnresponsiveCard => TransportError::new(
             TransportErrorKind::Disconnected,

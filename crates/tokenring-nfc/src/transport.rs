@@ -129,6 +129,8 @@ pub struct NfcTransport<C: ApduChannel> {
     get_response_cla: u8,
     applet_version: String,
     get_info: Vec<u8>,
+    /// The card left or was reset: SELECT again before the next request.
+    needs_select: bool,
 }
 
 impl<C: ApduChannel> std::fmt::Debug for NfcTransport<C> {
@@ -157,6 +159,7 @@ impl<C: ApduChannel> NfcTransport<C> {
             get_response_cla: 0x00,
             applet_version: String::new(),
             get_info: Vec::new(),
+            needs_select: false,
         };
         transport.select()?;
         transport.confirm_ctap2()?;
@@ -207,6 +210,7 @@ impl<C: ApduChannel> NfcTransport<C> {
             return Err(NfcError::NotFido { sw: response.sw });
         }
         self.applet_version = String::from_utf8_lossy(&response.data).into_owned();
+        self.needs_select = false;
         Ok(())
     }
 
@@ -230,6 +234,7 @@ impl<C: ApduChannel> NfcTransport<C> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<ResponseApdu, TransportError> {
         let raw = self.channel.transmit(apdu).map_err(|error| {
             if error.kind == TransportErrorKind::Disconnected {
+                self.needs_select = true;
                 card_gone(&error.message)
             } else {
                 error
@@ -367,6 +372,11 @@ impl<C: ApduChannel> NfcTransport<C> {
         payload: &[u8],
         prompt: &dyn Prompt,
     ) -> Result<Reply, Failure> {
+        if self.needs_select {
+            // The card came back (or was reset): its applet is not selected.
+            self.select()
+                .map_err(|error| Failure::Transport(error.into()))?;
+        }
         let mut message = Vec::with_capacity(payload.len() + 1);
         message.push(ctap_command);
         message.extend_from_slice(payload);

@@ -205,12 +205,32 @@ fn enroll_and_derive_through_pcscd_and_vpcd() {
         "pcscd has no reader '{READER}' (is the vpcd driver installed?): {readers:?}"
     );
 
+    // Before the card is there, the reader is listed without an authenticator.
+    let listed = pcsc.open_all(&options()).expect("open_all");
+    let empty = listed
+        .iter()
+        .find(|r| r.reader == READER)
+        .map(|r| &r.opened);
+    assert!(
+        matches!(empty, Some(Err(NfcError::NoCard { .. }))),
+        "{:?}",
+        empty.map(|r| r.as_ref().err())
+    );
+
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("sim.json");
     // Every presence request takes a real 400 ms touch.
     let mut card = Card::start(&state, "delay:400");
     let transport = open_when_present(&pcsc);
     assert_eq!(transport.applet_version(), "FIDO_2_0");
+    let listed = pcsc.open_all(&options()).expect("open_all");
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.reader == READER && r.opened.is_ok()),
+        "the virtual card is listed as an authenticator"
+    );
+    drop(listed);
     assert_eq!(transport.info().path, READER);
 
     // Enroll with the PIN, through a presence wait.
@@ -240,6 +260,33 @@ fn enroll_and_derive_through_pcscd_and_vpcd() {
         .expect("derived");
     assert_eq!(first.first.expose_secret(), again.first.expose_secret());
     assert_ne!(first.first.expose_secret(), other.first.expose_secret());
+
+    // Another program resets the card (a pcsc handle dropped without
+    // SCARD_LEAVE_CARD): the interrupted request says try again, the next
+    // one selects the applet again and works.
+    {
+        let other = pcsc::Context::establish(pcsc::Scope::User).expect("context");
+        let reader = std::ffi::CString::new(READER).expect("name");
+        let handle = other
+            .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .expect("a second handle");
+        drop(handle);
+    }
+    let error = match client.derive(&request(&credential, 1), &NoPrompt) {
+        Err(Error::Transport(error)) => error,
+        other => panic!(
+            "expected the reset to interrupt the request: {:?}",
+            other.err()
+        ),
+    };
+    assert_eq!(error.kind, TransportErrorKind::Disconnected, "{error}");
+    let after_reset = client
+        .derive(&request(&credential, 1), &NoPrompt)
+        .expect("derived after the reset");
+    assert_eq!(
+        first.first.expose_secret(),
+        after_reset.first.expose_secret()
+    );
 
     // Probe without a tap: the credential is there, another is not.
     assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));

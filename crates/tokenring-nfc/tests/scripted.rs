@@ -377,6 +377,32 @@ fn a_card_removed_mid_operation_says_hold_it_to_the_reader() {
 }
 
 #[test]
+fn after_the_card_left_the_next_exchange_selects_the_applet_again() {
+    let card = ScriptedCard::new()
+        .opened("FIDO_2_0")
+        .fail(
+            &GET_INFO_MSG,
+            TransportError::new(TransportErrorKind::Disconnected, "card removed"),
+        )
+        .expect(&SELECT, b"FIDO_2_0\x90\x00")
+        .expect(&GET_INFO_MSG, &[0x00, 0xA0, 0x90, 0x00])
+        // No SELECT once the applet is selected again.
+        .expect(&GET_INFO_MSG, &[0x00, 0xA0, 0x90, 0x00]);
+    let mut transport = open(card);
+    let error = transport
+        .exchange(command::GET_INFO, &[], &NoPrompt)
+        .expect_err("card gone");
+    assert_eq!(error.kind, TransportErrorKind::Disconnected);
+    for _ in 0..2 {
+        let reply = transport
+            .exchange(command::GET_INFO, &[], &NoPrompt)
+            .expect("the card is back");
+        assert_eq!(reply.status, 0);
+    }
+    done(transport);
+}
+
+#[test]
 fn a_card_removed_before_select_is_a_disconnect() {
     let card = ScriptedCard::new().fail(
         &SELECT,
@@ -550,4 +576,12 @@ fn noise_never_panics() {
             let _ = transport.exchange(command::GET_ASSERTION, &[0xA0; 300], &NoPrompt);
         }
     }
+}
+
+#[test]
+fn transports_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<NfcTransport<ScriptedCard>>();
+    #[cfg(feature = "pcsc")]
+    assert_send::<NfcTransport<tokenring_nfc::PcscChannel>>();
 }
