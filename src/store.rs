@@ -32,3 +32,47 @@ pub trait SecretStore {
     /// Where the vault is open: "agent (pid N)" or "in-process".
     fn describe(&self) -> String;
 }
+
+/// Whether [`connect`] uses the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AgentUse {
+    /// The agent when one runs for the vault, in-process access otherwise.
+    #[default]
+    Auto,
+    /// Always in-process (`--no-agent`).
+    Never,
+    /// The agent, or an error saying it does not run.
+    Require,
+}
+
+/// Where the vault is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The vault file.
+    pub vault: std::path::PathBuf,
+    /// Which authenticators in-process access may use.
+    pub devices: crate::devices::DeviceOptions,
+    /// Whether to use the agent.
+    pub agent: AgentUse,
+}
+
+/// The agent when it runs for this vault, in-process access otherwise (as
+/// `opts.agent` allows). Looking for the agent costs one `connect(2)`; no
+/// authenticator is touched here.
+pub fn connect(opts: &StoreOptions) -> Result<Box<dyn SecretStore + Send + Sync>, Error> {
+    if opts.agent != AgentUse::Never {
+        if let Some(client) = crate::agent::AgentClient::connect(&opts.vault)? {
+            return Ok(Box::new(client));
+        }
+        if opts.agent == AgentUse::Require {
+            return Err(Error::Agent(format!(
+                "no agent runs for {}; start one with `tokenring agent`",
+                opts.vault.display()
+            )));
+        }
+    }
+    Ok(Box::new(crate::inprocess::InProcessStore::new(
+        opts.vault.clone(),
+        opts.devices.clone(),
+    )))
+}

@@ -1,0 +1,182 @@
+//! The TokenRing agent: a background process that unlocks a vault once
+//! (one tap) and then needs exactly one tap per secret, serving the CLI and
+//! every integration over a private Unix socket.
+//!
+//! - [`socket_path`]: one agent per vault, `<agent_dir>/vault-<hash>.sock`
+//!   where the hash is of the canonical vault path;
+//!   [`crate::paths::agent_dir`] is created 0700 and must be ours and
+//!   private.
+//! - [`protocol`]: length-prefixed, versioned frames of JSON messages
+//!   (documented there, for thin clients in other languages).
+//! - [`server`]: [`Agent`] — the peer's uid checked on every connection,
+//!   a thread pair per client, prompts relayed to the client that asked,
+//!   lazy unlock, idle lock, clean shutdown.
+//! - [`client`]: [`AgentClient`], a [`crate::SecretStore`] that talks to it.
+//! - [`harden`]: no core dumps, not dumpable, memory locked where allowed.
+//! - [`run`]: what `tokenring agent` runs in the foreground until SIGTERM
+//!   or SIGINT.
+
+pub mod client;
+pub mod harden;
+pub mod protocol;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub use client::{AgentClient, AgentConnection};
+pub use protocol::StatusReport;
+pub use server::{Agent, AgentConfig, AuthenticatorSource, Limits, ShutdownHandle};
+
+use crate::devices::DeviceOptions;
+use crate::Error;
+
+/// The default idle lock: 15 minutes without a request.
+pub const DEFAULT_IDLE_LOCK: Duration = Duration::from_secs(15 * 60);
+
+/// The socket of the agent for `vault`: `<agent_dir>/vault-<hash>.sock`,
+/// the hash being the first 12 bytes of SHA-256 of the canonical vault
+/// path (so every spelling of the path finds the same agent). `None` when
+/// the vault does not exist or there is no agent directory (no
+/// `XDG_RUNTIME_DIR`, `XDG_DATA_HOME` or `HOME`).
+pub fn socket_path(vault: &Path) -> Option<PathBuf> {
+    let canonical = vault.canonicalize().ok()?;
+    let dir = crate::paths::agent_dir()?;
+    Some(dir.join(socket_file_name(&canonical)))
+}
+
+/// The socket's file name for a canonical vault path.
+fn socket_file_name(canonical: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let digest = Sha256::digest(canonical.as_os_str().as_bytes());
+    format!("vault-{}.sock", hex::encode(digest.get(..12).unwrap_or_default()))
+}
+
+/// How `tokenring agent` runs.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The vault to serve.
+    pub vault: PathBuf,
+    /// Which authenticators to consider (as for in-process access).
+    pub devices: DeviceOptions,
+    /// Lock the vault after this long without a request ([`DEFAULT_IDLE_LOCK`]).
+    pub idle_lock: Duration,
+}
+
+/// Runs the agent for `options.vault` in the foreground until SIGTERM,
+/// SIGINT or SIGHUP: hardens the process (reporting once on stderr what
+/// could not be done), binds the socket (refusing when an agent already
+/// serves this vault, replacing a stale socket), serves, and on the signal
+/// removes the socket and zeroizes the vault key.
+pub fn run(options: AgentOptions) -> Result<(), Error> {
+    let report = harden::harden();
+    for warning in &report.warnings {
+        eprintln!("tokenring agent: warning: {warning}");
+    }
+    let socket = socket_path(&options.vault).ok_or_else(|| {
+        if options.vault.exists() {
+            Error::Agent(
+                "no directory for the agent's socket: set XDG_RUNTIME_DIR or HOME".to_string(),
+            )
+        } else {
+            Error::Vault(tokenring_vault::VaultError::NotFound {
+                path: options.vault.clone(),
+            })
+        }
+    })?;
+    let devices = options.devices.clone();
+    let source = move |credential: &tokenring_vault::VaultCredential,
+                       prompt: &dyn tokenring_core::Prompt| {
+        crate::devices::open_for_credential(&devices, credential, prompt)
+    };
+    let config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
+        .idle_lock(options.idle_lock);
+    let agent = Agent::bind(config)?;
+    let flag = agent.shutdown_handle().flag();
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))
+            .map_err(|e| Error::Agent(format!("cannot install the signal handler: {e}")))?;
+    }
+    eprintln!(
+        "tokenring agent: serving {} on {} (pid {}); {}; idle lock after {}",
+        options.vault.display(),
+        agent.socket_path().display(),
+        std::process::id(),
+        report,
+        format_duration(options.idle_lock),
+    );
+    agent.serve()?;
+    eprintln!("tokenring agent: stopped; the vault key is forgotten");
+    Ok(())
+}
+
+/// Parses an idle-lock duration: a number with a unit `ms`, `s`, `m` or
+/// `h` (`30s`, `15m`, `1h`, `500ms`); a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, Error> {
+    let text = text.trim();
+    let bad = || {
+        Error::Other(format!(
+            "{text:?} is not a duration: use a number with a unit, e.g. 30s, 15m, 1h"
+        ))
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" | "sec" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// A duration the way [`parse_duration`] reads it (`15m`, `30s`, `1h`, `250ms`).
+pub fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        for (text, secs) in [("30s", 30.0), ("15m", 900.0), ("1h", 3600.0), ("250ms", 0.25), ("7", 7.0)] {
+            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs_f64(secs), "{text}");
+        }
+        for bad in ["", "m", "5x", "-1s", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(DEFAULT_IDLE_LOCK), "15m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn socket_names_depend_on_the_canonical_path_only() {
+        let a = socket_file_name(Path::new("/a/vault"));
+        assert_eq!(a, socket_file_name(Path::new("/a/vault")));
+        assert_ne!(a, socket_file_name(Path::new("/b/vault")));
+        assert!(a.starts_with("vault-") && a.ends_with(".sock") && a.len() == 6 + 24 + 5);
+    }
+}

@@ -1,0 +1,1051 @@
+//! The agent's server side: the socket, the connections, the vault.
+//!
+//! - The socket lives in a private directory (created 0700, refused when it
+//!   is not ours or others may enter it), has mode 0600, and the peer's
+//!   uid is checked on every connection (SO_PEERCRED) against the agent's
+//!   own effective uid.
+//! - A lock file beside the socket (`flock`) makes a second agent for the
+//!   same vault refuse to start; a socket left by a crashed agent (whose
+//!   lock died with it) is replaced.
+//! - Each connection has a reader thread (frames, `cancel`, PIN answers,
+//!   timeouts) and a worker thread (one request at a time, its prompts
+//!   relayed to the client as event frames). A malformed frame gets an
+//!   error reply and the connection is closed; nothing a client sends can
+//!   crash or block the agent: partial frames must complete within
+//!   [`Limits::frame_timeout`], idle connections are closed after
+//!   [`Limits::idle_connection_timeout`], PIN answers must come within
+//!   [`Limits::pin_timeout`], and writes to a client time out.
+//! - The authenticator is shared behind a gate that waiters can leave when
+//!   their client cancels; the vault's own locks serialise writes (also
+//!   against other processes).
+//! - The vault is unlocked lazily by the first request that needs it and
+//!   locked again (key zeroized) after [`AgentConfig::idle_lock`] without a
+//!   request (`status` does not count), on `lock`, and at shutdown.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
+use tokenring_vault::{Password, Vault, VaultCredential, VaultError};
+
+use super::protocol::{
+    self, AgentMessage, ClientMessage, ErrorKind, FrameReader, Name, StatusReport,
+    WireError, WireSecret, PROTOCOL_VERSION,
+};
+use crate::devices::DynAuthenticator;
+use crate::Error;
+
+/// Opens the authenticator that holds a vault's credential (no tap). The
+/// agent calls it when it first needs the authenticator, and again after
+/// the authenticator failed at the transport level (unplugged, …).
+pub trait AuthenticatorSource: Send {
+    /// The authenticator for `credential`.
+    fn open(
+        &mut self,
+        credential: &VaultCredential,
+        prompt: &dyn Prompt,
+    ) -> Result<DynAuthenticator, Error>;
+}
+
+impl<F> AuthenticatorSource for F
+where
+    F: FnMut(&VaultCredential, &dyn Prompt) -> Result<DynAuthenticator, Error> + Send,
+{
+    fn open(
+        &mut self,
+        credential: &VaultCredential,
+        prompt: &dyn Prompt,
+    ) -> Result<DynAuthenticator, Error> {
+        self(credential, prompt)
+    }
+}
+
+/// Bounds that keep a silent or hostile client from holding anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A frame must arrive completely within this time of its first byte (5 s).
+    pub frame_timeout: Duration,
+    /// A connection with no request running is closed after this long
+    /// without a frame (60 s).
+    pub idle_connection_timeout: Duration,
+    /// A `pin_request` must be answered within this time (2 min).
+    pub pin_timeout: Duration,
+    /// Writing one frame to a client may take at most this long (5 s).
+    pub write_timeout: Duration,
+    /// At most this many clients at once; more are refused with `busy` (256).
+    pub max_clients: usize,
+    /// How often waits look at cancellation, shutdown and the idle lock (50 ms).
+    pub tick: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            frame_timeout: Duration::from_secs(5),
+            idle_connection_timeout: Duration::from_secs(60),
+            pin_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(5),
+            max_clients: 256,
+            tick: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Everything an [`Agent`] needs.
+pub struct AgentConfig {
+    vault: PathBuf,
+    socket: PathBuf,
+    idle_lock: Duration,
+    source: Box<dyn AuthenticatorSource>,
+    limits: Limits,
+}
+
+impl AgentConfig {
+    /// An agent for `vault` on `socket`, opening its authenticator with
+    /// `source`; idle lock [`super::DEFAULT_IDLE_LOCK`], default [`Limits`].
+    pub fn new(vault: PathBuf, socket: PathBuf, source: Box<dyn AuthenticatorSource>) -> Self {
+        AgentConfig {
+            vault,
+            socket,
+            idle_lock: super::DEFAULT_IDLE_LOCK,
+            source,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Locks the vault after this long without a request.
+    pub fn idle_lock(mut self, idle_lock: Duration) -> Self {
+        self.idle_lock = idle_lock;
+        self
+    }
+
+    /// Other bounds.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// Stops a running [`Agent`] (from another thread or a signal handler).
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<AtomicBool>);
+
+impl ShutdownHandle {
+    /// Asks the agent to stop: it stops accepting, cancels running
+    /// requests, removes its socket and zeroizes the vault key.
+    pub fn shutdown(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// The flag itself (for `signal_hook::flag::register`).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+}
+
+/// A bound agent: [`Agent::bind`], then [`Agent::serve`] until shut down.
+pub struct Agent {
+    listener: UnixListener,
+    socket: BoundSocket,
+    shared: Arc<Shared>,
+    _lock: File,
+}
+
+/// The socket file, removed on drop if it is still the one we bound.
+struct BoundSocket {
+    path: PathBuf,
+    ino: u64,
+}
+
+impl Drop for BoundSocket {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Agent {
+    /// Checks the vault and the socket directory, takes the agent lock
+    /// (refusing when another agent serves this socket), replaces a stale
+    /// socket and binds a new one with mode 0600.
+    pub fn bind(config: AgentConfig) -> Result<Agent, Error> {
+        // Fail early and clearly when there is no vault (no tap needed).
+        Vault::credential_of(&config.vault)?;
+        let dir = config
+            .socket
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .ok_or_else(|| Error::Agent(format!("{} has no directory", config.socket.display())))?;
+        ensure_private_dir(dir)?;
+        let lock_path = config.socket.with_extension("lock");
+        let mut lock_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::Agent(format!("cannot open {}: {e}", lock_path.display())))?;
+        if let Err(e) = rustix::fs::flock(lock_file.as_fd(), rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            if e == rustix::io::Errno::WOULDBLOCK {
+                let pid = std::fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                return Err(Error::Agent(format!(
+                    "an agent is already running for {}{} (socket {}); stop it first (`tokenring lock` only locks it)",
+                    config.vault.display(),
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                    config.socket.display()
+                )));
+            }
+            return Err(Error::Agent(format!("cannot lock {}: {e}", lock_path.display())));
+        }
+        lock_file
+            .set_len(0)
+            .and_then(|()| writeln!(lock_file, "{}", std::process::id()))
+            .map_err(|e| Error::Agent(format!("cannot write {}: {e}", lock_path.display())))?;
+
+        // We hold the lock: anything at the socket path is stale.
+        if let Ok(meta) = std::fs::symlink_metadata(&config.socket) {
+            if meta.is_dir() {
+                return Err(Error::Agent(format!(
+                    "{} is a directory; remove it",
+                    config.socket.display()
+                )));
+            }
+            std::fs::remove_file(&config.socket).map_err(|e| {
+                Error::Agent(format!(
+                    "cannot remove the stale socket {}: {e}",
+                    config.socket.display()
+                ))
+            })?;
+            eprintln!(
+                "tokenring agent: replaced the stale socket {} (a previous agent did not stop cleanly)",
+                config.socket.display()
+            );
+        }
+        let listener = UnixListener::bind(&config.socket).map_err(|e| {
+            Error::Agent(format!("cannot listen on {}: {e}", config.socket.display()))
+        })?;
+        std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Agent(format!("cannot chmod {}: {e}", config.socket.display())))?;
+        let ino = std::fs::symlink_metadata(&config.socket)
+            .map_err(|e| Error::Agent(format!("cannot stat {}: {e}", config.socket.display())))?
+            .ino();
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Agent(format!("cannot configure the socket: {e}")))?;
+        let shared = Arc::new(Shared {
+            vault_path: config.vault,
+            vault: Mutex::new(None),
+            device: DeviceGate::new(config.source),
+            activity: Mutex::new(Activity {
+                in_flight: 0,
+                last: Instant::now(),
+            }),
+            idle_lock: config.idle_lock,
+            limits: config.limits,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            clients: AtomicUsize::new(0),
+            uid: rustix::process::geteuid(),
+        });
+        Ok(Agent {
+            listener,
+            socket: BoundSocket {
+                path: config.socket,
+                ino,
+            },
+            shared,
+            _lock: lock_file,
+        })
+    }
+
+    /// The socket's path.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket.path
+    }
+
+    /// A handle that stops [`Agent::serve`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(Arc::clone(&self.shared.shutdown))
+    }
+
+    /// Serves clients until shut down; then removes the socket, cancels
+    /// running requests, waits briefly for them and zeroizes the vault key.
+    pub fn serve(self) -> Result<(), Error> {
+        let shared = &self.shared;
+        let tick = shared.limits.tick;
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: i64::from(tick.subsec_nanos().max(1_000_000)),
+        };
+        while !shared.shutdown.load(Ordering::SeqCst) {
+            let mut fds = [rustix::event::PollFd::new(
+                &self.listener,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::Agent(format!("poll failed: {e}"))),
+            }
+            loop {
+                match self.listener.accept() {
+                    Ok((stream, _)) => spawn_connection(shared, stream),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        eprintln!("tokenring agent: accept failed: {e}");
+                        thread::sleep(tick);
+                        break;
+                    }
+                }
+            }
+            shared.idle_check();
+        }
+        drop(self.listener);
+        drop(self.socket);
+        // Running requests see the shutdown through their prompts.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while shared.clients.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        shared.lock_vault();
+        Ok(())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.lock_vault();
+    }
+}
+
+/// Creates the socket directory (0700) if needed and checks that it is a
+/// real directory, owned by us, that nobody else may enter.
+fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                Error::Agent(format!("cannot create the agent directory {}: {e}", dir.display()))
+            })?;
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::Agent(format!("cannot inspect {}: {e}", dir.display())))?;
+    if !meta.is_dir() {
+        return Err(Error::Agent(format!(
+            "the agent directory {} is not a directory (a symlink?); remove it",
+            dir.display()
+        )));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() != uid {
+        return Err(Error::Agent(format!(
+            "the agent directory {} belongs to uid {}, not to you (uid {uid}); refusing to use it",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::Agent(format!(
+            "the agent directory {} is accessible to other users (mode {:o}); run `chmod 700 {}`",
+            dir.display(),
+            meta.mode() & 0o777,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What the whole agent shares.
+struct Shared {
+    vault_path: PathBuf,
+    /// The vault, once opened (locked or not).
+    vault: Mutex<Option<Arc<Vault>>>,
+    device: DeviceGate,
+    activity: Mutex<Activity>,
+    idle_lock: Duration,
+    limits: Limits,
+    shutdown: Arc<AtomicBool>,
+    clients: AtomicUsize,
+    uid: rustix::process::Uid,
+}
+
+/// Requests running now and when the last one ended (for the idle lock).
+struct Activity {
+    in_flight: usize,
+    last: Instant,
+}
+
+/// Counts a request as running; when dropped, it has ended now.
+struct ActivityGuard<'a>(&'a Shared);
+
+impl Drop for ActivityGuard<'_> {
+    fn drop(&mut self) {
+        let mut activity = lock(&self.0.activity);
+        activity.in_flight = activity.in_flight.saturating_sub(1);
+        activity.last = Instant::now();
+    }
+}
+
+/// The authenticator, for one request at a time. Waiters poll their
+/// prompt so that a cancelled client stops waiting.
+struct DeviceGate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+    slot: Mutex<DeviceSlot>,
+}
+
+struct DeviceSlot {
+    source: Box<dyn AuthenticatorSource>,
+    authenticator: Option<DynAuthenticator>,
+}
+
+impl DeviceSlot {
+    /// The open authenticator, opening it (no tap) when needed.
+    fn authenticator(
+        &mut self,
+        credential: &VaultCredential,
+        prompt: &dyn Prompt,
+    ) -> Result<&mut DynAuthenticator, Error> {
+        if self.authenticator.is_none() {
+            self.authenticator = Some(self.source.open(credential, prompt)?);
+        }
+        self.authenticator
+            .as_mut()
+            .ok_or_else(|| Error::Agent("the authenticator is not open".into()))
+    }
+
+    /// After a failure: forget an authenticator whose transport failed, so
+    /// the next request looks for it again (it may have been re-plugged).
+    fn after_error(&mut self, error: &Error) {
+        let transport_failed = |e: &tokenring_core::Error| {
+            matches!(e, tokenring_core::Error::Transport(t)
+                if t.kind != tokenring_core::TransportErrorKind::Cancelled)
+        };
+        let failed = match error {
+            Error::Authenticator(e) => transport_failed(e),
+            Error::Vault(VaultError::Authenticator(e)) => transport_failed(e),
+            _ => false,
+        };
+        if failed {
+            self.authenticator = None;
+        }
+    }
+}
+
+/// The authenticator, held by one request; released (and the next waiter
+/// woken) on drop.
+struct DeviceGuard<'a> {
+    gate: &'a DeviceGate,
+    slot: MutexGuard<'a, DeviceSlot>,
+}
+
+impl std::ops::Deref for DeviceGuard<'_> {
+    type Target = DeviceSlot;
+    fn deref(&self) -> &DeviceSlot {
+        &self.slot
+    }
+}
+
+impl std::ops::DerefMut for DeviceGuard<'_> {
+    fn deref_mut(&mut self) -> &mut DeviceSlot {
+        &mut self.slot
+    }
+}
+
+impl Drop for DeviceGuard<'_> {
+    fn drop(&mut self) {
+        // The slot's mutex is released right after this, when the field
+        // drops; a woken waiter blocks on it only for that instant.
+        *lock(&self.gate.busy) = false;
+        self.gate.freed.notify_one();
+    }
+}
+
+impl DeviceGate {
+    fn new(source: Box<dyn AuthenticatorSource>) -> Self {
+        DeviceGate {
+            busy: Mutex::new(false),
+            freed: Condvar::new(),
+            slot: Mutex::new(DeviceSlot {
+                source,
+                authenticator: None,
+            }),
+        }
+    }
+
+    /// Waits for the authenticator (leaving when the prompt is cancelled).
+    fn acquire(&self, prompt: &dyn Prompt, tick: Duration) -> Result<DeviceGuard<'_>, Error> {
+        let mut busy = lock(&self.busy);
+        let mut told = false;
+        while *busy {
+            if prompt.is_cancelled() {
+                return Err(Error::Authenticator(tokenring_core::Error::Cancelled));
+            }
+            if !told {
+                prompt.info("waiting for another request to finish with the authenticator");
+                told = true;
+            }
+            busy = self
+                .freed
+                .wait_timeout(busy, tick)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *busy = true;
+        drop(busy);
+        Ok(DeviceGuard {
+            gate: self,
+            slot: lock(&self.slot),
+        })
+    }
+
+    /// The authenticator now, if nobody uses it.
+    fn try_acquire(&self) -> Option<DeviceGuard<'_>> {
+        let mut busy = lock(&self.busy);
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        drop(busy);
+        Some(DeviceGuard {
+            gate: self,
+            slot: lock(&self.slot),
+        })
+    }
+}
+
+impl Shared {
+    fn begin(&self) -> ActivityGuard<'_> {
+        lock(&self.activity).in_flight += 1;
+        ActivityGuard(self)
+    }
+
+    fn current_vault(&self) -> Option<Arc<Vault>> {
+        lock(&self.vault).clone()
+    }
+
+    fn unlocked_vault(&self) -> Option<Arc<Vault>> {
+        self.current_vault().filter(|v| !v.is_locked())
+    }
+
+    /// Forgets the vault key (zeroized by the vault) and closes the
+    /// authenticator when nobody uses it.
+    fn lock_vault(&self) {
+        if let Some(vault) = self.current_vault() {
+            vault.lock();
+        }
+        if let Some(mut device) = self.device.try_acquire() {
+            device.authenticator = None;
+        }
+    }
+
+    /// Locks the vault after `idle_lock` without a request.
+    fn idle_check(&self) {
+        let activity = lock(&self.activity);
+        if activity.in_flight == 0 && activity.last.elapsed() >= self.idle_lock {
+            if let Some(vault) = self.unlocked_vault() {
+                // Holding `activity`: no request can start meanwhile.
+                vault.lock();
+                drop(activity);
+                self.lock_vault();
+                eprintln!("tokenring agent: locked the vault after {} idle", super::format_duration(self.idle_lock));
+            }
+        }
+    }
+
+    /// The unlocked vault, unlocking it (one tap) with the authenticator
+    /// held by `device` when it is locked or not yet open.
+    fn unlock_with(&self, device: &mut DeviceGuard<'_>, prompt: &dyn Prompt) -> Result<Arc<Vault>, Error> {
+        if let Some(vault) = self.unlocked_vault() {
+            return Ok(vault);
+        }
+        let current = self.current_vault();
+        let credential = match &current {
+            Some(vault) => vault.credential(),
+            None => Vault::credential_of(&self.vault_path)?,
+        };
+        let result = (|| {
+            let authenticator = device.authenticator(&credential, prompt)?;
+            match current {
+                Some(vault) => {
+                    vault.unlock(&mut **authenticator, prompt)?;
+                    Ok(vault)
+                }
+                None => {
+                    let vault = Arc::new(Vault::open(&self.vault_path, &mut **authenticator, prompt)?);
+                    *lock(&self.vault) = Some(Arc::clone(&vault));
+                    Ok(vault)
+                }
+            }
+        })();
+        if let Err(e) = &result {
+            device.after_error(e);
+            self.after_vault_error(e);
+        }
+        result
+    }
+
+    /// A vault replaced under us is opened afresh next time.
+    fn after_vault_error(&self, error: &Error) {
+        if matches!(error, Error::Vault(VaultError::Replaced { .. })) {
+            *lock(&self.vault) = None;
+        }
+    }
+
+    /// The unlocked vault for an operation without a derivation: no tap
+    /// when unlocked, the unlock tap otherwise.
+    fn vault_for_names(&self, prompt: &dyn Prompt) -> Result<Arc<Vault>, Error> {
+        if let Some(vault) = self.unlocked_vault() {
+            return Ok(vault);
+        }
+        let mut device = self.device.acquire(prompt, self.limits.tick)?;
+        self.unlock_with(&mut device, prompt)
+    }
+
+    /// Runs `op` with the unlocked vault and the authenticator (unlocking
+    /// first when needed). If the vault was locked by `lock` in between,
+    /// unlocks once more.
+    fn with_device<T>(
+        &self,
+        prompt: &dyn Prompt,
+        op: impl Fn(&Vault, &mut DynAuthenticator) -> Result<T, VaultError>,
+    ) -> Result<T, Error> {
+        let mut device = self.device.acquire(prompt, self.limits.tick)?;
+        for attempt in 0..2 {
+            let vault = self.unlock_with(&mut device, prompt)?;
+            let credential = vault.credential();
+            let result = device
+                .authenticator(&credential, prompt)
+                .and_then(|auth| op(&vault, auth).map_err(Error::from));
+            match result {
+                Err(Error::Vault(VaultError::Locked)) if attempt == 0 => continue,
+                Err(e) => {
+                    device.after_error(&e);
+                    self.after_vault_error(&e);
+                    return Err(e);
+                }
+                Ok(value) => return Ok(value),
+            }
+        }
+        Err(Error::Vault(VaultError::Locked))
+    }
+
+    /// Runs a name-only operation, unlocking once more if `lock` came in between.
+    fn with_names<T>(
+        &self,
+        prompt: &dyn Prompt,
+        op: impl Fn(&Vault) -> Result<T, VaultError>,
+    ) -> Result<T, Error> {
+        for attempt in 0..2 {
+            let vault = self.vault_for_names(prompt)?;
+            match op(&vault) {
+                Err(VaultError::Locked) if attempt == 0 => continue,
+                Err(e) => {
+                    let e = Error::from(e);
+                    self.after_vault_error(&e);
+                    return Err(e);
+                }
+                Ok(value) => return Ok(value),
+            }
+        }
+        Err(Error::Vault(VaultError::Locked))
+    }
+
+    fn status(&self) -> StatusReport {
+        let vault = self.unlocked_vault();
+        let idle_lock_in_secs = vault.as_ref().map(|_| {
+            let activity = lock(&self.activity);
+            if activity.in_flight > 0 {
+                self.idle_lock.as_secs_f64()
+            } else {
+                self.idle_lock.saturating_sub(activity.last.elapsed()).as_secs_f64()
+            }
+        });
+        StatusReport {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: PROTOCOL_VERSION,
+            vault: self.vault_path.display().to_string(),
+            locked: vault.is_none(),
+            idle_lock_secs: self.idle_lock.as_secs_f64(),
+            idle_lock_in_secs,
+            entries: vault.and_then(|v| v.len().ok()),
+            clients: self.clients.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Runs one request and returns its final reply.
+    fn execute(&self, request: ClientMessage, prompt: &dyn Prompt) -> AgentMessage {
+        let result = match request {
+            ClientMessage::Status => return AgentMessage::Status(self.status()),
+            ClientMessage::Lock => {
+                self.lock_vault();
+                return AgentMessage::Done;
+            }
+            ClientMessage::Cancel | ClientMessage::Pin { .. } => {
+                return AgentMessage::Error(WireError::new(
+                    ErrorKind::BadRequest,
+                    "cancel and pin messages only belong to a running request",
+                ))
+            }
+            ClientMessage::Get { service, user } => {
+                let _active = self.begin();
+                self.with_device(prompt, |vault, auth| vault.get(&service, &user, &mut **auth, prompt))
+                    .map(|password| AgentMessage::Password {
+                        password: password.map(into_wire),
+                    })
+            }
+            ClientMessage::Set {
+                service,
+                user,
+                password,
+            } => {
+                let _active = self.begin();
+                self.with_device(prompt, |vault, auth| {
+                    vault.set(&service, &user, password.expose_secret(), &mut **auth, prompt)
+                })
+                .map(|()| AgentMessage::Done)
+            }
+            ClientMessage::Delete { service, user } => {
+                let _active = self.begin();
+                self.with_names(prompt, |vault| vault.delete(&service, &user))
+                    .map(|existed| AgentMessage::Deleted { existed })
+            }
+            ClientMessage::List => {
+                let _active = self.begin();
+                self.with_names(prompt, |vault| vault.list()).map(|names| AgentMessage::Names {
+                    names: names
+                        .into_iter()
+                        .map(|(service, user)| Name { service, user })
+                        .collect(),
+                })
+            }
+        };
+        result.unwrap_or_else(|e| AgentMessage::Error(WireError::from_error(&e)))
+    }
+}
+
+fn into_wire(password: Password) -> WireSecret {
+    WireSecret::new(password.expose_secret())
+}
+
+/// The per-connection state the reader and the worker share.
+struct Connection {
+    writer: Mutex<UnixStream>,
+    /// Set by `cancel`, a dropped connection, a protocol violation, a failed write.
+    cancel: AtomicBool,
+    /// A request runs (set by the reader, cleared by the worker before the reply).
+    in_flight: AtomicBool,
+    /// Where a PIN answer goes while the worker waits for one.
+    pin_answer: Mutex<Option<Sender<Option<Pin>>>>,
+}
+
+impl Connection {
+    /// Sends a frame; a failure cancels the running request.
+    fn send(&self, message: &AgentMessage) -> bool {
+        let mut writer = lock(&self.writer);
+        match protocol::write_message(&mut *writer, message) {
+            Ok(()) => true,
+            Err(_) => {
+                self.cancel.store(true, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+}
+
+fn spawn_connection(shared: &Arc<Shared>, stream: UnixStream) {
+    let shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("agent-connection".into())
+        .spawn(move || serve_connection(shared, stream));
+    if let Err(e) = spawned {
+        eprintln!("tokenring agent: cannot start a thread for a client: {e}");
+    }
+}
+
+/// Counts a connected client for as long as it lives.
+struct ClientCount<'a>(&'a AtomicUsize);
+
+impl Drop for ClientCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn refuse(stream: &mut UnixStream, error: WireError) {
+    let _ = protocol::write_message(stream, &AgentMessage::Error(error));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
+    let limits = shared.limits;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(limits.write_timeout));
+    // SO_PEERCRED: the uid of the process that connected, from the kernel.
+    match rustix::net::sockopt::socket_peercred(&stream) {
+        Ok(cred) if cred.uid == shared.uid => {}
+        Ok(cred) => {
+            eprintln!(
+                "tokenring agent: refused a client running as uid {} (pid {})",
+                cred.uid.as_raw(),
+                cred.pid.as_raw_nonzero()
+            );
+            refuse(
+                &mut stream,
+                WireError::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "this agent serves only uid {}; you are uid {}",
+                        shared.uid.as_raw(),
+                        cred.uid.as_raw()
+                    ),
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            refuse(
+                &mut stream,
+                WireError::new(ErrorKind::PermissionDenied, format!("cannot check the peer's uid: {e}")),
+            );
+            return;
+        }
+    }
+    let clients = shared.clients.fetch_add(1, Ordering::SeqCst) + 1;
+    let _count = ClientCount(&shared.clients);
+    if clients > limits.max_clients {
+        refuse(
+            &mut stream,
+            WireError::new(ErrorKind::Busy, format!("the agent has too many clients ({})", limits.max_clients)),
+        );
+        return;
+    }
+    let _ = stream.set_read_timeout(Some(limits.tick));
+    let writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            refuse(&mut stream, WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")));
+            return;
+        }
+    };
+    let connection = Arc::new(Connection {
+        writer: Mutex::new(writer),
+        cancel: AtomicBool::new(false),
+        in_flight: AtomicBool::new(false),
+        pin_answer: Mutex::new(None),
+    });
+    let (requests, inbox) = mpsc::channel::<ClientMessage>();
+    let worker = {
+        let shared = Arc::clone(&shared);
+        let connection = Arc::clone(&connection);
+        thread::Builder::new()
+            .name("agent-request".into())
+            .spawn(move || work(&shared, &connection, &inbox))
+    };
+    let worker = match worker {
+        Ok(w) => w,
+        Err(e) => {
+            refuse(&mut stream, WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")));
+            return;
+        }
+    };
+    read_frames(&shared, &connection, &mut stream, &requests);
+    // Whatever ended the loop ends the running request too.
+    connection.cancel.store(true, Ordering::SeqCst);
+    drop(requests);
+    let _ = worker.join();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// The reader: frames in, requests to the worker, cancel and PIN answers
+/// to the running request. Returns when the connection must close.
+fn read_frames(
+    shared: &Shared,
+    connection: &Connection,
+    stream: &mut UnixStream,
+    requests: &Sender<ClientMessage>,
+) {
+    let limits = shared.limits;
+    let mut reader = FrameReader::new(limits.frame_timeout);
+    let mut last_frame = Instant::now();
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            if !connection.in_flight.load(Ordering::SeqCst) {
+                return;
+            }
+            // The worker sees the shutdown through its prompt and replies.
+        }
+        let body = match reader.poll(stream) {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                let busy = connection.in_flight.load(Ordering::SeqCst) || reader.in_frame();
+                if !busy && last_frame.elapsed() > limits.idle_connection_timeout {
+                    return;
+                }
+                if shared.shutdown.load(Ordering::SeqCst) && !connection.in_flight.load(Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+            Err(error) => {
+                if let Some(reply) = error.reply() {
+                    violation(connection, reply);
+                }
+                return;
+            }
+        };
+        last_frame = Instant::now();
+        let message: ClientMessage = match protocol::decode(&body) {
+            Ok(message) => message,
+            Err(error) => {
+                let reply = error
+                    .reply()
+                    .map(|mut r| {
+                        r.kind = ErrorKind::BadRequest;
+                        r
+                    })
+                    .unwrap_or_else(|| WireError::new(ErrorKind::BadRequest, error.to_string()));
+                violation(connection, reply);
+                return;
+            }
+        };
+        drop(body);
+        match message {
+            ClientMessage::Cancel => connection.cancel.store(true, Ordering::SeqCst),
+            ClientMessage::Pin { pin } => {
+                // A PIN nobody waits for (it came too late) is dropped, zeroized.
+                if let Some(answer) = lock(&connection.pin_answer).take() {
+                    let _ = answer.send(protocol::pin_from_wire(pin));
+                }
+            }
+            request => {
+                if connection.in_flight.swap(true, Ordering::SeqCst) {
+                    violation(
+                        connection,
+                        WireError::new(
+                            ErrorKind::Busy,
+                            format!(
+                                "a {} request came while another one runs on this connection; \
+                                 send one request at a time",
+                                request.kind()
+                            ),
+                        ),
+                    );
+                    return;
+                }
+                connection.cancel.store(false, Ordering::SeqCst);
+                if requests.send(request).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A protocol violation: cancel the running request, say why, close.
+fn violation(connection: &Connection, reply: WireError) {
+    connection.cancel.store(true, Ordering::SeqCst);
+    // Wait (bounded) for a running request to end so that the error is the
+    // last frame the client sees.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while connection.in_flight.load(Ordering::SeqCst) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    connection.send(&AgentMessage::Error(reply));
+}
+
+/// The worker: one request at a time, with a prompt relayed to the client.
+fn work(shared: &Shared, connection: &Connection, inbox: &Receiver<ClientMessage>) {
+    for request in inbox {
+        let prompt = RelayPrompt {
+            shared,
+            connection,
+        };
+        let reply = shared.execute(request, &prompt);
+        connection.in_flight.store(false, Ordering::SeqCst);
+        if !connection.send(&reply) {
+            return;
+        }
+    }
+}
+
+/// The agent's side of a client's [`Prompt`]: events become frames, PIN
+/// requests wait for the client's answer, cancellation comes from the
+/// client (a `cancel` frame or a dropped connection) or the shutdown.
+struct RelayPrompt<'a> {
+    shared: &'a Shared,
+    connection: &'a Connection,
+}
+
+impl Prompt for RelayPrompt<'_> {
+    fn touch_needed(&self, purpose: &str) {
+        self.connection.send(&AgentMessage::Touch {
+            purpose: purpose.to_string(),
+        });
+    }
+
+    fn touch_done(&self) {
+        self.connection.send(&AgentMessage::TouchDone);
+    }
+
+    fn keepalive(&self, status: KeepaliveStatus) {
+        self.connection.send(&AgentMessage::Keepalive {
+            status: status.into(),
+        });
+    }
+
+    fn info(&self, message: &str) {
+        self.connection.send(&AgentMessage::Info {
+            message: message.to_string(),
+        });
+    }
+
+    fn pin(&self, request: &PinRequest<'_>) -> Option<Pin> {
+        let (answer, answers) = mpsc::channel();
+        *lock(&self.connection.pin_answer) = Some(answer);
+        let asked = self.connection.send(&AgentMessage::PinRequest {
+            purpose: request.purpose.to_string(),
+            kind: request.kind.into(),
+            retries: request.retries,
+            previous_wrong: request.previous_wrong,
+        });
+        let deadline = Instant::now() + self.shared.limits.pin_timeout;
+        let mut pin = None;
+        while asked && !self.is_cancelled() && Instant::now() < deadline {
+            match answers.recv_timeout(self.shared.limits.tick) {
+                Ok(answer) => {
+                    pin = answer;
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        lock(&self.connection.pin_answer).take();
+        pin
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.connection.cancel.load(Ordering::SeqCst) || self.shared.shutdown.load(Ordering::SeqCst)
+    }
+}
