@@ -1,0 +1,154 @@
+//! Running the real `tokenring` binary against simulated authenticators in
+//! a private temporary directory.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use tokenring_sim::{SimConfig, Simulator};
+
+/// The PIN every test simulator is created with.
+pub const PIN: &str = "1234";
+
+/// A temporary home with a simulator state file, a vault path and a PIN file.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub sim: PathBuf,
+    pub vault: PathBuf,
+    pub pin_file: PathBuf,
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code, Some(code), "unexpected exit code: {self:#?}");
+        self
+    }
+
+    /// The stderr lines asking for a touch.
+    pub fn touch_prompts(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("Touch your authenticator"))
+            .collect()
+    }
+}
+
+/// Creates a simulator state file (seeded: equal seeds make equal
+/// authenticators), with the test PIN.
+pub fn create_sim(path: &Path, seed: u64) {
+    Simulator::create(SimConfig::with_seed(seed).pin(PIN), path).expect("create the simulator");
+}
+
+impl Env {
+    /// A new environment with a simulator (seed 1, PIN [`PIN`]) and no vault yet.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sim = dir.path().join("sim.json");
+        create_sim(&sim, 1);
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, format!("{PIN}\n")).expect("pin file");
+        let vault = dir.path().join("test.tokenvault");
+        Env {
+            dir,
+            sim,
+            vault,
+            pin_file,
+        }
+    }
+
+    /// A new environment with an initialised vault.
+    pub fn with_vault() -> Env {
+        let env = Env::new();
+        env.run(&["init"]).expect(0);
+        env
+    }
+
+    /// The `--authenticator` selector of this environment's simulator.
+    pub fn selector(&self) -> String {
+        format!("sim:{}", self.sim.display())
+    }
+
+    /// A path inside the temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The `tokenring` binary with a clean environment: HOME and XDG dirs
+    /// in the temporary directory, the simulator selected, the vault and
+    /// PIN file set, and no controlling terminal (`setsid`), so nothing
+    /// can prompt on the developer's terminal.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new("setsid");
+        command.arg(env!("CARGO_BIN_EXE_tokenring"));
+        for (key, _) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("TOKENRING_") || key_text.starts_with("XDG_") {
+                command.env_remove(&key);
+            }
+        }
+        command
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
+            .env("TOKENRING_AUTHENTICATOR", self.selector())
+            .env("TOKENRING_VAULT", &self.vault)
+            .env("TOKENRING_PIN_FILE", &self.pin_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `tokenring ARGS` with no input.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run tokenring"))
+    }
+
+    /// Runs a prepared command with `input` on stdin.
+    pub fn run_with_input(mut command: Command, input: &[u8]) -> Run {
+        command.stdin(Stdio::piped());
+        let mut child: Child = command.spawn().expect("spawn tokenring");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input).expect("write stdin");
+        }
+        Run::from(child.wait_with_output().expect("wait for tokenring"))
+    }
+
+    /// Runs `tokenring ARGS` with `input` on stdin.
+    pub fn run_input(&self, args: &[&str], input: &str) -> Run {
+        let mut command = self.command();
+        command.args(args);
+        Env::run_with_input(command, input.as_bytes())
+    }
+
+    /// Stores a secret (`set` from stdin).
+    pub fn set(&self, service: &str, user: &str, secret: &str) {
+        self.run_input(&["set", service, user], &format!("{secret}\n"))
+            .expect(0);
+    }
+
+    /// The simulator's state as saved.
+    pub fn sim_state(&self) -> Simulator {
+        Simulator::open(&self.sim).expect("open the simulator state")
+    }
+}
