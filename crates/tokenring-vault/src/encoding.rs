@@ -10,6 +10,25 @@ const INVALID: u8 = 0xff;
 /// `=` as hex.
 const PAD_HEX: [u8; 2] = *b"3d";
 
+/// A byte → its hex digit value, or [`INVALID`] (a table: random hex
+/// defeats branch prediction).
+static HEX_VALUE: [u8; 256] = build_hex_value();
+
+const fn build_hex_value() -> [u8; 256] {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = hex_value(i as u8);
+        i += 1;
+    }
+    table
+}
+
+#[inline]
+fn hv(c: u8) -> u8 {
+    HEX_VALUE[usize::from(c)]
+}
+
 /// 12 bits → the hex of the two base64url characters that encode them.
 static ENCODE_12: [[u8; 4]; 4096] = build_encode_12();
 /// A pair of hex digits (as a little-endian u16) → the 6-bit value of the
@@ -92,21 +111,44 @@ pub fn hex_decode(text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 2);
+    let mut bad = 0u8;
     for pair in text.chunks_exact(2) {
-        let hi = hex_value(pair[0]);
-        let lo = hex_value(pair[1]);
-        if hi == INVALID || lo == INVALID {
-            return None;
-        }
-        out.push((hi << 4) | lo);
+        let hi = hv(pair[0]);
+        let lo = hv(pair[1]);
+        bad |= hi | lo;
+        out.push((hi << 4) | (lo & 15));
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
-/// Decodes exactly 32 bytes of hex.
+/// Decodes exactly 32 bytes of hex (either case).
 pub fn hex_decode_32(text: &[u8]) -> Option<[u8; 32]> {
-    let bytes = hex_decode(text)?;
-    bytes.try_into().ok()
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = hv(pair[0]);
+        let lo = hv(pair[1]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 15);
+    }
+    (bad & 0xf0 == 0).then_some(out)
+}
+
+/// Whether `hex` (either case) spells `bytes`, without allocating.
+pub fn hex_equals(hex: &[u8], bytes: &[u8]) -> bool {
+    hex.len() == bytes.len() * 2
+        && hex
+            .chunks_exact(2)
+            .zip(bytes)
+            .fold(0u8, |diff, (pair, &b)| {
+                let hi = hv(pair[0]);
+                let lo = hv(pair[1]);
+                diff | ((hi | lo) & 0xf0) | (((hi << 4) | (lo & 15)) ^ b)
+            })
+            == 0
 }
 
 /// Length of `hex(base64url_padded(token))` for a token of `len` bytes.
@@ -142,6 +184,40 @@ pub fn hex_base64_encode_into(token: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Encodes `hex(base64url_padded(token))` of a token given in pieces.
+#[derive(Default)]
+pub struct HexBase64Encoder {
+    carry: [u8; 3],
+    carried: usize,
+}
+
+impl HexBase64Encoder {
+    /// Appends the encoding of `bytes` (whole 3-byte groups; up to two
+    /// bytes wait for the next piece) to `out`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        if self.carried > 0 {
+            while self.carried < 3 {
+                let Some((&b, rest)) = bytes.split_first() else { return };
+                self.carry[self.carried] = b;
+                self.carried += 1;
+                bytes = rest;
+            }
+            hex_base64_encode_into(&self.carry, out);
+            self.carried = 0;
+        }
+        let whole = bytes.len() / 3 * 3;
+        hex_base64_encode_into(&bytes[..whole], out);
+        let rest = &bytes[whole..];
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carried = rest.len();
+    }
+
+    /// Appends the encoding of the bytes still waiting, with padding.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        hex_base64_encode_into(&self.carry[..self.carried], out);
+    }
+}
+
 /// `hex(base64url_padded(token))` as a string.
 pub fn hex_base64_encode(token: &[u8]) -> String {
     let mut out = Vec::new();
@@ -165,18 +241,23 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
         return None;
     }
     let (body, last) = text.split_at(text.len() - 8);
-    out.reserve(body.len() / 8 * 3 + 3);
+    let start = out.len();
+    out.resize(start + body.len() / 8 * 3, 0);
     let mut bad = 0u8;
-    for g in body.chunks_exact(8) {
-        let a = pair(g, 0);
-        let b = pair(g, 2);
-        let c = pair(g, 4);
-        let d = pair(g, 6);
+    for (g, o) in body.chunks_exact(8).zip(out[start..].chunks_exact_mut(3)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(g);
+        let w = u64::from_le_bytes(word);
+        let a = DECODE_PAIR[(w & 0xffff) as usize];
+        let b = DECODE_PAIR[((w >> 16) & 0xffff) as usize];
+        let c = DECODE_PAIR[((w >> 32) & 0xffff) as usize];
+        let d = DECODE_PAIR[(w >> 48) as usize];
         bad |= a | b | c | d;
         let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        out.extend_from_slice(&n.to_be_bytes()[1..]);
+        o.copy_from_slice(&n.to_be_bytes()[1..]);
     }
     if bad & 0xc0 != 0 {
+        out.truncate(start);
         return None;
     }
     // The last group may carry padding: "xx==" or "xxx=".
@@ -241,6 +322,20 @@ mod tests {
                 hex_base64_decode(hex.to_uppercase().as_bytes()).as_deref(),
                 Some(&token[..])
             );
+        }
+    }
+
+    #[test]
+    fn encoding_in_pieces_matches_encoding_at_once() {
+        let token: Vec<u8> = (0..100u8).collect();
+        for split in [[0usize, 0], [1, 1], [1, 2], [2, 5], [7, 50], [99, 100]] {
+            let mut e = HexBase64Encoder::default();
+            let mut out = Vec::new();
+            e.push(&token[..split[0]], &mut out);
+            e.push(&token[split[0]..split[1]], &mut out);
+            e.push(&token[split[1]..], &mut out);
+            e.finish(&mut out);
+            assert_eq!(String::from_utf8(out).expect("ascii"), hex_base64_encode(&token), "{split:?}");
         }
     }
 

@@ -122,12 +122,15 @@ impl FernetKey {
         buf.extend_from_slice(&tag);
     }
 
-    fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
-        // HMAC accepts keys of any length: this cannot fail.
-        let mut mac = match <HmacSha256 as Mac>::new_from_slice(self.signing.as_ref()) {
+    fn mac(&self) -> HmacSha256 {
+        match <HmacSha256 as Mac>::new_from_slice(self.signing.as_ref()) {
             Ok(mac) => mac,
-            Err(_) => return [0u8; TAG_LEN],
-        };
+            Err(_) => unreachable_mac(),
+        }
+    }
+
+    fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = self.mac();
         mac.update(signed);
         mac.finalize().into_bytes().into()
     }
@@ -191,6 +194,74 @@ impl FernetKey {
             .len();
         Ok(HEADER_LEN..HEADER_LEN + plain_len)
     }
+}
+
+/// The encrypting half of a token written in pieces: CBC over
+/// block-aligned pieces, then the padded end. See [`FernetKey::stream`].
+pub(crate) struct StreamEncryptor {
+    cbc: Aes128CbcEnc,
+}
+
+impl StreamEncryptor {
+    /// Encrypts `blocks` in place; its length must be a multiple of 16
+    /// (any rest is left as it is and must not be used).
+    pub(crate) fn encrypt_blocks(&mut self, blocks: &mut [u8]) {
+        let (chunks, _) = aes::cipher::inout::InOutBuf::from(blocks).into_chunks();
+        self.cbc.encrypt_blocks_inout_mut(chunks);
+    }
+
+    /// Pads (PKCS#7) and encrypts the last piece, which holds fewer than 16
+    /// bytes of the message; returns the final ciphertext blocks.
+    pub(crate) fn finish(self, rest: &[u8]) -> Vec<u8> {
+        let mut block = vec![0u8; 16 * (rest.len() / 16 + 1)];
+        block[..rest.len()].copy_from_slice(rest);
+        match self.cbc.encrypt_padded_mut::<Pkcs7>(&mut block, rest.len()) {
+            Ok(ct) => ct.to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// The MAC half of a token written in pieces.
+pub(crate) struct StreamMac {
+    mac: HmacSha256,
+}
+
+impl StreamMac {
+    /// Adds bytes of the token (header, then ciphertext).
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.mac.update(bytes);
+    }
+
+    /// The tag that ends the token.
+    pub(crate) fn finalize(self) -> [u8; TAG_LEN] {
+        self.mac.finalize().into_bytes().into()
+    }
+}
+
+impl FernetKey {
+    /// Starts a token written in pieces (for plaintexts too large to copy):
+    /// its header, the encryptor for the body, and the MAC over it all.
+    pub(crate) fn stream(&self, iv: [u8; 16], timestamp: u64) -> ([u8; HEADER_LEN], StreamEncryptor, StreamMac) {
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = VERSION;
+        header[1..9].copy_from_slice(&timestamp.to_be_bytes());
+        header[9..].copy_from_slice(&iv);
+        let cbc = Aes128CbcEnc::new(self.encryption.as_ref().into(), (&iv).into());
+        let mut mac = self.mac();
+        mac.update(&header);
+        (header, StreamEncryptor { cbc }, StreamMac { mac })
+    }
+}
+
+#[cold]
+fn unreachable_mac() -> HmacSha256 {
+    // `new_from_slice` only fails for fixed-size-key MACs; HMAC is not one.
+    // Fall back to a MAC under a key nobody knows, so a token made with it
+    // never verifies, rather than panicking.
+    let mut key = [0u8; 64];
+    let _ = rand_core::OsRng.try_fill_bytes(&mut key);
+    <HmacSha256 as hmac::digest::KeyInit>::new(&key.into())
 }
 
 /// A token's text form: base64url with padding.

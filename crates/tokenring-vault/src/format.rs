@@ -23,7 +23,8 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::Deserialize;
 use tokenring_core::CredentialId;
 
-use crate::encoding;
+use crate::fernet::{self, FernetKey};
+use crate::{canonical, encoding};
 use crate::entry::{Entries, KeyHandle, StoredEntry, VaultCredential};
 use crate::error::FormatError;
 use crate::json_text::write_str;
@@ -86,6 +87,9 @@ fn parse_credential(json: &CredentialJson<'_>) -> Result<VaultCredential, Format
 }
 
 fn parse_salt(text: &str) -> Result<[u8; 32], FormatError> {
+    if let Some(salt) = encoding::hex_decode_32(text.as_bytes()) {
+        return Ok(salt);
+    }
     let bytes = encoding::hex_decode(text.as_bytes()).ok_or(FormatError::BadHex { field: "salt" })?;
     let actual = bytes.len();
     bytes.try_into().map_err(|_| FormatError::BadLength {
@@ -97,6 +101,15 @@ fn parse_salt(text: &str) -> Result<[u8; 32], FormatError> {
 
 /// Parses an outer vault file (the whole file's bytes).
 pub fn parse_file(bytes: &[u8]) -> Result<VaultFile, FormatError> {
+    if let Some((key, token)) = canonical::parse_file(bytes) {
+        return Ok(VaultFile { key, token });
+    }
+    parse_file_general(bytes)
+}
+
+/// [`parse_file`] without the fast path for the canonical layout (for tests
+/// and the fuzz target, which check that both agree).
+pub fn parse_file_general(bytes: &[u8]) -> Result<VaultFile, FormatError> {
     let json: FileJson<'_> = serde_json::from_slice(bytes).map_err(|e| FormatError::from_json(&e))?;
     let credential = Arc::new(parse_credential(&json.key.credential)?);
     let salt = parse_salt(&json.key.salt)?;
@@ -115,19 +128,20 @@ pub fn write_file(key: &KeyHandle, token: &[u8], out: &mut impl Write) -> std::i
     head.extend_from_slice(b"{\"key\": ");
     write_key(key, &mut head);
     head.extend_from_slice(b", \"data\": \"");
-    out.write_all(&head)?;
     // Encode the (possibly very large) token in chunks, never all at once.
-    let mut buf = Vec::with_capacity(encoding::hex_base64_len(CHUNK));
+    let mut buf = head;
+    buf.reserve(encoding::hex_base64_len(CHUNK.min(token.len())) + 2);
     for chunk in token.chunks(CHUNK) {
-        buf.clear();
         encoding::hex_base64_encode_into(chunk, &mut buf);
         out.write_all(&buf)?;
+        buf.clear();
     }
-    out.write_all(b"\"}")
+    buf.extend_from_slice(b"\"}");
+    out.write_all(&buf)
 }
 
 /// Input bytes per encoded chunk (a multiple of 3, so chunks join without padding).
-const CHUNK: usize = 3 * 16 * 1024;
+const CHUNK: usize = 3 * 128 * 1024;
 
 fn write_key(key: &KeyHandle, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"salt\": \"");
@@ -141,8 +155,22 @@ fn write_key(key: &KeyHandle, out: &mut Vec<u8>) {
 
 /// Appends the entry list as the original's `json.dumps` writes it.
 pub fn write_entries(entries: &Entries, out: &mut Vec<u8>) {
+    write_entries_in_pieces(entries, out, usize::MAX, |_| true);
+}
+
+/// [`write_entries`], calling `flush(out)` whenever `out` holds at least
+/// `piece` bytes (it may take any prefix away); stops if `flush` says false.
+fn write_entries_in_pieces(
+    entries: &Entries,
+    out: &mut Vec<u8>,
+    piece: usize,
+    mut flush: impl FnMut(&mut Vec<u8>) -> bool,
+) -> bool {
     out.push(b'[');
     for (i, (service, user, entry)) in entries.iter().enumerate() {
+        if out.len() >= piece && !flush(out) {
+            return false;
+        }
         if i > 0 {
             out.extend_from_slice(b", ");
         }
@@ -157,12 +185,80 @@ pub fn write_entries(entries: &Entries, out: &mut Vec<u8>) {
         out.push(b']');
     }
     out.push(b']');
+    true
+}
+
+/// Plaintext bytes per piece of a sealed file.
+const PIECE: usize = 64 * 1024;
+
+/// Writes a whole vault file for `entries`, sealed under `key` with `iv`
+/// and `timestamp`, in pieces: one thread serialises and encrypts, the
+/// calling one MACs, encodes and writes. Memory stays a few pieces, whatever
+/// the size of the vault.
+pub(crate) fn write_sealed_file(
+    out: &mut impl Write,
+    header: &KeyHandle,
+    key: &FernetKey,
+    iv: [u8; 16],
+    timestamp: u64,
+    entries: &Entries,
+) -> std::io::Result<()> {
+    let (token_header, mut encryptor, mut mac) = key.stream(iv, timestamp);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut buf = Vec::with_capacity(PIECE + 4096);
+            let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
+                let aligned = buf.len() / 16 * 16;
+                let mut piece = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(PIECE + 4096));
+                piece.clear();
+                piece.extend_from_slice(&buf[..aligned]);
+                encryptor.encrypt_blocks(&mut piece);
+                buf.drain(..aligned);
+                full_tx.send(piece).is_ok()
+            };
+            let complete = write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
+            if complete && send(&mut buf, &mut encryptor) {
+                let _ = full_tx.send(encryptor.finish(&buf));
+            }
+        });
+        let mut text = Vec::with_capacity(encoding::hex_base64_len(PIECE + 4096) + 512);
+        text.extend_from_slice(b"{\"key\": ");
+        write_key(header, &mut text);
+        text.extend_from_slice(b", \"data\": \"");
+        let mut encoder = encoding::HexBase64Encoder::default();
+        encoder.push(&token_header, &mut text);
+        for piece in full_rx {
+            mac.update(&piece);
+            encoder.push(&piece, &mut text);
+            out.write_all(&text)?;
+            text.clear();
+            let _ = empty_tx.send(piece);
+        }
+        encoder.push(&mac.finalize(), &mut text);
+        encoder.finish(&mut text);
+        text.extend_from_slice(b"\"}");
+        out.write_all(&text)
+    })
 }
 
 /// Parses a decrypted entry list. Entries that use `vault_credential`
 /// share it. A (service, user) listed twice keeps its first place and its
 /// last value, as the original's dict does.
 pub fn parse_entries(
+    plaintext: &[u8],
+    vault_credential: &Arc<VaultCredential>,
+) -> Result<Entries, FormatError> {
+    if let Some(entries) = canonical::parse_entries(plaintext, vault_credential) {
+        return Ok(entries);
+    }
+    parse_entries_general(plaintext, vault_credential)
+}
+
+/// [`parse_entries`] without the fast path for the canonical layout (for
+/// tests and the fuzz target, which check that both agree).
+pub fn parse_entries_general(
     plaintext: &[u8],
     vault_credential: &Arc<VaultCredential>,
 ) -> Result<Entries, FormatError> {
@@ -210,8 +306,7 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
         let mut last: Arc<VaultCredential> = Arc::clone(self.credential);
         while let Some((service, user, key, token)) = seq.next_element::<EntryJson<'de>>()? {
             let credential = if key.credential.rp_id == last.rp_id
-                && encoding::hex_decode(key.credential.credential_id.as_bytes()).as_deref()
-                    == Some(last.id.as_bytes())
+                && encoding::hex_equals(key.credential.credential_id.as_bytes(), last.id.as_bytes())
             {
                 Arc::clone(&last)
             } else {
@@ -234,5 +329,48 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
             entries.insert(service, user, entry);
         }
         Ok(Ok(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenring_core::Secret32;
+
+    #[test]
+    fn sealed_file_in_pieces_equals_sealing_at_once() {
+        let credential = Arc::new(VaultCredential {
+            rp_id: "hardware.keychain.glyph.im".into(),
+            id: CredentialId(vec![7; 32]),
+        });
+        let header = KeyHandle {
+            salt: [3; 32],
+            credential: Arc::clone(&credential),
+        };
+        let key = FernetKey::from_secret(&Secret32::new([9; 32]));
+        for n in [0usize, 1, 2, 150, 400] {
+            let mut entries = Entries::new();
+            for i in 0..n {
+                entries.insert(
+                    format!("service {i} ✓"),
+                    format!("user {i}"),
+                    StoredEntry {
+                        key: header.clone(),
+                        token: "ab".repeat(i % 97).into_boxed_str(),
+                    },
+                );
+            }
+            let mut plain = Vec::new();
+            write_entries(&entries, &mut plain);
+            let token = key.encrypt_with(&plain, [5; 16], 1234);
+            let mut at_once = Vec::new();
+            write_file(&header, &token, &mut at_once).expect("write");
+            let mut pieces = Vec::new();
+            write_sealed_file(&mut pieces, &header, &key, [5; 16], 1234, &entries).expect("write");
+            assert_eq!(pieces, at_once, "{n} entries");
+            let parsed = parse_file(&pieces).expect("parse");
+            let plain2 = key.decrypt(&parsed.token).expect("decrypt");
+            assert_eq!(parse_entries(&plain2, &credential).expect("entries"), entries);
+        }
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod canonical;
 pub mod encoding;
 pub mod entry;
 pub mod error;

@@ -5,7 +5,7 @@
 //! changed since it was last read or written.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -180,11 +180,12 @@ pub fn exists(path: &Path) -> bool {
 /// Writes a new version of the vault atomically: `write` fills a temp file
 /// beside it (mode 0600), which is fsynced and renamed over the vault (or,
 /// with `create_new`, linked to the vault path, which fails if anything is
-/// there); then the directory is fsynced. Returns the new fingerprint.
+/// there); then the directory is fsynced. `write` should write in large
+/// pieces: the file is not buffered. Returns the new fingerprint.
 pub fn save(
     path: &Path,
     create_new: bool,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     let temp = temp_path(path);
     let result = save_via(path, &temp, create_new, write);
@@ -198,7 +199,7 @@ fn save_via(
     path: &Path,
     temp: &Path,
     create_new: bool,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     let file = OpenOptions::new()
         .read(true)
@@ -211,11 +212,8 @@ fn save_via(
     // A temp file left by a writer that was killed may have another mode.
     file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(|e| VaultError::io("set the mode of", temp, e))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    write(&mut out).map_err(|e| VaultError::io("write", temp, e))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| VaultError::io("write", temp, e.into_error()))?;
+    let mut file = file;
+    write(&mut file).map_err(|e| VaultError::io("write", temp, e))?;
     file.sync_all()
         .map_err(|e| VaultError::io("write", temp, e))?;
     if create_new {

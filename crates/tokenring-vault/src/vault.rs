@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::encoding;
 use crate::entry::{Entries, KeyHandle, Password, StoredEntry, VaultCredential};
 use crate::error::VaultError;
-use crate::fernet::{self, FernetKey, HEADER_LEN};
+use crate::fernet::{self, FernetKey};
 use crate::format;
 use crate::persist::{self, Fingerprint};
 
@@ -42,8 +42,6 @@ struct Unlocked {
     entries: Entries,
     /// The file version `entries` was read from or written to.
     fingerprint: Option<Fingerprint>,
-    /// Size of the last entry list, to allocate the next one at once.
-    plaintext_hint: usize,
 }
 
 struct State {
@@ -157,7 +155,7 @@ fn decrypt_entries(
     key: &FernetKey,
     header: &KeyHandle,
     token: Vec<u8>,
-) -> Result<(Entries, usize), VaultError> {
+) -> Result<Entries, VaultError> {
     let mut token = Zeroizing::new(token);
     let range = key
         .decrypt_in_place(&mut token)
@@ -171,7 +169,7 @@ fn decrypt_entries(
             reason,
         }
     })?;
-    Ok((entries, plaintext.len()))
+    Ok(entries)
 }
 
 impl Vault {
@@ -215,7 +213,6 @@ impl Vault {
             key,
             entries: Entries::new(),
             fingerprint: None,
-            plaintext_hint: 2,
         };
         unlocked.fingerprint = save(path, &header, &mut unlocked, true)?;
         Ok(Vault {
@@ -327,10 +324,8 @@ impl Vault {
                 path: self.path.clone(),
             });
         }
-        let (entries, len) = decrypt_entries(&self.path, &unlocked.key, &state.header, file.token)?;
-        unlocked.entries = entries;
+        unlocked.entries = decrypt_entries(&self.path, &unlocked.key, &state.header, file.token)?;
         unlocked.fingerprint = fingerprint;
-        unlocked.plaintext_hint = len;
         Ok(())
     }
 
@@ -520,14 +515,12 @@ fn save(
     unlocked: &mut Unlocked,
     create_new: bool,
 ) -> Result<Option<Fingerprint>, VaultError> {
-    let mut buf = Vec::with_capacity(HEADER_LEN + unlocked.plaintext_hint + 1024 + 48);
-    buf.resize(HEADER_LEN, 0);
-    format::write_entries(&unlocked.entries, &mut buf);
-    unlocked.plaintext_hint = buf.len() - HEADER_LEN;
-    unlocked
-        .key
-        .seal_in_place(&mut buf, random_iv()?, fernet::unix_now());
-    persist::save(path, create_new, |out| format::write_file(header, &buf, out))
+    let iv = random_iv()?;
+    let key = &unlocked.key;
+    let entries = &unlocked.entries;
+    persist::save(path, create_new, |out| {
+        format::write_sealed_file(out, header, key, iv, fernet::unix_now(), entries)
+    })
 }
 
 /// Reads a vault and derives its key, choosing the UV mode (see [`Vault::open`]).
@@ -559,7 +552,7 @@ fn unlock_file(
             prompt,
         )?;
     }
-    let (entries, len) = decrypt_entries(path, &key, &file.key, file.token)?;
+    let entries = decrypt_entries(path, &key, &file.key, file.token)?;
     Ok((
         file.key,
         uv,
@@ -567,7 +560,6 @@ fn unlock_file(
             key,
             entries,
             fingerprint,
-            plaintext_hint: len,
         },
     ))
 }
