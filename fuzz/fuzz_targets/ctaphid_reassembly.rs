@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use tokenring_core::{NoPrompt, Transport, TransportError, TransportInfo, TransportKind};
+use tokenring_core::{
+    NoPrompt, Transport, TransportError, TransportErrorKind, TransportInfo, TransportKind,
+};
 use tokenring_hid::ctaphid::{capability, command, fragment, ChannelId, InitResponse, REPORT_SIZE};
 use tokenring_hid::{
     HidReports, HidTimeouts, HidTransport, Progress, Reassembler, MAX_MESSAGE_SIZE,
@@ -21,6 +23,8 @@ const CID: ChannelId = ChannelId(0x0102_0304);
 struct FuzzDevice {
     queue: VecDeque<[u8; REPORT_SIZE]>,
     script: VecDeque<[u8; REPORT_SIZE]>,
+    /// The script was handed out (a request was sent).
+    released: bool,
 }
 
 impl HidReports for FuzzDevice {
@@ -33,6 +37,7 @@ impl HidReports for FuzzDevice {
                 self.queue.extend(packets);
             }
         } else if report[4] & 0x80 != 0 {
+            self.released = true;
             self.queue.extend(self.script.drain(..));
         }
         Ok(())
@@ -42,7 +47,16 @@ impl HidReports for FuzzDevice {
         &mut self,
         _timeout: Duration,
     ) -> Result<Option<[u8; REPORT_SIZE]>, TransportError> {
-        Ok(self.queue.pop_front())
+        // Once the input is used up the device is gone: the exchange ends
+        // at once instead of waiting for its timeouts (fast fuzzing).
+        match self.queue.pop_front() {
+            Some(report) => Ok(Some(report)),
+            None if !self.released => Ok(None),
+            None => Err(TransportError::new(
+                TransportErrorKind::Disconnected,
+                "input used up",
+            )),
+        }
     }
 }
 
@@ -87,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
     let device = FuzzDevice {
         queue: VecDeque::new(),
         script: reports(data),
+        released: false,
     };
     let info = TransportInfo {
         kind: TransportKind::Hid,
