@@ -36,8 +36,11 @@ fn init_set_get_list_delete() {
         ]
     );
     assert_eq!(set.stdout, "");
-    env.run_input(&["set", "pypi.org", "__token__"], "pypi-AgEI\r\nsecond line ignored\n")
-        .expect(0);
+    env.run_input(
+        &["set", "pypi.org", "__token__"],
+        "pypi-AgEI\r\nsecond line ignored\n",
+    )
+    .expect(0);
     env.run_input(&["set", "spaces here", "bob"], "  with spaces  ")
         .expect(0);
 
@@ -65,7 +68,11 @@ fn init_set_get_list_delete() {
         list.stdout,
         "bank.example\talice\npypi.org\t__token__\nspaces here\tbob\n"
     );
-    assert_eq!(list.touch_prompts().len(), 1, "list needs only the unlock touch");
+    assert_eq!(
+        list.touch_prompts().len(),
+        1,
+        "list needs only the unlock touch"
+    );
     let json = env.run(&["list", "--json"]).expect(0);
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(
@@ -95,7 +102,9 @@ fn init_set_get_list_delete() {
         .stderr
         .contains("no password for 'alice' in 'bank.example'"));
     let again = env.run(&["delete", "bank.example", "alice"]).expect(1);
-    assert!(again.stderr.contains("no password for 'alice' in 'bank.example'"));
+    assert!(again
+        .stderr
+        .contains("no password for 'alice' in 'bank.example'"));
     assert_eq!(
         env.run(&["list"]).expect(0).stdout,
         "pypi.org\t__token__\nspaces here\tbob\n"
@@ -113,8 +122,14 @@ fn get_of_a_missing_entry_prints_nothing_and_exits_1() {
 fn set_refuses_empty_stdin_and_keeps_an_empty_line() {
     let env = Env::with_vault();
     let run = env.run_input(&["set", "a", "b"], "").expect(11);
-    assert!(run.stderr.contains("no password on standard input; nothing was stored"));
-    assert_eq!(run.touch_prompts().len(), 0, "no touch before the password is read");
+    assert!(run
+        .stderr
+        .contains("no password on standard input; nothing was stored"));
+    assert_eq!(
+        run.touch_prompts().len(),
+        0,
+        "no touch before the password is read"
+    );
     env.run_input(&["set", "a", "b"], "\n").expect(0);
     assert_eq!(env.run(&["get", "a", "b"]).expect(0).stdout, "\n");
 }
@@ -123,7 +138,10 @@ fn set_refuses_empty_stdin_and_keeps_an_empty_line() {
 fn names_with_tabs_and_newlines_stay_on_one_list_line() {
     let env = Env::with_vault();
     env.set("tab\there", "new\nline", "x");
-    assert_eq!(env.run(&["list"]).expect(0).stdout, "tab\\there\tnew\\nline\n");
+    assert_eq!(
+        env.run(&["list"]).expect(0).stdout,
+        "tab\\there\tnew\\nline\n"
+    );
     let json = env.run(&["list", "--json"]).expect(0);
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(value[0]["service"], "tab\there");
@@ -151,7 +169,9 @@ fn init_refuses_an_existing_file_and_leaves_it() {
     let env = Env::with_vault();
     let before = std::fs::read(&env.vault).expect("vault");
     let run = env.run(&["init"]).expect(9);
-    assert!(run.stderr.contains("already exists; refusing to create a vault over it"));
+    assert!(run
+        .stderr
+        .contains("already exists; refusing to create a vault over it"));
     assert_eq!(run.touch_prompts().len(), 0);
     assert_eq!(std::fs::read(&env.vault).expect("vault"), before);
 
@@ -167,7 +187,11 @@ fn commands_without_a_vault_say_to_create_one() {
     let env = Env::new();
     for args in [&["get", "a", "b"][..], &["list"], &["delete", "a", "b"]] {
         let run = env.run(args).expect(9);
-        assert!(run.stderr.contains("there is no vault at"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("there is no vault at"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(run.stdout, "");
     }
     let run = env.run_input(&["set", "a", "b"], "x\n").expect(9);
@@ -234,20 +258,30 @@ fn authenticator_from_option_or_environment() {
         .env("TOKENRING_AUTHENTICATOR", "sim:/nonexistent/state.json")
         .args(["get", "s", "u"]);
     let run = Env::run_with_input(command, b"").expect(11);
-    assert!(run.stderr.contains("cannot open the simulated authenticator /nonexistent/state.json"));
+    assert!(run
+        .stderr
+        .contains("cannot open the simulated authenticator /nonexistent/state.json"));
     // A bad selector is a usage error, from either place.
-    let run = env.run(&["--authenticator", "usb:/dev/hidraw0", "list"]).expect(2);
+    let run = env
+        .run(&["--authenticator", "usb:/dev/hidraw0", "list"])
+        .expect(2);
     assert!(run
         .stderr
         .contains("is not an authenticator selector: use hid:PATH, nfc:READER or sim:STATEFILE"));
     let mut command = env.command();
-    command.env("TOKENRING_AUTHENTICATOR", "nonsense").arg("list");
+    command
+        .env("TOKENRING_AUTHENTICATOR", "nonsense")
+        .arg("list");
     Env::run_with_input(command, b"").expect(2);
     // A HID path that does not exist.
     let run = env
         .run(&["--authenticator", "hid:/nonexistent/hidraw9", "list"])
         .expect(11);
-    assert!(run.stderr.contains("/nonexistent/hidraw9"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/hidraw9"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -268,10 +302,13 @@ fn devices_lists_the_named_simulator_with_hmac_secret_and_pin() {
     assert_eq!(first["error"], serde_json::Value::Null);
     // A simulator without a PIN.
     let bare = env.path("bare.json");
-    tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(9), &bare)
-        .expect("sim");
+    tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(9), &bare).expect("sim");
     let run = env
-        .run(&["--authenticator", &format!("sim:{}", bare.display()), "devices"])
+        .run(&[
+            "--authenticator",
+            &format!("sim:{}", bare.display()),
+            "devices",
+        ])
         .expect(0);
     assert!(run.stdout.contains("PIN:         not set"));
 }
@@ -280,7 +317,9 @@ fn devices_lists_the_named_simulator_with_hmac_secret_and_pin() {
 fn devices_without_any_authenticator() {
     let env = Env::new();
     let mut command = env.command();
-    command.env_remove("TOKENRING_AUTHENTICATOR").args(["devices", "--json"]);
+    command
+        .env_remove("TOKENRING_AUTHENTICATOR")
+        .args(["devices", "--json"]);
     let run = Env::run_with_input(command, b"").expect(0);
     let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let devices = value["devices"].as_array().expect("array");
@@ -299,9 +338,9 @@ fn devices_without_any_authenticator() {
     command.env_remove("TOKENRING_AUTHENTICATOR").arg("devices");
     let text = Env::run_with_input(command, b"").expect(0);
     if devices.is_empty() {
-        assert!(text
-            .stdout
-            .contains("No authenticators found: plug in your authenticator or hold it to the reader."));
+        assert!(text.stdout.contains(
+            "No authenticators found: plug in your authenticator or hold it to the reader."
+        ));
     } else {
         assert!(text.stdout.contains("cannot be used: "));
     }
@@ -347,7 +386,11 @@ fn every_command_has_a_complete_help() {
         "completions",
     ] {
         let run = env.run(&[command, "--help"]).expect(0);
-        assert!(run.stdout.contains("Examples:"), "{command}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("Examples:"),
+            "{command}: {}",
+            run.stdout
+        );
         assert!(run.stdout.contains("--vault"), "{command}");
         assert!(run.stdout.contains("--authenticator"), "{command}");
     }
@@ -364,7 +407,13 @@ fn two_simulators_with_one_seed_are_one_authenticator() {
     let copy = env.path("copy.json");
     create_sim(&copy, 1);
     let run = env
-        .run(&["--authenticator", &format!("sim:{}", copy.display()), "get", "s", "u"])
+        .run(&[
+            "--authenticator",
+            &format!("sim:{}", copy.display()),
+            "get",
+            "s",
+            "u",
+        ])
         .expect(0);
     assert_eq!(run.stdout, "v\n");
 }

@@ -16,8 +16,9 @@ fn wrong_pin_says_how_many_tries_are_left() {
     std::fs::write(&env.pin_file, "9999\n").expect("pin file");
     let run = env.run(&["init"]).expect(5);
     assert!(
-        run.stderr
-            .contains("tokenring: error: wrong PIN: 7 tries left before the authenticator blocks its PIN"),
+        run.stderr.contains(
+            "tokenring: error: wrong PIN: 7 tries left before the authenticator blocks its PIN"
+        ),
         "{}",
         run.stderr
     );
@@ -38,7 +39,9 @@ fn pin_declined_without_a_terminal() {
     command.env_remove("TOKENRING_PIN_FILE").arg("init");
     let run = Env::run_with_input(command, b"");
     let run = run.expect(5);
-    assert!(run.stderr.contains("tokenring: error: a PIN is needed and none was given"));
+    assert!(run
+        .stderr
+        .contains("tokenring: error: a PIN is needed and none was given"));
     assert!(!env.vault.exists());
     assert_eq!(env.sim_state().pin_retries(), 8, "no PIN was tried");
     // An empty PIN file declines too.
@@ -68,7 +71,9 @@ fn denied_touch() {
         .env("TOKENRING_SIM_PRESENCE", "deny")
         .args(["get", "s", "u"]);
     let run = Env::run_with_input(command, b"").expect(6);
-    assert!(run.stderr.contains("tokenring: error: the operation was denied on the authenticator"));
+    assert!(run
+        .stderr
+        .contains("tokenring: error: the operation was denied on the authenticator"));
     assert_eq!(run.stdout, "");
     // Denied on the second touch (the entry), after the unlock.
     let mut command = env.command();
@@ -89,9 +94,9 @@ fn presence_timeout_is_reported_quickly_on_the_virtual_clock() {
         .env("TOKENRING_SIM_PRESENCE", "timeout")
         .args(["list"]);
     let run = Env::run_with_input(command, b"").expect(6);
-    assert!(run
-        .stderr
-        .contains("the authenticator was not touched in time; try again and touch it when it blinks"));
+    assert!(run.stderr.contains(
+        "the authenticator was not touched in time; try again and touch it when it blinks"
+    ));
     assert!(start.elapsed() < Duration::from_secs(20));
 }
 
@@ -204,18 +209,29 @@ fn a_corrupt_vault_is_left_untouched() {
             "{}",
             run.stderr
         );
-        assert_eq!(run.touch_prompts().len(), 0, "no touch for a file that does not parse");
+        assert_eq!(
+            run.touch_prompts().len(),
+            0,
+            "no touch for a file that does not parse"
+        );
         assert_eq!(std::fs::read(&env.vault).expect("vault"), truncated);
     }
 
     // Tampered: one character of the encrypted data changed.
     let text = String::from_utf8(good.clone()).expect("utf-8");
-    let at = text.rfind("\"data\"").map(|i| i + 20).unwrap_or(text.len() - 40);
+    let at = text
+        .rfind("\"data\"")
+        .map(|i| i + 20)
+        .unwrap_or(text.len() - 40);
     let mut tampered = good.clone();
     tampered[at] = if tampered[at] == b'a' { b'b' } else { b'a' };
     std::fs::write(&env.vault, &tampered).expect("write");
     let run = env.run(&["list"]).expect(7);
-    assert!(run.stderr.contains("the file was left untouched"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the file was left untouched"),
+        "{}",
+        run.stderr
+    );
     let run = env.run_input(&["set", "x", "y"], "z\n").expect(7);
     assert!(run.stderr.contains("the file was left untouched"));
     assert_eq!(std::fs::read(&env.vault).expect("vault"), tampered);
