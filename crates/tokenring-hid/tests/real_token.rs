@@ -4,6 +4,8 @@
 //! Set `TOKENRING_TEST_PIN` if the token has a PIN. Nothing is stored on
 //! the token (non-discoverable credential).
 
+#![cfg(feature = "hidapi")]
+
 use tokenring_core::{
     Authenticator, Ctap2Client, DeriveRequest, NoPrompt, Prompt, Salts, ScriptedPrompt, Transport,
     UserEntity, UvMode, DEFAULT_RP_ID,
