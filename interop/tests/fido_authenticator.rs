@@ -1,0 +1,517 @@
+//! Our `Ctap2Client` against `fido-authenticator` (the FIDO app of the
+//! Nitrokey 3 / Solo 2 firmware) running on trussed's virtual platform, in
+//! process. Every request is the CBOR our client encodes; every answer is
+//! the CBOR the foreign authenticator encodes.
+
+use ciborium::Value;
+use tokenring_core::{
+    transport::command, Authenticator, CountingTransport, CredentialId, Ctap2Client, DeriveRequest,
+    Error, HmacSecretOutput, Pin, Prompt, PromptEvent, Reply, Salts, ScriptedPrompt, Transport,
+    TransportError, TransportInfo, UserEntity, UvMode, DEFAULT_RP_ID,
+};
+use tokenring_interop::{with_fido_authenticator, Presence};
+
+const SALT_A: [u8; 32] = [0xA5; 32];
+const SALT_B: [u8; 32] = [0x5A; 32];
+const PIN: &str = "4711";
+
+fn derive<T: Transport>(
+    client: &mut Ctap2Client<T>,
+    credential: &CredentialId,
+    salts: Salts,
+    uv: UvMode,
+    prompt: &dyn Prompt,
+) -> Result<HmacSecretOutput, Error> {
+    client.derive(
+        &DeriveRequest {
+            credential,
+            rp_id: DEFAULT_RP_ID,
+            salts,
+            uv,
+            purpose: "interop test",
+        },
+        prompt,
+    )
+}
+
+fn bytes(output: &HmacSecretOutput) -> ([u8; 32], Option<[u8; 32]>) {
+    (
+        *output.first.expose_secret(),
+        output.second.as_ref().map(|s| *s.expose_secret()),
+    )
+}
+
+/// Checks the hmac-secret contract on one credential and UV mode: stable
+/// outputs, one output per salt, the two-salt answer consistent with the
+/// one-salt answers (in either order), different salts give different
+/// outputs. Returns the output for `SALT_A`.
+fn check_outputs<T: Transport>(
+    client: &mut Ctap2Client<T>,
+    credential: &CredentialId,
+    uv: UvMode,
+    prompt: &dyn Prompt,
+) -> [u8; 32] {
+    let a1 = bytes(&derive(client, credential, Salts::One(SALT_A), uv, prompt).expect("derive A"));
+    let a2 = bytes(&derive(client, credential, Salts::One(SALT_A), uv, prompt).expect("derive A"));
+    let b = bytes(&derive(client, credential, Salts::One(SALT_B), uv, prompt).expect("derive B"));
+    let ab = bytes(
+        &derive(client, credential, Salts::Two(SALT_A, SALT_B), uv, prompt).expect("derive A+B"),
+    );
+    let ba = bytes(
+        &derive(client, credential, Salts::Two(SALT_B, SALT_A), uv, prompt).expect("derive B+A"),
+    );
+    assert_eq!(a1.1, None, "one salt gives one output");
+    assert_eq!(a1, a2, "the same salt gives the same output");
+    assert_ne!(a1.0, b.0, "different salts give different outputs");
+    assert_eq!(
+        ab,
+        (a1.0, Some(b.0)),
+        "two salts = the two one-salt outputs"
+    );
+    assert_eq!(ba, (b.0, Some(a1.0)), "salt order is kept");
+    a1.0
+}
+
+#[test]
+fn get_info_is_understood() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        let info = client.describe().expect("describe");
+        assert!(info.hmac_secret, "hmac-secret advertised: {info:?}");
+        assert_eq!(info.client_pin, Some(false), "PIN supported, not set");
+        assert!(!info.always_uv);
+        assert!(info.versions.iter().any(|v| v == "FIDO_2_1"), "{info:?}");
+        assert!(info.pin_uv_auth_protocols.contains(&2), "{info:?}");
+        assert!(info.pin_uv_auth_protocols.contains(&1), "{info:?}");
+        assert!(client.protocol().is_some(), "a common PIN/UV protocol");
+    });
+}
+
+#[test]
+fn enroll_and_derive_without_pin() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
+        let prompt = ScriptedPrompt::new();
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll");
+        assert_eq!(prompt.pin_requests(), 0, "no PIN is set, none is asked");
+
+        check_outputs(&mut client, &credential, UvMode::PresenceOnly, &prompt);
+
+        // After warm-up (the key agreement is done), one round trip per
+        // derivation.
+        let before = client.transport().count();
+        for _ in 0..3 {
+            derive(
+                &mut client,
+                &credential,
+                Salts::One(SALT_A),
+                UvMode::PresenceOnly,
+                &prompt,
+            )
+            .expect("derive");
+        }
+        assert_eq!(client.transport().count() - before, 3);
+        assert_eq!(
+            client.transport().count_of(command::CLIENT_PIN),
+            1,
+            "one getKeyAgreement for the life of the client"
+        );
+
+        // Verified needs a PIN (the virtual token has no built-in UV); with
+        // none set, the client says so.
+        let err = derive(
+            &mut client,
+            &credential,
+            Salts::One(SALT_A),
+            UvMode::Verified,
+            &prompt,
+        )
+        .err()
+        .expect("UV without a PIN fails");
+        assert!(matches!(err, Error::PinNotSet), "{err:?}");
+    });
+}
+
+#[test]
+fn probe_tells_own_from_foreign_credentials() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
+        let prompt = ScriptedPrompt::new();
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll");
+        let touches = prompt.touches();
+
+        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe own"));
+        assert!(
+            !client
+                .probe(&credential, "other.example")
+                .expect("probe other RP"),
+            "a credential is bound to its RP ID"
+        );
+        let mut tampered = credential.0.clone();
+        if let Some(last) = tampered.last_mut() {
+            *last ^= 0x01;
+        }
+        assert!(!client
+            .probe(&CredentialId(tampered), DEFAULT_RP_ID)
+            .expect("probe tampered"));
+        let stranger = CredentialId((0..credential.0.len()).map(|i| i as u8).collect());
+        assert!(!client
+            .probe(&stranger, DEFAULT_RP_ID)
+            .expect("probe foreign"));
+        assert_eq!(prompt.touches(), touches, "probing never asks for a touch");
+
+        // Deriving from a foreign credential is NO_CREDENTIALS.
+        let err = derive(
+            &mut client,
+            &stranger,
+            Salts::One(SALT_A),
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .err()
+        .expect("foreign credential");
+        assert!(matches!(err, Error::NoCredentials), "{err:?}");
+    });
+}
+
+/// Sets a PIN, enrolls (with a PIN token when `pin_at_enroll`, i.e. when
+/// the client does not see makeCredUvNotRqd), and derives with and
+/// without UV; then a wrong PIN and a PIN change.
+fn enroll_and_derive_with_pin<T: Transport>(mut client: Ctap2Client<T>, pin_at_enroll: bool) {
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let info = client.describe().expect("describe");
+    assert_eq!(info.client_pin, Some(true), "PIN now set: {info:?}");
+    assert_eq!(client.pin_retries().expect("getPINRetries"), 8);
+
+    // makeCredential with pinUvAuthParam from a PIN token.
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll with PIN set");
+    assert_eq!(prompt.pin_requests(), usize::from(pin_at_enroll));
+
+    // Presence only: no PIN asked, the output without UV.
+    let prompt = ScriptedPrompt::new();
+    let without_uv = check_outputs(&mut client, &credential, UvMode::PresenceOnly, &prompt);
+    assert_eq!(prompt.pin_requests(), 0);
+
+    // Verified: the PIN (asked once per derivation here; the client may
+    // reuse its token, so answer generously), the output with UV.
+    let prompt = ScriptedPrompt::new();
+    for _ in 0..8 {
+        prompt.push_pin(Some(PIN));
+    }
+    let with_uv = check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
+    assert!(prompt.pin_requests() >= 1);
+    assert_ne!(
+        with_uv, without_uv,
+        "separate CredRandom with and without UV"
+    );
+
+    // A new client holds no PIN token: a wrong PIN is refused with the
+    // retries left, the prompt is asked again, the right PIN works.
+    let mut client = Ctap2Client::new(client.into_transport()).expect("getInfo");
+    let prompt = ScriptedPrompt::new();
+    prompt.push_pin(Some("0000"));
+    prompt.push_pin(Some(PIN));
+    let again = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::Verified,
+        &prompt,
+    )
+    .expect("wrong PIN, then the right one");
+    assert_eq!(bytes(&again).0, with_uv);
+    let asked: Vec<_> = prompt
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            PromptEvent::Pin {
+                retries,
+                previous_wrong,
+                ..
+            } => Some((retries, previous_wrong)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        !asked[0].1 && asked[1].1,
+        "the second question says the first PIN was wrong: {asked:?}"
+    );
+    assert_eq!(asked[1].0, Some(7), "one retry spent: {asked:?}");
+    assert_eq!(
+        client.pin_retries().expect("getPINRetries"),
+        8,
+        "the right PIN restores the retries"
+    );
+
+    let err = client
+        .change_pin(&Pin::new("0000"), &Pin::new("1234"))
+        .expect_err("changePIN with a wrong PIN fails");
+    assert!(matches!(err, Error::PinInvalid { .. }), "{err:?}");
+    assert_eq!(
+        client.pin_retries().expect("getPINRetries"),
+        7,
+        "a wrong PIN costs a retry"
+    );
+    client
+        .change_pin(&Pin::new(PIN), &Pin::new("1234"))
+        .expect("changePIN");
+    assert_eq!(client.pin_retries().expect("getPINRetries"), 8);
+    let prompt = ScriptedPrompt::new();
+    for _ in 0..8 {
+        prompt.push_pin(Some("1234"));
+    }
+    let after = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::Verified,
+        &prompt,
+    )
+    .expect("derive with the new PIN");
+    assert_eq!(
+        bytes(&after).0,
+        with_uv,
+        "the PIN is not part of the output"
+    );
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+}
+
+#[test]
+fn enroll_and_derive_with_pin_protocol_2() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+        let info = client.describe().expect("describe");
+        assert!(
+            info.make_cred_uv_not_required,
+            "fido-authenticator reports makeCredUvNotRqd"
+        );
+        enroll_and_derive_with_pin(client, false);
+    });
+}
+
+#[test]
+fn enroll_with_pin_token_protocol_2() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let client = Ctap2Client::new(EditGetInfo {
+            inner: transport,
+            only_protocol_one: false,
+            hide_make_cred_uv_not_rqd: true,
+        })
+        .expect("getInfo");
+        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+        enroll_and_derive_with_pin(client, true);
+    });
+}
+
+#[test]
+fn enroll_with_pin_token_protocol_1() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let client = Ctap2Client::new(EditGetInfo {
+            inner: transport,
+            only_protocol_one: true,
+            hide_make_cred_uv_not_rqd: true,
+        })
+        .expect("getInfo");
+        assert_eq!(client.protocol().map(|p| p.number()), Some(1));
+        enroll_and_derive_with_pin(client, true);
+    });
+}
+
+#[test]
+fn protocols_one_and_two_give_the_same_outputs() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let edit = EditGetInfo {
+            inner: transport,
+            only_protocol_one: false,
+            hide_make_cred_uv_not_rqd: false,
+        };
+        let mut client = Ctap2Client::new(edit).expect("getInfo");
+        client.set_pin(&Pin::new(PIN)).expect("setPIN");
+        let prompt = ScriptedPrompt::new();
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll");
+        let salts = Salts::Two(SALT_A, SALT_B);
+        let prompt = ScriptedPrompt::new().with_pin(PIN);
+        let two_up = bytes(
+            &derive(
+                &mut client,
+                &credential,
+                salts,
+                UvMode::PresenceOnly,
+                &prompt,
+            )
+            .expect("derive"),
+        );
+        let two_uv = bytes(
+            &derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"),
+        );
+        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+
+        // Same authenticator, same credential, a new client that negotiates
+        // protocol one: other KDF, other encryption, the same outputs.
+        let mut edit = client.into_transport();
+        edit.only_protocol_one = true;
+        let mut client = Ctap2Client::new(edit).expect("getInfo");
+        assert_eq!(client.protocol().map(|p| p.number()), Some(1));
+        let prompt = ScriptedPrompt::new().with_pin(PIN);
+        let one_up = bytes(
+            &derive(
+                &mut client,
+                &credential,
+                salts,
+                UvMode::PresenceOnly,
+                &prompt,
+            )
+            .expect("derive"),
+        );
+        let one_uv = bytes(
+            &derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"),
+        );
+        assert_eq!(one_up, two_up);
+        assert_eq!(one_uv, two_uv);
+        assert_ne!(one_up, one_uv);
+    });
+}
+
+#[test]
+fn select_waits_for_a_touch() {
+    let presence = Presence::touching();
+    with_fido_authenticator(&presence, |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        client
+            .select(&ScriptedPrompt::new())
+            .expect("selection with a touch");
+        presence.set(false);
+        let err = client.select(&ScriptedPrompt::new()).expect_err("no touch");
+        assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
+    });
+}
+
+#[test]
+fn reset_forgets_credentials_and_pin() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        client.set_pin(&Pin::new(PIN)).expect("setPIN");
+        let prompt = ScriptedPrompt::new();
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll");
+        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+        client
+            .reset(&prompt)
+            .expect("reset (within 10 s of power-up)");
+        assert!(!client
+            .probe(&credential, DEFAULT_RP_ID)
+            .expect("probe after reset"));
+        let info = client.describe().expect("describe");
+        assert_eq!(info.client_pin, Some(false), "the PIN is gone: {info:?}");
+    });
+}
+
+#[test]
+fn missing_touch_times_out() {
+    let presence = Presence::touching();
+    with_fido_authenticator(&presence, |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        let prompt = ScriptedPrompt::new();
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll");
+        presence.set(false);
+        let err = derive(
+            &mut client,
+            &credential,
+            Salts::One(SALT_A),
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .err()
+        .expect("no touch");
+        assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
+        // Probing needs no touch.
+        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+        presence.set(true);
+        derive(
+            &mut client,
+            &credential,
+            Salts::One(SALT_A),
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .expect("touched again");
+    });
+}
+
+/// Edits the authenticator's getInfo answer (CTAP 2.1 §6.4) before our
+/// client reads it, to steer the client's choices; the authenticator itself
+/// is unchanged.
+struct EditGetInfo<T> {
+    inner: T,
+    /// Advertise only PIN/UV auth protocol one (key 0x06), so that the client
+    /// negotiates it.
+    only_protocol_one: bool,
+    /// Drop the `makeCredUvNotRqd` option (in key 0x04), so that the client
+    /// sends makeCredential with a pinUvAuthParam once a PIN is set.
+    hide_make_cred_uv_not_rqd: bool,
+}
+
+impl<T: Transport> Transport for EditGetInfo<T> {
+    fn exchange(
+        &mut self,
+        command: u8,
+        payload: &[u8],
+        prompt: &dyn Prompt,
+    ) -> Result<Reply, TransportError> {
+        let mut reply = self.inner.exchange(command, payload, prompt)?;
+        if command != command::GET_INFO || reply.status != 0 {
+            return Ok(reply);
+        }
+        let mut info: Value =
+            ciborium::from_reader(reply.body.as_slice()).expect("getInfo is CBOR");
+        let Value::Map(entries) = &mut info else {
+            panic!("getInfo is a map");
+        };
+        let mut edited = 0;
+        for (key, value) in entries.iter_mut() {
+            if *key == Value::Integer(6.into()) && self.only_protocol_one {
+                *value = Value::Array(vec![Value::Integer(1.into())]);
+                edited += 1;
+            }
+            if *key == Value::Integer(4.into()) && self.hide_make_cred_uv_not_rqd {
+                let Value::Map(options) = value else {
+                    panic!("options is a map");
+                };
+                let before = options.len();
+                options.retain(|(name, _)| *name != Value::Text("makeCredUvNotRqd".into()));
+                assert_eq!(options.len() + 1, before, "makeCredUvNotRqd was there");
+                edited += 1;
+            }
+        }
+        assert_eq!(
+            edited,
+            usize::from(self.only_protocol_one) + usize::from(self.hide_make_cred_uv_not_rqd),
+            "getInfo has the keys to edit"
+        );
+        reply.body.clear();
+        ciborium::into_writer(&info, &mut reply.body).expect("re-encode getInfo");
+        Ok(reply)
+    }
+
+    fn info(&self) -> TransportInfo {
+        self.inner.info()
+    }
+
+    fn reports_keepalive(&self) -> bool {
+        self.inner.reports_keepalive()
+    }
+}
