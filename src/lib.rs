@@ -4,6 +4,8 @@ pub mod agent;
 pub mod devices;
 pub mod error;
 pub mod inprocess;
+#[cfg(feature = "keyring")]
+pub mod keyring_store;
 pub mod paths;
 pub mod store;
 pub mod terminal;
