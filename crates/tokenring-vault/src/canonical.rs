@@ -152,16 +152,23 @@ impl<'a> Cursor<'a> {
 /// The outer file in the canonical layout: the key handle and the `data`
 /// token bytes; `None` if the bytes are not exactly that layout.
 pub(crate) fn parse_file(bytes: &[u8]) -> Option<(KeyHandle, Vec<u8>)> {
-    let mut c = Cursor { bytes, pos: 0 };
-    c.lit(b"{\"key\": ")?;
-    let key = c.key(&mut None)?;
-    c.lit(b", \"data\": \"")?;
-    let data = bytes.get(c.pos..bytes.len().checked_sub(2)?)?;
+    let (key, start) = parse_head(bytes)?;
+    let data = bytes.get(start..bytes.len().checked_sub(2)?)?;
     if bytes.get(bytes.len() - 2..)? != b"\"}" {
         return None;
     }
     let token = encoding::hex_base64_decode(data)?;
     Some((key, token))
+}
+
+/// The start of a file in the canonical layout, up to the opening quote
+/// of `data`: the key handle and where the `data` text begins.
+pub(crate) fn parse_head(bytes: &[u8]) -> Option<(KeyHandle, usize)> {
+    let mut c = Cursor { bytes, pos: 0 };
+    c.lit(b"{\"key\": ")?;
+    let key = c.key(&mut None)?;
+    c.lit(b", \"data\": \"")?;
+    Some((key, c.pos))
 }
 
 /// The entry list in the canonical layout; `None` if it is not exactly that.

@@ -241,25 +241,7 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
         return None;
     }
     let (body, last) = text.split_at(text.len() - 8);
-    let start = out.len();
-    out.resize(start + body.len() / 8 * 3, 0);
-    let mut bad = 0u8;
-    for (g, o) in body.chunks_exact(8).zip(out[start..].chunks_exact_mut(3)) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(g);
-        let w = u64::from_le_bytes(word);
-        let a = DECODE_PAIR[(w & 0xffff) as usize];
-        let b = DECODE_PAIR[((w >> 16) & 0xffff) as usize];
-        let c = DECODE_PAIR[((w >> 32) & 0xffff) as usize];
-        let d = DECODE_PAIR[(w >> 48) as usize];
-        bad |= a | b | c | d;
-        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        o.copy_from_slice(&n.to_be_bytes()[1..]);
-    }
-    if bad & 0xc0 != 0 {
-        out.truncate(start);
-        return None;
-    }
+    hex_base64_decode_groups_into(body, out)?;
     // The last group may carry padding: "xx==" or "xxx=".
     let a = pair(last, 0);
     let b = pair(last, 2);
@@ -291,6 +273,34 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
             out.push((c << 6) | d);
         }
         (true, false) => return None,
+    }
+    Some(())
+}
+
+/// Decodes whole groups of `hex(base64url(token))` with no padding (a piece
+/// from the middle of a token); `text.len()` must be a multiple of 8.
+pub fn hex_base64_decode_groups_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if text.len() % 8 != 0 {
+        return None;
+    }
+    let start = out.len();
+    out.resize(start + text.len() / 8 * 3, 0);
+    let mut bad = 0u8;
+    for (g, o) in text.chunks_exact(8).zip(out[start..].chunks_exact_mut(3)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(g);
+        let w = u64::from_le_bytes(word);
+        let a = DECODE_PAIR[(w & 0xffff) as usize];
+        let b = DECODE_PAIR[((w >> 16) & 0xffff) as usize];
+        let c = DECODE_PAIR[((w >> 32) & 0xffff) as usize];
+        let d = DECODE_PAIR[(w >> 48) as usize];
+        bad |= a | b | c | d;
+        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        o.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    if bad & 0xc0 != 0 {
+        out.truncate(start);
+        return None;
     }
     Some(())
 }

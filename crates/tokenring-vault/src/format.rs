@@ -107,6 +107,54 @@ pub fn parse_file(bytes: &[u8]) -> Result<VaultFile, FormatError> {
     parse_file_general(bytes)
 }
 
+/// Reads and parses a vault file from an open file of `len` bytes without
+/// holding its text in memory (it can be far larger than the token it
+/// spells): the canonical layout is decoded piece by piece; anything else
+/// is read whole and parsed by the general reader.
+pub fn read_file(file: &std::fs::File, len: u64) -> std::io::Result<Result<VaultFile, FormatError>> {
+    use std::os::unix::fs::FileExt;
+    const PIECE_TEXT: usize = 1 << 20;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let mut head = vec![0u8; len.min(64 * 1024)];
+    file.read_exact_at(&mut head, 0)?;
+    if let Some((key, start)) = canonical::parse_head(&head) {
+        let data_len = len.saturating_sub(start + 2);
+        let mut tail = [0u8; 2];
+        if len >= start + 2 && data_len % 8 == 0 && data_len > 0 {
+            file.read_exact_at(&mut tail, (len - 2) as u64)?;
+        }
+        if &tail == b"\"}" {
+            let mut token = Vec::with_capacity(data_len / 8 * 3);
+            let mut piece = vec![0u8; PIECE_TEXT.min(data_len)];
+            let mut at = start;
+            let end = start + data_len;
+            let mut ok = true;
+            while at < end {
+                let n = PIECE_TEXT.min(end - at);
+                let buf = &mut piece[..n];
+                file.read_exact_at(buf, at as u64)?;
+                at += n;
+                let decoded = if at < end {
+                    encoding::hex_base64_decode_groups_into(buf, &mut token)
+                } else {
+                    encoding::hex_base64_decode_into(buf, &mut token)
+                };
+                if decoded.is_none() {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                return Ok(Ok(VaultFile { key, token }));
+            }
+        }
+    }
+    drop(head);
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(parse_file(&bytes))
+}
+
 /// [`parse_file`] without the fast path for the canonical layout (for tests
 /// and the fuzz target, which check that both agree).
 pub fn parse_file_general(bytes: &[u8]) -> Result<VaultFile, FormatError> {

@@ -138,6 +138,54 @@ impl Fingerprint {
     }
 }
 
+/// Writes a file and, every [`WRITEBACK_EVERY`] bytes, starts flushing what
+/// was written so far on another thread, so the disk works while the rest
+/// is computed and the final fsync has little left to do.
+struct EarlyWriteback {
+    file: File,
+    since: usize,
+    flushing: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+const WRITEBACK_EVERY: usize = 2 << 20;
+
+impl EarlyWriteback {
+    fn new(file: File) -> Self {
+        EarlyWriteback {
+            file,
+            since: 0,
+            flushing: None,
+        }
+    }
+
+    fn finish(mut self) -> io::Result<File> {
+        if let Some(flush) = self.flushing.take() {
+            flush.join().unwrap_or(Ok(()))?;
+        }
+        Ok(self.file)
+    }
+}
+
+impl io::Write for EarlyWriteback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since += n;
+        if self.since >= WRITEBACK_EVERY && self.flushing.as_ref().is_none_or(|f| f.is_finished()) {
+            if let Some(flush) = self.flushing.take() {
+                flush.join().unwrap_or(Ok(()))?;
+            }
+            let clone = self.file.try_clone()?;
+            self.flushing = Some(std::thread::spawn(move || clone.sync_data()));
+            self.since = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn open_vault(path: &Path) -> Result<File, VaultError> {
     File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => VaultError::NotFound {
@@ -152,6 +200,23 @@ pub fn unchanged(path: &Path, fingerprint: &Fingerprint) -> Result<bool, VaultEr
     let file = open_vault(path)?;
     let now = Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
     Ok(now.as_ref() == Some(fingerprint))
+}
+
+/// Reads and parses the vault file (see [`crate::format::read_file`]),
+/// with the fingerprint of what was read.
+pub fn read_parsed(
+    path: &Path,
+) -> Result<(Result<crate::format::VaultFile, crate::FormatError>, Option<Fingerprint>), VaultError> {
+    let file = open_vault(path)?;
+    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let parsed = crate::format::read_file(&file, meta.len()).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => VaultError::io("read (it changed while being read)", path, e),
+        _ => VaultError::io("read", path, e),
+    })?;
+    let fingerprint = Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
+    // Trust the fingerprint only if the file did not change while read.
+    let fingerprint = fingerprint.filter(|f| f.len == meta.len() && f.mtime == (meta.mtime(), meta.mtime_nsec()));
+    Ok((parsed, fingerprint))
 }
 
 /// Reads the whole vault file, with the fingerprint of what was read.
@@ -185,7 +250,7 @@ pub fn exists(path: &Path) -> bool {
 pub fn save(
     path: &Path,
     create_new: bool,
-    write: impl FnOnce(&mut File) -> io::Result<()>,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     let temp = temp_path(path);
     let result = save_via(path, &temp, create_new, write);
@@ -199,7 +264,7 @@ fn save_via(
     path: &Path,
     temp: &Path,
     create_new: bool,
-    write: impl FnOnce(&mut File) -> io::Result<()>,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     let file = OpenOptions::new()
         .read(true)
@@ -212,8 +277,11 @@ fn save_via(
     // A temp file left by a writer that was killed may have another mode.
     file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(|e| VaultError::io("set the mode of", temp, e))?;
-    let mut file = file;
-    write(&mut file).map_err(|e| VaultError::io("write", temp, e))?;
+    let mut out = EarlyWriteback::new(file);
+    write(&mut out).map_err(|e| VaultError::io("write", temp, e))?;
+    let file = out
+        .finish()
+        .map_err(|e| VaultError::io("write", temp, e))?;
     file.sync_all()
         .map_err(|e| VaultError::io("write", temp, e))?;
     if create_new {

@@ -316,9 +316,11 @@ impl Vault {
                 return Ok(());
             }
         }
-        let (bytes, fingerprint) = persist::read(&self.path)?;
-        let file = parse_file(&self.path, &bytes)?;
-        drop(bytes);
+        let (file, fingerprint) = persist::read_parsed(&self.path)?;
+        let file = file.map_err(|reason| VaultError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })?;
         if file.key != state.header {
             return Err(VaultError::Replaced {
                 path: self.path.clone(),
@@ -518,8 +520,8 @@ fn save(
     let iv = random_iv()?;
     let key = &unlocked.key;
     let entries = &unlocked.entries;
-    persist::save(path, create_new, |out| {
-        format::write_sealed_file(out, header, key, iv, fernet::unix_now(), entries)
+    persist::save(path, create_new, |mut out| {
+        format::write_sealed_file(&mut out, header, key, iv, fernet::unix_now(), entries)
     })
 }
 
@@ -529,9 +531,11 @@ fn unlock_file(
     auth: &mut dyn Authenticator,
     prompt: &dyn Prompt,
 ) -> Result<(KeyHandle, UvMode, Unlocked), VaultError> {
-    let (bytes, fingerprint) = persist::read(path)?;
-    let file = parse_file(path, &bytes)?;
-    drop(bytes);
+    let (file, fingerprint) = persist::read_parsed(path)?;
+    let file = file.map_err(|reason| VaultError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let info = auth.describe()?;
     if !info.hmac_secret {
         return Err(VaultError::HmacSecretUnsupported);

@@ -23,8 +23,10 @@ pub struct TestCredential {
 pub struct HmacAuthenticator {
     pub credentials: Vec<TestCredential>,
     pub info: AuthenticatorInfo,
-    /// Every derivation: (purpose, uv).
+    /// Every derivation: (purpose, uv), while `record` is true.
     pub derivations: Vec<(String, UvMode)>,
+    /// Whether to record derivations (the benchmark turns it off).
+    pub record: bool,
     pub enrollments: usize,
 }
 
@@ -53,6 +55,7 @@ impl HmacAuthenticator {
                 pin_uv_auth_protocols: vec![2, 1],
             },
             derivations: Vec::new(),
+            record: true,
             enrollments: 0,
         }
     }
@@ -98,7 +101,9 @@ impl Authenticator for HmacAuthenticator {
             return Err(Error::UvRequired);
         }
         prompt.touch_needed(request.purpose);
-        self.derivations.push((request.purpose.to_string(), request.uv));
+        if self.record {
+            self.derivations.push((request.purpose.to_string(), request.uv));
+        }
         let random = match request.uv {
             UvMode::PresenceOnly => &cred.cred_random,
             UvMode::Verified => &cred.cred_random_uv,
