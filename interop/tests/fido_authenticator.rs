@@ -419,6 +419,80 @@ fn reset_forgets_credentials_and_pin() {
 }
 
 #[test]
+fn always_uv_requires_the_pin() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        // authenticatorConfig (0x0D) {subCommand (0x01): toggleAlwaysUv
+        // (0x02)}, CTAP 2.1 §6.11.2; without a PIN set, no pinUvAuthParam is
+        // needed (§6.11.1 step 4). Our client has no authenticatorConfig, so
+        // the test sends it by hand.
+        let reply = client
+            .transport_mut()
+            .exchange(0x0D, &[0xA1, 0x01, 0x02], &ScriptedPrompt::new())
+            .expect("authenticatorConfig");
+        assert_eq!(reply.status, 0, "toggleAlwaysUv accepted");
+        client.refresh_info().expect("getInfo");
+        let info = client.describe().expect("describe");
+        assert!(info.always_uv, "{info:?}");
+        assert!(!info.make_cred_uv_not_required, "{info:?}");
+
+        client.set_pin(&Pin::new(PIN)).expect("setPIN");
+        let prompt = ScriptedPrompt::new().with_pin(PIN);
+        let credential = client
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll with the PIN");
+        assert_eq!(prompt.pin_requests(), 1);
+
+        let prompt = ScriptedPrompt::new();
+        let err = derive(
+            &mut client,
+            &credential,
+            Salts::One(SALT_A),
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .err()
+        .expect("presence only is impossible");
+        assert!(matches!(err, Error::UvRequired), "{err:?}");
+        for _ in 0..8 {
+            prompt.push_pin(Some(PIN));
+        }
+        check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
+        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+    });
+}
+
+#[test]
+fn three_wrong_pins_block_until_power_cycle() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        let mut client = Ctap2Client::new(transport).expect("getInfo");
+        client.set_pin(&Pin::new(PIN)).expect("setPIN");
+        let new_pin = Pin::new("1234");
+        for (attempt, retries_left) in [(1, 7), (2, 6)] {
+            let err = client
+                .change_pin(&Pin::new("0000"), &new_pin)
+                .expect_err("wrong PIN");
+            assert!(
+                matches!(err, Error::PinInvalid { retries } if retries == Some(retries_left)),
+                "attempt {attempt}: {err:?}"
+            );
+            assert_eq!(client.pin_retries().expect("getPINRetries"), retries_left);
+        }
+        // The third consecutive wrong PIN (CTAP 2.1 §6.5.5.5 step 8).
+        let err = client
+            .change_pin(&Pin::new("0000"), &new_pin)
+            .expect_err("third wrong PIN");
+        assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
+        // Until a power cycle, even the right PIN is refused.
+        let err = client
+            .change_pin(&Pin::new(PIN), &new_pin)
+            .expect_err("blocked until power cycle");
+        assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
+        assert_eq!(client.pin_retries().expect("getPINRetries"), 5);
+    });
+}
+
+#[test]
 fn missing_touch_times_out() {
     let presence = Presence::touching();
     with_fido_authenticator(&presence, |transport| {
