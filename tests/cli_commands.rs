@@ -383,6 +383,8 @@ fn every_command_has_a_complete_help() {
         "list",
         "devices",
         "status",
+        "agent",
+        "lock",
         "completions",
     ] {
         let run = env.run(&[command, "--help"]).expect(0);

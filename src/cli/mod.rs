@@ -4,12 +4,14 @@
 //! successful run (0, or 1 for "no such entry"); failures are
 //! [`tokenring::Error`]s whose exit code is [`tokenring::Error::exit_code`].
 
+mod agent;
 mod completions;
 mod delete;
 mod devices;
 mod get;
 mod init;
 mod list;
+mod lock;
 mod set;
 mod status;
 
@@ -18,7 +20,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tokenring::devices::{DeviceOptions, Selector};
 use tokenring::error::exit;
-use tokenring::inprocess::InProcessStore;
+use tokenring::store::{AgentUse, StoreOptions};
 use tokenring::terminal::TerminalPrompt;
 use tokenring::{Error, SecretStore};
 
@@ -116,6 +118,8 @@ enum Command {
     List(list::ListArgs),
     Devices(devices::DevicesArgs),
     Status(status::StatusArgs),
+    Agent(agent::AgentArgs),
+    Lock(lock::LockArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -151,14 +155,16 @@ impl Context {
 
     /// The vault's operations: through the agent when one runs for this
     /// vault (and `--no-agent` is not given), in this process otherwise.
-    pub fn store(&self) -> Result<Box<dyn SecretStore>, Error> {
-        // The agent is not wired in yet: every command opens the vault in
-        // this process (`use_agent` is kept for when it is).
-        let _ = self.use_agent;
-        Ok(Box::new(InProcessStore::new(
-            self.vault.clone(),
-            self.devices.clone(),
-        )))
+    pub fn store(&self) -> Result<Box<dyn SecretStore + Send + Sync>, Error> {
+        tokenring::store::connect(&StoreOptions {
+            vault: self.vault.clone(),
+            devices: self.devices.clone(),
+            agent: if self.use_agent {
+                AgentUse::Auto
+            } else {
+                AgentUse::Never
+            },
+        })
     }
 }
 
@@ -182,30 +188,34 @@ pub fn parse() -> Cli {
 
 /// Runs the command line; the exit code.
 pub fn run(cli: Cli) -> u8 {
-    if let Command::Completions(args) = &cli.command {
-        return completions::run(args);
-    }
-    let context = match Context::from_global(&cli.global) {
-        Ok(context) => context,
-        Err(e) => return report(&e),
-    };
-    let prompt = match TerminalPrompt::with_ctrl_c() {
-        Ok(prompt) => prompt,
-        Err(e) => return report(&e),
-    };
-    let result = match &cli.command {
-        Command::Init(args) => init::run(&context, args, &prompt),
-        Command::Set(args) => set::run(&context, args, &prompt),
-        Command::Get(args) => get::run(&context, args, &prompt),
-        Command::Delete(args) => delete::run(&context, args, &prompt),
-        Command::List(args) => list::run(&context, args, &prompt),
-        Command::Devices(args) => devices::run(&context, args),
-        Command::Status(args) => status::run(&context, args),
-        Command::Completions(args) => Ok(completions::run(args)),
-    };
-    match result {
+    match execute(&cli) {
         Ok(code) => code,
         Err(e) => report(&e),
+    }
+}
+
+fn execute(cli: &Cli) -> Result<u8, Error> {
+    if let Command::Completions(args) = &cli.command {
+        return Ok(completions::run(args));
+    }
+    let context = Context::from_global(&cli.global)?;
+    // Commands that never wait for a touch keep the default Ctrl-C; the
+    // agent handles SIGINT and SIGTERM itself (a clean shutdown).
+    let with_prompt = |run: &dyn Fn(&TerminalPrompt) -> Result<u8, Error>| {
+        let prompt = TerminalPrompt::with_ctrl_c()?;
+        run(&prompt)
+    };
+    match &cli.command {
+        Command::Init(args) => with_prompt(&|p| init::run(&context, args, p)),
+        Command::Set(args) => with_prompt(&|p| set::run(&context, args, p)),
+        Command::Get(args) => with_prompt(&|p| get::run(&context, args, p)),
+        Command::Delete(args) => with_prompt(&|p| delete::run(&context, args, p)),
+        Command::List(args) => with_prompt(&|p| list::run(&context, args, p)),
+        Command::Devices(args) => devices::run(&context, args),
+        Command::Status(args) => status::run(&context, args),
+        Command::Agent(args) => agent::run(&context, args),
+        Command::Lock(args) => lock::run(&context, args),
+        Command::Completions(args) => Ok(completions::run(args)),
     }
 }
 

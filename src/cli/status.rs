@@ -1,14 +1,20 @@
 //! `tokenring status`: where the vault is, its credential, the agent.
 
 use clap::Args;
+use std::time::Duration;
+
+use tokenring::agent::{format_duration, AgentClient};
 use tokenring::Error;
 use tokenring_vault::{Vault, VaultError};
 
 use super::{print_stdout, Context};
 
-/// Show the vault's path and credential, and the authenticator choice.
+/// Show the vault's path and credential, the authenticator choice, and
+/// whether an agent serves the vault.
 ///
-/// Reads only the vault file's header: no authenticator is touched.
+/// Reads only the vault file's header and asks the agent for its state
+/// (which does not unlock it nor reset its idle timer): no authenticator is
+/// touched.
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Examples:
@@ -43,6 +49,35 @@ pub fn run(context: &Context, _args: &StatusArgs) -> Result<u8, Error> {
         None => "any connected USB or NFC authenticator that holds the credential".to_string(),
     };
     out.push_str(&format!("authenticator: {authenticator}\n"));
+    out.push_str(&format!("agent:         {}\n", agent_line(context)));
     print_stdout(&out)?;
     Ok(0)
+}
+
+fn agent_line(context: &Context) -> String {
+    let client = match AgentClient::connect(&context.vault) {
+        Ok(Some(client)) => client,
+        Ok(None) => return "not running (start one with `tokenring agent`)".to_string(),
+        Err(e) => return format!("unreachable: {e}"),
+    };
+    match client.status() {
+        Ok(report) => {
+            let state = if report.locked {
+                "locked (the next request needs the unlock touch)".to_string()
+            } else {
+                let entries = report
+                    .entries
+                    .map(|n| format!(", {n} {}", if n == 1 { "entry" } else { "entries" }))
+                    .unwrap_or_default();
+                let idle = report
+                    .idle_lock_in_secs
+                    .and_then(|s| Duration::try_from_secs_f64(s.round()).ok())
+                    .map(|d| format!(", locks itself in {}", format_duration(d)))
+                    .unwrap_or_default();
+                format!("unlocked{entries}{idle}")
+            };
+            format!("running (pid {}), {state}", report.pid)
+        }
+        Err(e) => format!("running (pid {}) but not answering: {e}", client.pid()),
+    }
 }
