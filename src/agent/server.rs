@@ -794,6 +794,26 @@ impl Drop for ClientCount<'_> {
 
 fn refuse(stream: &mut UnixStream, error: WireError) {
     let _ = protocol::write_message(stream, &AgentMessage::Error(error));
+    close_gently(stream);
+}
+
+/// Closes a connection so that the client reads our last frame: a socket
+/// closed with unread input is reset, which may cost the client the
+/// frames it has not read yet. So: stop writing, then read and drop what
+/// the client still sends (briefly, boundedly), then close.
+fn close_gently(stream: &mut UnixStream) {
+    use std::io::Read;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut sink = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_millis(100);
+    let mut drained = 0usize;
+    while Instant::now() < deadline && drained < 256 * 1024 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -874,7 +894,7 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     connection.cancel.store(true, Ordering::SeqCst);
     drop(requests);
     let _ = worker.join();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    close_gently(&mut stream);
 }
 
 /// The reader: frames in, requests to the worker, cancel and PIN answers
