@@ -78,10 +78,7 @@ impl TerminalPrompt {
                 for _ in signals.forever() {
                     let again = shared.cancelled.swap(true, Ordering::SeqCst);
                     if again || !shared.waiting.load(Ordering::SeqCst) {
-                        restore_tty(&shared);
-                        eprintln!();
-                        eprintln!("tokenring: interrupted");
-                        std::process::exit(EXIT_INTERRUPTED);
+                        exit_interrupted(&shared);
                     }
                     eprintln!();
                     eprintln!("tokenring: cancelling: telling the authenticator to stop waiting…");
@@ -107,9 +104,15 @@ impl TerminalPrompt {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(settings);
         }
-        let answer = rpassword::prompt_password(question)
-            .map(Zeroizing::new)
-            .map_err(|e| Error::Other(format!("cannot read from the terminal: {e}")));
+        let answer = match rpassword::prompt_password(question) {
+            Ok(text) => Ok(Zeroizing::new(text)),
+            // Ctrl-C interrupted the read (the watcher thread exits too;
+            // whichever comes first).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted || self.interrupted() => {
+                exit_interrupted(&self.shared)
+            }
+            Err(e) => Err(Error::Other(format!("cannot read from the terminal: {e}"))),
+        };
         *self
             .shared
             .saved_tty
@@ -140,6 +143,14 @@ impl TerminalPrompt {
         }
         Some(Some(Pin::new(line)))
     }
+}
+
+/// Ctrl-C outside a touch wait: restore the terminal, say so, exit 130.
+fn exit_interrupted(shared: &Shared) -> ! {
+    restore_tty(shared);
+    eprintln!();
+    eprintln!("tokenring: interrupted");
+    std::process::exit(EXIT_INTERRUPTED);
 }
 
 fn restore_tty(shared: &Shared) {

@@ -98,8 +98,19 @@ impl Env {
     /// PIN file set, and no controlling terminal (`setsid`), so nothing
     /// can prompt on the developer's terminal.
     pub fn command(&self) -> Command {
+        let mut command = self.wrapped(&[env!("CARGO_BIN_EXE_tokenring")]);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// `setsid PROGRAM ARGS…` with this environment's variables (see
+    /// [`Env::command`]).
+    pub fn wrapped(&self, program_and_args: &[&str]) -> Command {
         let mut command = Command::new("setsid");
-        command.arg(env!("CARGO_BIN_EXE_tokenring"));
+        command.args(program_and_args);
         for (key, _) in std::env::vars_os() {
             let key_text = key.to_string_lossy();
             if key_text.starts_with("TOKENRING_") || key_text.starts_with("XDG_") {
@@ -112,10 +123,7 @@ impl Env {
             .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
             .env("TOKENRING_AUTHENTICATOR", self.selector())
             .env("TOKENRING_VAULT", &self.vault)
-            .env("TOKENRING_PIN_FILE", &self.pin_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("TOKENRING_PIN_FILE", &self.pin_file);
         command
     }
 
