@@ -8,8 +8,8 @@
 //! ```
 //!
 //! One JSON line per size, in the shape `../shared/bench/glyph_bench.py`
-//! prints: median of 5 repetitions per operation. open = read file + unlock
-//! + parse; list = (service, user) pairs; get = decrypt one entry; set = add
+//! prints: median of 5 repetitions per operation. open = read file, unlock
+//! and parse; list = (service, user) pairs; get = decrypt one entry; set = add
 //! one entry and save (lock, re-read check, encrypt, temp file, fsync,
 //! rename, fsync of the directory).
 
@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use hmac_authenticator::HmacAuthenticator;
 use tokenring_core::{
-    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput, NoPrompt, Prompt,
-    UserEntity, DEFAULT_RP_ID,
+    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput,
+    NoPrompt, Prompt, UserEntity, DEFAULT_RP_ID,
 };
 use tokenring_vault::{CreateOptions, Vault};
 
@@ -86,9 +86,18 @@ fn peak_rss_kib() -> u64 {
 fn build(path: &Path, n: usize, auth: &mut Bench) {
     let vault = Vault::create(path, auth, &CreateOptions::default(), &NoPrompt).expect("create");
     let items: Vec<(String, String, String)> = (0..n)
-        .map(|i| (format!("service-{i}.example"), format!("user{i}@example.com"), format!("password-{i}")))
+        .map(|i| {
+            (
+                format!("service-{i}.example"),
+                format!("user{i}@example.com"),
+                format!("password-{i}"),
+            )
+        })
         .collect();
-    let refs: Vec<(&str, &str, &str)> = items.iter().map(|(s, u, p)| (s.as_str(), u.as_str(), p.as_str())).collect();
+    let refs: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|(s, u, p)| (s.as_str(), u.as_str(), p.as_str()))
+        .collect();
     vault.set_many(&refs, auth, &NoPrompt).expect("build");
 }
 
@@ -106,14 +115,28 @@ fn run(n: usize) -> String {
         assert_eq!(vault.list().expect("list").len(), n);
     });
     let mid = n / 2;
-    let (service, user) = (format!("service-{mid}.example"), format!("user{mid}@example.com"));
+    let (service, user) = (
+        format!("service-{mid}.example"),
+        format!("user{mid}@example.com"),
+    );
     let get_s = median(|| {
-        vault.get(&service, &user, &mut auth, &NoPrompt).expect("get").expect("present");
+        vault
+            .get(&service, &user, &mut auth, &NoPrompt)
+            .expect("get")
+            .expect("present");
     });
     let mut counter = 0;
     let set_s = median(|| {
         counter += 1;
-        vault.set("new.example", &format!("u{counter}"), "pw", &mut auth, &NoPrompt).expect("set");
+        vault
+            .set(
+                "new.example",
+                &format!("u{counter}"),
+                "pw",
+                &mut auth,
+                &NoPrompt,
+            )
+            .expect("set");
     });
     format!(
         "{{\"impl\": \"tokenring-rust\", \"entries\": {n}, \"file_bytes\": {file_bytes}, \"open_s\": {open_s}, \"list_s\": {list_s}, \"get_s\": {get_s}, \"set_s\": {set_s}, \"peak_rss_kib\": {}}}",
@@ -122,7 +145,10 @@ fn run(n: usize) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--bench")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--bench"))
+        .collect();
     if args.first().map(String::as_str) == Some("--child") {
         let n = args.get(1).and_then(|a| a.parse().ok()).expect("--child N");
         println!("{}", run(n));
@@ -131,12 +157,17 @@ fn main() {
     let sizes: Vec<usize> = if args.is_empty() {
         vec![10, 1000, 10_000]
     } else {
-        args.iter().map(|a| a.parse().expect("sizes are numbers")).collect()
+        args.iter()
+            .map(|a| a.parse().expect("sizes are numbers"))
+            .collect()
     };
     let me = std::env::current_exe().expect("bench binary");
     for n in sizes {
         // One process per size: peak RSS is per process.
-        let out = Command::new(&me).args(["--child", &n.to_string()]).output().expect("run child");
+        let out = Command::new(&me)
+            .args(["--child", &n.to_string()])
+            .output()
+            .expect("run child");
         if !out.status.success() {
             eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
             std::process::exit(1);

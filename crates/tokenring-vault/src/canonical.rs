@@ -104,7 +104,9 @@ impl<'a> Cursor<'a> {
                                 if !(0xdc00..0xe000).contains(&low) {
                                     return None;
                                 }
-                                let code = 0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00);
+                                let code = 0x10000
+                                    + ((u32::from(unit) - 0xd800) << 10)
+                                    + (u32::from(low) - 0xdc00);
                                 char::from_u32(code)?
                             } else {
                                 char::from_u32(u32::from(unit))?
@@ -131,7 +133,9 @@ impl<'a> Cursor<'a> {
         let id_hex = self.plain()?;
         self.lit(b"}}")?;
         let credential = match last {
-            Some(c) if c.rp_id == rp_id && encoding::hex_equals(id_hex, c.id.as_bytes()) => Arc::clone(c),
+            Some(c) if c.rp_id == rp_id && encoding::hex_equals(id_hex, c.id.as_bytes()) => {
+                Arc::clone(c)
+            }
             _ => {
                 let id = encoding::hex_decode(id_hex)?;
                 if id.is_empty() || id.len() > 1023 {
@@ -172,7 +176,10 @@ pub(crate) fn parse_head(bytes: &[u8]) -> Option<(KeyHandle, usize)> {
 }
 
 /// The entry list in the canonical layout; `None` if it is not exactly that.
-pub(crate) fn parse_entries(plaintext: &[u8], vault_credential: &Arc<VaultCredential>) -> Option<Entries> {
+pub(crate) fn parse_entries(
+    plaintext: &[u8],
+    vault_credential: &Arc<VaultCredential>,
+) -> Option<Entries> {
     let mut c = Cursor {
         bytes: plaintext,
         pos: 0,
@@ -223,11 +230,20 @@ mod tests {
             id: CredentialId(vec![1, 2, 3]),
         });
         let mut entries = Entries::new();
-        for (i, (s, u)) in [("a", "b"), ("tab\t", "nl\n"), ("🔑 ✓", ""), ("\u{1}\u{7f}\\", "\"q\"")]
-            .into_iter()
-            .enumerate()
+        for (i, (s, u)) in [
+            ("a", "b"),
+            ("tab\t", "nl\n"),
+            ("🔑 ✓", ""),
+            ("\u{1}\u{7f}\\", "\"q\""),
+        ]
+        .into_iter()
+        .enumerate()
         {
-            let credential = if i == 2 { Arc::clone(&other) } else { Arc::clone(&cred) };
+            let credential = if i == 2 {
+                Arc::clone(&other)
+            } else {
+                Arc::clone(&cred)
+            };
             entries.insert(
                 s.into(),
                 u.into(),
@@ -250,7 +266,10 @@ mod tests {
         format::write_entries(&entries, &mut text);
         let fast = parse_entries(&text, &cred).expect("canonical layout");
         assert_eq!(fast, entries);
-        assert_eq!(format::parse_entries_general(&text, &cred).expect("general"), entries);
+        assert_eq!(
+            format::parse_entries_general(&text, &cred).expect("general"),
+            entries
+        );
         let mut empty = Vec::new();
         format::write_entries(&Entries::new(), &mut empty);
         assert_eq!(parse_entries(&empty, &cred), Some(Entries::new()));
@@ -259,8 +278,19 @@ mod tests {
     #[test]
     fn anything_else_falls_back() {
         let (_, cred) = sample();
-        for text in [&b"[ ]"[..], b"[]\n", b"[[\"a\", \"b\"]]", b"[[\"\\ud800\", \"b\", {}, \"\"]]", b"{}", b""] {
-            assert!(parse_entries(text, &cred).is_none(), "{:?}", String::from_utf8_lossy(text));
+        for text in [
+            &b"[ ]"[..],
+            b"[]\n",
+            b"[[\"a\", \"b\"]]",
+            b"[[\"\\ud800\", \"b\", {}, \"\"]]",
+            b"{}",
+            b"",
+        ] {
+            assert!(
+                parse_entries(text, &cred).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 }

@@ -107,7 +107,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 
 /// Decodes hex (either case, no separators); `None` if it is not hex.
 pub fn hex_decode(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 2);
@@ -164,7 +164,8 @@ pub fn hex_base64_encode_into(token: &[u8], out: &mut Vec<u8>) {
     let mut groups = token.chunks_exact(3);
     let mut outs = dest.chunks_exact_mut(8);
     for (group, o) in (&mut groups).zip(&mut outs) {
-        let n = (usize::from(group[0]) << 16) | (usize::from(group[1]) << 8) | usize::from(group[2]);
+        let n =
+            (usize::from(group[0]) << 16) | (usize::from(group[1]) << 8) | usize::from(group[2]);
         o[..4].copy_from_slice(&ENCODE_12[n >> 12]);
         o[4..].copy_from_slice(&ENCODE_12[n & 0xfff]);
     }
@@ -197,7 +198,9 @@ impl HexBase64Encoder {
     pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
         if self.carried > 0 {
             while self.carried < 3 {
-                let Some((&b, rest)) = bytes.split_first() else { return };
+                let Some((&b, rest)) = bytes.split_first() else {
+                    return;
+                };
                 self.carry[self.carried] = b;
                 self.carried += 1;
                 bytes = rest;
@@ -237,7 +240,7 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if text.is_empty() {
         return Some(());
     }
-    if text.len() % 8 != 0 {
+    if !text.len().is_multiple_of(8) {
         return None;
     }
     let (body, last) = text.split_at(text.len() - 8);
@@ -280,7 +283,7 @@ pub fn hex_base64_decode_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
 /// Decodes whole groups of `hex(base64url(token))` with no padding (a piece
 /// from the middle of a token); `text.len()` must be a multiple of 8.
 pub fn hex_base64_decode_groups_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
-    if text.len() % 8 != 0 {
+    if !text.len().is_multiple_of(8) {
         return None;
     }
     let start = out.len();
@@ -327,7 +330,10 @@ mod tests {
                 hex.push_str(&format!("{b:02x}"));
             }
             assert_eq!(hex_base64_encode(&token), hex, "len {len}");
-            assert_eq!(hex_base64_decode(hex.as_bytes()).as_deref(), Some(&token[..]));
+            assert_eq!(
+                hex_base64_decode(hex.as_bytes()).as_deref(),
+                Some(&token[..])
+            );
             assert_eq!(
                 hex_base64_decode(hex.to_uppercase().as_bytes()).as_deref(),
                 Some(&token[..])
@@ -345,14 +351,30 @@ mod tests {
             e.push(&token[split[0]..split[1]], &mut out);
             e.push(&token[split[1]..], &mut out);
             e.finish(&mut out);
-            assert_eq!(String::from_utf8(out).expect("ascii"), hex_base64_encode(&token), "{split:?}");
+            assert_eq!(
+                String::from_utf8(out).expect("ascii"),
+                hex_base64_encode(&token),
+                "{split:?}"
+            );
         }
     }
 
     #[test]
     fn rejects_what_is_not_hex_of_base64() {
-        for bad in [&b"4"[..], b"41414141414141", b"zz414141", b"2b2b2b2b", b"3d3d3d3d", b"41413d41"] {
-            assert_eq!(hex_base64_decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"4"[..],
+            b"41414141414141",
+            b"zz414141",
+            b"2b2b2b2b",
+            b"3d3d3d3d",
+            b"41413d41",
+        ] {
+            assert_eq!(
+                hex_base64_decode(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(hex_decode(b"0g"), None);
         assert_eq!(hex_decode(b"abc"), None);

@@ -138,7 +138,10 @@ impl FernetKey {
     /// Checks the structure and the MAC (constant time); returns the
     /// timestamp. Nothing is decrypted.
     pub fn verify(&self, token: &[u8]) -> Result<u64, FernetError> {
-        let body_len = token.len().checked_sub(HEADER_LEN + TAG_LEN).ok_or(FernetError)?;
+        let body_len = token
+            .len()
+            .checked_sub(HEADER_LEN + TAG_LEN)
+            .ok_or(FernetError)?;
         if token.first() != Some(&VERSION) || body_len == 0 || body_len % 16 != 0 {
             return Err(FernetError);
         }
@@ -242,7 +245,11 @@ impl StreamMac {
 impl FernetKey {
     /// Starts a token written in pieces (for plaintexts too large to copy):
     /// its header, the encryptor for the body, and the MAC over it all.
-    pub(crate) fn stream(&self, iv: [u8; 16], timestamp: u64) -> ([u8; HEADER_LEN], StreamEncryptor, StreamMac) {
+    pub(crate) fn stream(
+        &self,
+        iv: [u8; 16],
+        timestamp: u64,
+    ) -> ([u8; HEADER_LEN], StreamEncryptor, StreamMac) {
         let mut header = [0u8; HEADER_LEN];
         header[0] = VERSION;
         header[1..9].copy_from_slice(&timestamp.to_be_bytes());

@@ -23,11 +23,11 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::Deserialize;
 use tokenring_core::CredentialId;
 
-use crate::fernet::{self, FernetKey};
-use crate::{canonical, encoding};
 use crate::entry::{Entries, KeyHandle, StoredEntry, VaultCredential};
 use crate::error::FormatError;
+use crate::fernet::{self, FernetKey};
 use crate::json_text::write_str;
+use crate::{canonical, encoding};
 
 /// An outer vault file, parsed: the vault key handle and the raw bytes of
 /// the Fernet token in `data` (still encrypted).
@@ -90,7 +90,8 @@ fn parse_salt(text: &str) -> Result<[u8; 32], FormatError> {
     if let Some(salt) = encoding::hex_decode_32(text.as_bytes()) {
         return Ok(salt);
     }
-    let bytes = encoding::hex_decode(text.as_bytes()).ok_or(FormatError::BadHex { field: "salt" })?;
+    let bytes =
+        encoding::hex_decode(text.as_bytes()).ok_or(FormatError::BadHex { field: "salt" })?;
     let actual = bytes.len();
     bytes.try_into().map_err(|_| FormatError::BadLength {
         field: "salt",
@@ -111,7 +112,10 @@ pub fn parse_file(bytes: &[u8]) -> Result<VaultFile, FormatError> {
 /// holding its text in memory (it can be far larger than the token it
 /// spells): the canonical layout is decoded piece by piece; anything else
 /// is read whole and parsed by the general reader.
-pub fn read_file(file: &std::fs::File, len: u64) -> std::io::Result<Result<VaultFile, FormatError>> {
+pub fn read_file(
+    file: &std::fs::File,
+    len: u64,
+) -> std::io::Result<Result<VaultFile, FormatError>> {
     use std::os::unix::fs::FileExt;
     const PIECE_TEXT: usize = 1 << 20;
     let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -158,12 +162,12 @@ pub fn read_file(file: &std::fs::File, len: u64) -> std::io::Result<Result<Vault
 /// [`parse_file`] without the fast path for the canonical layout (for tests
 /// and the fuzz target, which check that both agree).
 pub fn parse_file_general(bytes: &[u8]) -> Result<VaultFile, FormatError> {
-    let json: FileJson<'_> = serde_json::from_slice(bytes).map_err(|e| FormatError::from_json(&e))?;
+    let json: FileJson<'_> =
+        serde_json::from_slice(bytes).map_err(|e| FormatError::from_json(&e))?;
     let credential = Arc::new(parse_credential(&json.key.credential)?);
     let salt = parse_salt(&json.key.salt)?;
-    let token = encoding::hex_base64_decode(json.data.as_bytes()).ok_or(FormatError::BadHex {
-        field: "data",
-    })?;
+    let token = encoding::hex_base64_decode(json.data.as_bytes())
+        .ok_or(FormatError::BadHex { field: "data" })?;
     Ok(VaultFile {
         key: KeyHandle { salt, credential },
         token,
@@ -259,14 +263,17 @@ pub(crate) fn write_sealed_file(
             let mut buf = Vec::with_capacity(PIECE + 4096);
             let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
                 let aligned = buf.len() / 16 * 16;
-                let mut piece = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(PIECE + 4096));
+                let mut piece = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(PIECE + 4096));
                 piece.clear();
                 piece.extend_from_slice(&buf[..aligned]);
                 encryptor.encrypt_blocks(&mut piece);
                 buf.drain(..aligned);
                 full_tx.send(piece).is_ok()
             };
-            let complete = write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
+            let complete =
+                write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
             if complete && send(&mut buf, &mut encryptor) {
                 let _ = full_tx.send(encryptor.finish(&buf));
             }
@@ -418,7 +425,10 @@ mod tests {
             assert_eq!(pieces, at_once, "{n} entries");
             let parsed = parse_file(&pieces).expect("parse");
             let plain2 = key.decrypt(&parsed.token).expect("decrypt");
-            assert_eq!(parse_entries(&plain2, &credential).expect("entries"), entries);
+            assert_eq!(
+                parse_entries(&plain2, &credential).expect("entries"),
+                entries
+            );
         }
     }
 }

@@ -57,8 +57,14 @@ mod tests {
         // Expected values are what CPython's json.dumps prints.
         assert_eq!(w("plain"), "\"plain\"");
         assert_eq!(w("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(w("\t\n\r\u{8}\u{c}\u{1}\u{7f}"), "\"\\t\\n\\r\\b\\f\\u0001\\u007f\"");
-        assert_eq!(w("pässwörd ✓ 🔑"), "\"p\\u00e4ssw\\u00f6rd \\u2713 \\ud83d\\udd11\"");
+        assert_eq!(
+            w("\t\n\r\u{8}\u{c}\u{1}\u{7f}"),
+            "\"\\t\\n\\r\\b\\f\\u0001\\u007f\""
+        );
+        assert_eq!(
+            w("pässwörd ✓ 🔑"),
+            "\"p\\u00e4ssw\\u00f6rd \\u2713 \\ud83d\\udd11\""
+        );
         assert_eq!(w(""), "\"\"");
     }
 }

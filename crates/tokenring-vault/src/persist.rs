@@ -23,7 +23,10 @@ const TAIL_LEN: usize = 128;
 /// The path of the lock file of a vault: `<vault>.lock` beside it. (The
 /// vault itself cannot carry the lock: every save replaces it by rename.)
 pub fn lock_path(vault: &Path) -> PathBuf {
-    let mut name = vault.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = vault
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".lock");
     vault.with_file_name(name)
 }
@@ -206,27 +209,43 @@ pub fn unchanged(path: &Path, fingerprint: &Fingerprint) -> Result<bool, VaultEr
 /// with the fingerprint of what was read.
 pub fn read_parsed(
     path: &Path,
-) -> Result<(Result<crate::format::VaultFile, crate::FormatError>, Option<Fingerprint>), VaultError> {
+) -> Result<
+    (
+        Result<crate::format::VaultFile, crate::FormatError>,
+        Option<Fingerprint>,
+    ),
+    VaultError,
+> {
     let file = open_vault(path)?;
-    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| VaultError::io("read", path, e))?;
     let parsed = crate::format::read_file(&file, meta.len()).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => VaultError::io("read (it changed while being read)", path, e),
+        io::ErrorKind::UnexpectedEof => {
+            VaultError::io("read (it changed while being read)", path, e)
+        }
         _ => VaultError::io("read", path, e),
     })?;
-    let fingerprint = Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
+    let fingerprint =
+        Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
     // Trust the fingerprint only if the file did not change while read.
-    let fingerprint = fingerprint.filter(|f| f.len == meta.len() && f.mtime == (meta.mtime(), meta.mtime_nsec()));
+    let fingerprint =
+        fingerprint.filter(|f| f.len == meta.len() && f.mtime == (meta.mtime(), meta.mtime_nsec()));
     Ok((parsed, fingerprint))
 }
 
 /// Reads the whole vault file, with the fingerprint of what was read.
 pub fn read(path: &Path) -> Result<(Vec<u8>, Option<Fingerprint>), VaultError> {
     let mut file = open_vault(path)?;
-    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| VaultError::io("read", path, e))?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
     file.read_to_end(&mut bytes)
         .map_err(|e| VaultError::io("read", path, e))?;
-    let meta = file.metadata().map_err(|e| VaultError::io("read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| VaultError::io("read", path, e))?;
     let fingerprint = if meta.len() == bytes.len() as u64 && bytes.len() >= TAIL_LEN {
         bytes
             .get(bytes.len() - TAIL_LEN..)
@@ -279,9 +298,7 @@ fn save_via(
         .map_err(|e| VaultError::io("set the mode of", temp, e))?;
     let mut out = EarlyWriteback::new(file);
     write(&mut out).map_err(|e| VaultError::io("write", temp, e))?;
-    let file = out
-        .finish()
-        .map_err(|e| VaultError::io("write", temp, e))?;
+    let file = out.finish().map_err(|e| VaultError::io("write", temp, e))?;
     file.sync_all()
         .map_err(|e| VaultError::io("write", temp, e))?;
     if create_new {

@@ -75,11 +75,13 @@ pub struct Vault {
 }
 
 fn read_state(lock: &RwLock<State>) -> RwLockReadGuard<'_, State> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write_state(lock: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn random_32() -> Result<[u8; 32], VaultError> {
@@ -296,7 +298,11 @@ impl Vault {
 
     /// Reads the file again and derives the vault key (one touch), as
     /// [`Vault::open`] does.
-    pub fn unlock(&self, auth: &mut dyn Authenticator, prompt: &dyn Prompt) -> Result<(), VaultError> {
+    pub fn unlock(
+        &self,
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<(), VaultError> {
         let (header, uv, unlocked) = unlock_file(&self.path, auth, prompt)?;
         let mut state = write_state(&self.state);
         *state = State {
@@ -359,7 +365,12 @@ impl Vault {
     /// How many entries. No derivation.
     pub fn len(&self) -> Result<usize, VaultError> {
         let state = self.fresh_read()?;
-        Ok(state.unlocked.as_ref().ok_or(VaultError::Locked)?.entries.len())
+        Ok(state
+            .unlocked
+            .as_ref()
+            .ok_or(VaultError::Locked)?
+            .entries
+            .len())
     }
 
     /// Whether the vault has no entries. No derivation.

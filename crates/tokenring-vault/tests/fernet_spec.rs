@@ -44,11 +44,19 @@ fn rfc3339_parser_is_right() {
 fn generate_vectors() {
     for case in load("generate.json") {
         let key = FernetKey::from_base64(case["secret"].as_str().expect("secret")).expect("key");
-        let iv: Vec<u8> = case["iv"].as_array().expect("iv").iter().map(|v| v.as_u64().expect("byte") as u8).collect();
+        let iv: Vec<u8> = case["iv"]
+            .as_array()
+            .expect("iv")
+            .iter()
+            .map(|v| v.as_u64().expect("byte") as u8)
+            .collect();
         let iv: [u8; 16] = iv.try_into().expect("16 bytes");
         let now = rfc3339(case["now"].as_str().expect("now"));
         let token = key.encrypt_with(case["src"].as_str().expect("src").as_bytes(), iv, now);
-        assert_eq!(fernet::encode(&token), case["token"].as_str().expect("token"));
+        assert_eq!(
+            fernet::encode(&token),
+            case["token"].as_str().expect("token")
+        );
     }
 }
 
@@ -62,7 +70,10 @@ fn verify_vectors() {
         let plain = key.decrypt_with_ttl(&token, ttl, now).expect("verifies");
         assert_eq!(&plain[..], case["src"].as_str().expect("src").as_bytes());
         // And without a TTL, as vault tokens are opened.
-        assert_eq!(&key.decrypt(&token).expect("no ttl")[..], case["src"].as_str().expect("src").as_bytes());
+        assert_eq!(
+            &key.decrypt(&token).expect("no ttl")[..],
+            case["src"].as_str().expect("src").as_bytes()
+        );
     }
 }
 

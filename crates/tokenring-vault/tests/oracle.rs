@@ -21,9 +21,17 @@ const ENTRIES: &[(&str, &str, &str)] = &[
     ("index.example", "__token__", "tok-AgEIc2VjcmV0LXVwbG9hZA"),
     ("tab\tservice", "new\nline", "quote \" and \\ backslash"),
     ("emoji 🔑 ✓", "", "pässwörd ✓ 🔑"),
-    ("'single' \"double\"", "user\r\n\u{1}\u{7f}", "\ttabbed and trailing space "),
+    (
+        "'single' \"double\"",
+        "user\r\n\u{1}\u{7f}",
+        "\ttabbed and trailing space ",
+    ),
     ("", "empty service", "x"),
-    ("bidi \u{202e}evil", "zero\u{200b}width", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 {\"json\": [1]}"),
+    (
+        "bidi \u{202e}evil",
+        "zero\u{200b}width",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 {\"json\": [1]}",
+    ),
 ];
 
 fn python() -> Option<&'static PathBuf> {
@@ -89,13 +97,20 @@ fn oracle(python: &Path, args: &[&str]) -> (bool, Vec<u8>) {
         .output()
         .expect("run the oracle");
     if !out.status.success() && !out.stderr.is_empty() {
-        eprintln!("oracle {:?}: {}", args.first(), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "oracle {:?}: {}",
+            args.first(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     (out.status.success(), out.stdout)
 }
 
 fn expected_list(entries: &[(&str, &str, &str)]) -> Vec<u8> {
-    entries.iter().flat_map(|(s, u, _)| format!("{s}\t{u}\n").into_bytes()).collect()
+    entries
+        .iter()
+        .flat_map(|(s, u, _)| format!("{s}\t{u}\n").into_bytes())
+        .collect()
 }
 
 #[test]
@@ -104,22 +119,38 @@ fn the_original_reads_what_we_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ours.json");
     let mut auth = HmacAuthenticator::new();
-    let vault = Vault::create(&path, &mut auth, &CreateOptions::default(), &NoPrompt).expect("create");
+    let vault =
+        Vault::create(&path, &mut auth, &CreateOptions::default(), &NoPrompt).expect("create");
     for (s, u, p) in ENTRIES {
         vault.set(s, u, p, &mut auth, &NoPrompt).expect("set");
     }
     // A replaced entry keeps its place in the original's dict too.
-    vault.set(ENTRIES[1].0, ENTRIES[1].1, ENTRIES[1].2, &mut auth, &NoPrompt).expect("set again");
+    vault
+        .set(
+            ENTRIES[1].0,
+            ENTRIES[1].1,
+            ENTRIES[1].2,
+            &mut auth,
+            &NoPrompt,
+        )
+        .expect("set again");
     let cred_random = encoding::hex_encode(&auth.credentials[0].cred_random);
     let p = path.to_str().expect("utf-8 path");
 
     let (ok, listed) = oracle(python, &["list", p, &cred_random]);
     assert!(ok);
-    assert_eq!(String::from_utf8_lossy(&listed), String::from_utf8_lossy(&expected_list(ENTRIES)));
+    assert_eq!(
+        String::from_utf8_lossy(&listed),
+        String::from_utf8_lossy(&expected_list(ENTRIES))
+    );
     for (s, u, pw) in ENTRIES {
         let (ok, out) = oracle(python, &["get", p, &cred_random, s, u]);
         assert!(ok, "{s:?}/{u:?}");
-        assert_eq!(String::from_utf8(out).expect("utf-8"), format!("{pw}\n"), "{s:?}/{u:?}");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            format!("{pw}\n"),
+            "{s:?}/{u:?}"
+        );
     }
     let (found, _) = oracle(python, &["get", p, &cred_random, "index.example", "nobody"]);
     assert!(!found);
@@ -136,7 +167,12 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
     let p = path.to_str().expect("utf-8 path");
     let cred_random = [0x42u8; 32];
     let cred_id = [0xa5u8; 48];
-    let mut args = vec!["write".to_string(), p.to_string(), encoding::hex_encode(&cred_random), encoding::hex_encode(&cred_id)];
+    let mut args = vec![
+        "write".to_string(),
+        p.to_string(),
+        encoding::hex_encode(&cred_random),
+        encoding::hex_encode(&cred_id),
+    ];
     for (s, u, pw) in ENTRIES {
         args.extend([s.to_string(), u.to_string(), pw.to_string()]);
     }
@@ -146,10 +182,16 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
 
     let mut auth = HmacAuthenticator::with_credential(&cred_id, DEFAULT_RP_ID, cred_random);
     let vault = Vault::open(&path, &mut auth, &NoPrompt).expect("open the original's vault");
-    let names: Vec<(String, String)> = ENTRIES.iter().map(|(s, u, _)| (s.to_string(), u.to_string())).collect();
+    let names: Vec<(String, String)> = ENTRIES
+        .iter()
+        .map(|(s, u, _)| (s.to_string(), u.to_string()))
+        .collect();
     assert_eq!(vault.list().expect("list"), names);
     for (s, u, pw) in ENTRIES {
-        let got = vault.get(s, u, &mut auth, &NoPrompt).expect("get").expect("present");
+        let got = vault
+            .get(s, u, &mut auth, &NoPrompt)
+            .expect("get")
+            .expect("present");
         assert_eq!(got.expose_secret(), *pw, "{s:?}/{u:?}");
     }
 
@@ -162,13 +204,27 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
 
     // Change it here; the original reads the result.
     vault.delete(ENTRIES[0].0, ENTRIES[0].1).expect("delete");
-    vault.set("added here", "🙂", "new\tpassword\n", &mut auth, &NoPrompt).expect("set");
+    vault
+        .set("added here", "🙂", "new\tpassword\n", &mut auth, &NoPrompt)
+        .expect("set");
     let mut expected: Vec<(&str, &str, &str)> = ENTRIES[1..].to_vec();
     expected.push(("added here", "🙂", "new\tpassword\n"));
     let (ok, listed) = oracle(python, &["list", p, &encoding::hex_encode(&cred_random)]);
     assert!(ok);
-    assert_eq!(String::from_utf8_lossy(&listed), String::from_utf8_lossy(&expected_list(&expected)));
-    let (ok, out) = oracle(python, &["get", p, &encoding::hex_encode(&cred_random), "added here", "🙂"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed),
+        String::from_utf8_lossy(&expected_list(&expected))
+    );
+    let (ok, out) = oracle(
+        python,
+        &[
+            "get",
+            p,
+            &encoding::hex_encode(&cred_random),
+            "added here",
+            "🙂",
+        ],
+    );
     assert!(ok);
     assert_eq!(out, b"new\tpassword\n\n");
 }

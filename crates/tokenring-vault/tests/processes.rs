@@ -38,8 +38,17 @@ fn scratch_dir() -> tempfile::TempDir {
 
 fn spawn_writer(mode: &str, path: &Path, id: usize, count: usize) -> Child {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "writer_process", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("TOKENRING_VAULT_WRITER", format!("{mode}\t{}\t{id}\t{count}", path.display()))
+        .args([
+            "--exact",
+            "writer_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "TOKENRING_VAULT_WRITER",
+            format!("{mode}\t{}\t{id}\t{count}", path.display()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -50,25 +59,47 @@ fn spawn_writer(mode: &str, path: &Path, id: usize, count: usize) -> Child {
 #[test]
 #[ignore = "child process of the multi-process tests; runs only when they spawn it"]
 fn writer_process() {
-    let spec = std::env::var("TOKENRING_VAULT_WRITER").expect("only run by the multi-process tests");
+    let spec =
+        std::env::var("TOKENRING_VAULT_WRITER").expect("only run by the multi-process tests");
     let parts: Vec<&str> = spec.split('\t').collect();
     let (mode, path, id, count) = (parts[0], PathBuf::from(parts[1]), parts[2], parts[3]);
     let count: usize = count.parse().expect("count");
     let mut auth = known_auth();
-    let vault = Vault::open(&path, &mut auth, &NoPrompt).expect("open").with_lock_timeout(Duration::from_secs(60));
+    let vault = Vault::open(&path, &mut auth, &NoPrompt)
+        .expect("open")
+        .with_lock_timeout(Duration::from_secs(60));
     match mode {
         "concurrent" => {
             for j in 0..count {
                 vault
-                    .set(&format!("writer-{id}"), &format!("entry-{j}"), &format!("password {id}/{j}"), &mut auth, &NoPrompt)
+                    .set(
+                        &format!("writer-{id}"),
+                        &format!("entry-{j}"),
+                        &format!("password {id}/{j}"),
+                        &mut auth,
+                        &NoPrompt,
+                    )
                     .expect("set");
             }
         }
         "crash" => {
             // Appends crash/k{n} with n counting on from what is there, until killed.
-            let mut n = vault.list().expect("list").iter().filter(|(s, _)| s == "crash").count();
+            let mut n = vault
+                .list()
+                .expect("list")
+                .iter()
+                .filter(|(s, _)| s == "crash")
+                .count();
             loop {
-                vault.set("crash", &format!("k{n}"), &format!("v{n}"), &mut auth, &NoPrompt).expect("set");
+                vault
+                    .set(
+                        "crash",
+                        &format!("k{n}"),
+                        &format!("v{n}"),
+                        &mut auth,
+                        &NoPrompt,
+                    )
+                    .expect("set");
                 n += 1;
             }
         }
@@ -92,13 +123,26 @@ impl tokenring_core::Authenticator for KnownEnroll {
     fn describe(&mut self) -> Result<tokenring_core::AuthenticatorInfo, tokenring_core::Error> {
         self.0.describe()
     }
-    fn enroll(&mut self, _: &str, _: &tokenring_core::UserEntity, _: &dyn tokenring_core::Prompt) -> Result<tokenring_core::CredentialId, tokenring_core::Error> {
+    fn enroll(
+        &mut self,
+        _: &str,
+        _: &tokenring_core::UserEntity,
+        _: &dyn tokenring_core::Prompt,
+    ) -> Result<tokenring_core::CredentialId, tokenring_core::Error> {
         Ok(tokenring_core::CredentialId(CRED_ID.to_vec()))
     }
-    fn derive(&mut self, r: &tokenring_core::DeriveRequest<'_>, p: &dyn tokenring_core::Prompt) -> Result<tokenring_core::HmacSecretOutput, tokenring_core::Error> {
+    fn derive(
+        &mut self,
+        r: &tokenring_core::DeriveRequest<'_>,
+        p: &dyn tokenring_core::Prompt,
+    ) -> Result<tokenring_core::HmacSecretOutput, tokenring_core::Error> {
         self.0.derive(r, p)
     }
-    fn probe(&mut self, c: &tokenring_core::CredentialId, rp: &str) -> Result<bool, tokenring_core::Error> {
+    fn probe(
+        &mut self,
+        c: &tokenring_core::CredentialId,
+        rp: &str,
+    ) -> Result<bool, tokenring_core::Error> {
         self.0.probe(c, rp)
     }
     fn select(&mut self, p: &dyn tokenring_core::Prompt) -> Result<(), tokenring_core::Error> {
@@ -111,7 +155,9 @@ fn eight_writers_times_fifty_sets_lose_nothing() {
     let dir = scratch_dir();
     let path = new_vault(dir.path());
     let start = Instant::now();
-    let children: Vec<Child> = (0..8).map(|id| spawn_writer("concurrent", &path, id, 50)).collect();
+    let children: Vec<Child> = (0..8)
+        .map(|id| spawn_writer("concurrent", &path, id, 50))
+        .collect();
     for mut child in children {
         assert!(child.wait().expect("wait").success(), "a writer failed");
     }
@@ -122,11 +168,23 @@ fn eight_writers_times_fifty_sets_lose_nothing() {
     assert_eq!(names.len(), 400, "every update kept");
     for id in 0..8 {
         for j in 0..50 {
-            let pw = vault.get(&format!("writer-{id}"), &format!("entry-{j}"), &mut auth, &NoPrompt).expect("get").expect("present");
+            let pw = vault
+                .get(
+                    &format!("writer-{id}"),
+                    &format!("entry-{j}"),
+                    &mut auth,
+                    &NoPrompt,
+                )
+                .expect("get")
+                .expect("present");
             assert_eq!(pw.expose_secret(), format!("password {id}/{j}"));
         }
         // Each writer's own entries are in its order.
-        let mine: Vec<&String> = names.iter().filter(|(s, _)| *s == format!("writer-{id}")).map(|(_, u)| u).collect();
+        let mine: Vec<&String> = names
+            .iter()
+            .filter(|(s, _)| *s == format!("writer-{id}"))
+            .map(|(_, u)| u)
+            .collect();
         let expected: Vec<String> = (0..50).map(|j| format!("entry-{j}")).collect();
         assert_eq!(mine, expected.iter().collect::<Vec<_>>());
     }
@@ -149,9 +207,15 @@ fn sigkill_at_random_moments_never_breaks_the_vault() {
     let mut auth = known_auth();
     {
         let vault = Vault::open(&path, &mut auth, &NoPrompt).expect("open");
-        vault.set("keep", "me", "old state", &mut auth, &NoPrompt).expect("set");
+        vault
+            .set("keep", "me", "old state", &mut auth, &NoPrompt)
+            .expect("set");
     }
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = XorShift(seed);
     let start = Instant::now();
@@ -162,24 +226,52 @@ fn sigkill_at_random_moments_never_breaks_the_vault() {
         std::thread::sleep(Duration::from_micros(1_000 + rng.next() % 14_000));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        let vault = Vault::open(&path, &mut auth, &NoPrompt).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let vault = Vault::open(&path, &mut auth, &NoPrompt)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
         let names = vault.list().expect("list");
-        assert_eq!(names[0], ("keep".to_string(), "me".to_string()), "round {round}");
-        let crash: Vec<&String> = names.iter().filter(|(s, _)| s == "crash").map(|(_, u)| u).collect();
+        assert_eq!(
+            names[0],
+            ("keep".to_string(), "me".to_string()),
+            "round {round}"
+        );
+        let crash: Vec<&String> = names
+            .iter()
+            .filter(|(s, _)| s == "crash")
+            .map(|(_, u)| u)
+            .collect();
         let expected: Vec<String> = (0..crash.len()).map(|n| format!("k{n}")).collect();
-        assert_eq!(crash, expected.iter().collect::<Vec<_>>(), "round {round}: not a state any writer made");
-        assert!(crash.len() >= last, "round {round}: a saved update was lost");
+        assert_eq!(
+            crash,
+            expected.iter().collect::<Vec<_>>(),
+            "round {round}: not a state any writer made"
+        );
+        assert!(
+            crash.len() >= last,
+            "round {round}: a saved update was lost"
+        );
         if crash.len() > last {
             grew += 1;
         }
         last = crash.len();
         if let Some(n) = crash.len().checked_sub(1) {
-            let pw = vault.get("crash", &format!("k{n}"), &mut auth, &NoPrompt).expect("get").expect("present");
+            let pw = vault
+                .get("crash", &format!("k{n}"), &mut auth, &NoPrompt)
+                .expect("get")
+                .expect("present");
             assert_eq!(pw.expose_secret(), format!("v{n}"));
         }
-        let old = vault.get("keep", "me", &mut auth, &NoPrompt).expect("get").expect("present");
+        let old = vault
+            .get("keep", "me", &mut auth, &NoPrompt)
+            .expect("get")
+            .expect("present");
         assert_eq!(old.expose_secret(), "old state");
     }
-    eprintln!("200 kills in {:?}; {last} entries written; the vault grew in {grew} rounds", start.elapsed());
-    assert!(grew > 10, "the writer rarely got to write: the test is not exercising saves");
+    eprintln!(
+        "200 kills in {:?}; {last} entries written; the vault grew in {grew} rounds",
+        start.elapsed()
+    );
+    assert!(
+        grew > 10,
+        "the writer rarely got to write: the test is not exercising saves"
+    );
 }

@@ -13,8 +13,13 @@ use tokenring_vault::{persist, CreateOptions, Vault, VaultError};
 
 fn new_vault(dir: &Path) -> (Vault, HmacAuthenticator) {
     let mut auth = HmacAuthenticator::new();
-    let vault = Vault::create(&dir.join("vault.json"), &mut auth, &CreateOptions::default(), &NoPrompt)
-        .expect("create");
+    let vault = Vault::create(
+        &dir.join("vault.json"),
+        &mut auth,
+        &CreateOptions::default(),
+        &NoPrompt,
+    )
+    .expect("create");
     (vault, auth)
 }
 
@@ -39,44 +44,64 @@ fn create_set_get_list_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (vault, mut auth) = new_vault(dir.path());
     assert_eq!(auth.enrollments, 1);
-    assert_eq!(auth.derivations, vec![("unlock the new vault".to_string(), UvMode::PresenceOnly)]);
+    assert_eq!(
+        auth.derivations,
+        vec![("unlock the new vault".to_string(), UvMode::PresenceOnly)]
+    );
     let path = dir.path().join("vault.json");
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert!(vault.list().expect("list").is_empty());
 
     let prompt = ScriptedPrompt::new();
-    vault.set("svc", "alice", "pw1", &mut auth, &prompt).expect("set");
+    vault
+        .set("svc", "alice", "pw1", &mut auth, &prompt)
+        .expect("set");
     assert_eq!(prompt.touches(), 1, "one derivation per set");
     assert_eq!(
         auth.derivations.last().map(|d| d.0.as_str()),
         Some("encrypt the new password for 'alice' in 'svc'")
     );
-    vault.set("svc", "bob", "pw2", &mut auth, &NoPrompt).expect("set");
-    vault.set("other", "carol", "pw3", &mut auth, &NoPrompt).expect("set");
+    vault
+        .set("svc", "bob", "pw2", &mut auth, &NoPrompt)
+        .expect("set");
+    vault
+        .set("other", "carol", "pw3", &mut auth, &NoPrompt)
+        .expect("set");
     // Replacing keeps the entry's place, like the original's dict.
-    vault.set("svc", "alice", "pw1-new", &mut auth, &NoPrompt).expect("set");
+    vault
+        .set("svc", "alice", "pw1-new", &mut auth, &NoPrompt)
+        .expect("set");
     let names = vec![
         ("svc".to_string(), "alice".to_string()),
         ("svc".to_string(), "bob".to_string()),
         ("other".to_string(), "carol".to_string()),
     ];
     assert_eq!(vault.list().expect("list"), names);
-    assert_eq!(get(&vault, &mut auth, "svc", "alice").as_deref(), Some("pw1-new"));
+    assert_eq!(
+        get(&vault, &mut auth, "svc", "alice").as_deref(),
+        Some("pw1-new")
+    );
 
     // Another process's view: a fresh open sees the same.
     let mut auth2 = HmacAuthenticator::new();
     auth2.credentials = std::mem::take(&mut auth.credentials);
     let reopened = Vault::open(&path, &mut auth2, &NoPrompt).expect("open");
     assert_eq!(reopened.list().expect("list"), names);
-    assert_eq!(get(&reopened, &mut auth2, "other", "carol").as_deref(), Some("pw3"));
+    assert_eq!(
+        get(&reopened, &mut auth2, "other", "carol").as_deref(),
+        Some("pw3")
+    );
 
     assert!(reopened.delete("svc", "bob").expect("delete"));
     assert!(!reopened.delete("svc", "bob").expect("delete again"));
     // The first handle sees the deletion (the file is re-read when it changed).
     assert_eq!(vault.list().expect("list").len(), 2);
     assert!(!vault.contains("svc", "bob").expect("contains"));
-    assert_eq!(vault.list().expect("list")[1], ("other".to_string(), "carol".to_string()));
+    assert_eq!(
+        vault.list().expect("list")[1],
+        ("other".to_string(), "carol".to_string())
+    );
 }
 
 #[test]
@@ -87,10 +112,17 @@ fn awkward_names_and_passwords_round_trip() {
         vault.set(s, u, p, &mut auth, &NoPrompt).expect("set");
     }
     let reopened = Vault::open(vault.path(), &mut auth, &NoPrompt).expect("open");
-    let expected: Vec<(String, String)> = AWKWARD.iter().map(|(s, u, _)| (s.to_string(), u.to_string())).collect();
+    let expected: Vec<(String, String)> = AWKWARD
+        .iter()
+        .map(|(s, u, _)| (s.to_string(), u.to_string()))
+        .collect();
     assert_eq!(reopened.list().expect("list"), expected);
     for (s, u, p) in AWKWARD {
-        assert_eq!(get(&reopened, &mut auth, s, u).as_deref(), Some(*p), "{s:?}/{u:?}");
+        assert_eq!(
+            get(&reopened, &mut auth, s, u).as_deref(),
+            Some(*p),
+            "{s:?}/{u:?}"
+        );
     }
     // The file is ASCII only (json.dumps' ensure_ascii).
     assert!(std::fs::read(vault.path()).expect("read").is_ascii());
@@ -100,7 +132,9 @@ fn awkward_names_and_passwords_round_trip() {
 fn prompts_quote_names_safely() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (vault, mut auth) = new_vault(dir.path());
-    vault.set("it's", "a\nb\u{202e}", "x", &mut auth, &NoPrompt).expect("set");
+    vault
+        .set("it's", "a\nb\u{202e}", "x", &mut auth, &NoPrompt)
+        .expect("set");
     assert_eq!(
         auth.derivations.last().map(|d| d.0.as_str()),
         Some("encrypt the new password for 'a\\nb\\u{202e}' in 'it\\'s'")
@@ -115,8 +149,14 @@ fn lock_forgets_and_unlock_restores() {
     vault.lock();
     assert!(vault.is_locked());
     assert!(matches!(vault.list(), Err(VaultError::Locked)));
-    assert!(matches!(vault.get("s", "u", &mut auth, &NoPrompt), Err(VaultError::Locked)));
-    assert!(matches!(vault.set("s", "v", "p", &mut auth, &NoPrompt), Err(VaultError::Locked)));
+    assert!(matches!(
+        vault.get("s", "u", &mut auth, &NoPrompt),
+        Err(VaultError::Locked)
+    ));
+    assert!(matches!(
+        vault.set("s", "v", "p", &mut auth, &NoPrompt),
+        Err(VaultError::Locked)
+    ));
     assert!(matches!(vault.delete("s", "u"), Err(VaultError::Locked)));
     let before = auth.derivations.len();
     vault.unlock(&mut auth, &NoPrompt).expect("unlock");
@@ -155,7 +195,8 @@ fn uv_vault_opens_with_the_mode_that_works() {
     // A token that always verifies the user makes a UV vault…
     let mut auth = HmacAuthenticator::new();
     auth.info.always_uv = true;
-    let vault = Vault::create(&path, &mut auth, &CreateOptions::default(), &NoPrompt).expect("create");
+    let vault =
+        Vault::create(&path, &mut auth, &CreateOptions::default(), &NoPrompt).expect("create");
     assert_eq!(vault.uv_mode(), UvMode::Verified);
     vault.set("s", "u", "p", &mut auth, &NoPrompt).expect("set");
     drop(vault);
@@ -175,7 +216,10 @@ fn uv_vault_opens_with_the_mode_that_works() {
     // A token that cannot verify the user does not get a second try.
     auth.info.client_pin = Some(false);
     auth.derivations.clear();
-    assert!(matches!(Vault::open(&path, &mut auth, &NoPrompt), Err(VaultError::DidNotDecrypt { .. })));
+    assert!(matches!(
+        Vault::open(&path, &mut auth, &NoPrompt),
+        Err(VaultError::DidNotDecrypt { .. })
+    ));
     assert_eq!(auth.derivations.len(), 1);
 }
 
@@ -184,8 +228,13 @@ fn new_vaults_derive_without_uv_even_with_a_pin() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut auth = HmacAuthenticator::new();
     auth.info.client_pin = Some(true);
-    let vault = Vault::create(&dir.path().join("v.json"), &mut auth, &CreateOptions::default(), &NoPrompt)
-        .expect("create");
+    let vault = Vault::create(
+        &dir.path().join("v.json"),
+        &mut auth,
+        &CreateOptions::default(),
+        &NoPrompt,
+    )
+    .expect("create");
     assert_eq!(vault.uv_mode(), UvMode::PresenceOnly);
 }
 
@@ -196,15 +245,24 @@ fn waits_for_another_lock_holder_then_says_who() {
     let vault = vault.with_lock_timeout(Duration::from_millis(150));
     let held = persist::lock(vault.path(), Duration::from_secs(1)).expect("lock");
     let start = Instant::now();
-    let err = vault.set("s", "u", "p", &mut auth, &NoPrompt).expect_err("locked");
+    let err = vault
+        .set("s", "u", "p", &mut auth, &NoPrompt)
+        .expect_err("locked");
     assert!(start.elapsed() >= Duration::from_millis(150));
     match &err {
-        VaultError::LockedByAnotherProcess { holder, .. } => assert_eq!(*holder, Some(std::process::id())),
+        VaultError::LockedByAnotherProcess { holder, .. } => {
+            assert_eq!(*holder, Some(std::process::id()))
+        }
         other => panic!("expected LockedByAnotherProcess, got {other:?}"),
     }
-    assert!(err.to_string().contains("locked by another process"), "{err}");
+    assert!(
+        err.to_string().contains("locked by another process"),
+        "{err}"
+    );
     drop(held);
-    vault.set("s", "u", "p", &mut auth, &NoPrompt).expect("set after release");
+    vault
+        .set("s", "u", "p", &mut auth, &NoPrompt)
+        .expect("set after release");
 }
 
 #[test]
@@ -227,8 +285,19 @@ fn one_vault_serves_many_threads() {
                 .collect();
             scope.spawn(move || {
                 for i in 0..10 {
-                    vault.set(&format!("t{t}"), &format!("u{i}"), &format!("p{t}-{i}"), &mut auth, &NoPrompt).expect("set");
-                    assert_eq!(get(vault, &mut auth, &format!("t{t}"), &format!("u{i}")).as_deref(), Some(format!("p{t}-{i}").as_str()));
+                    vault
+                        .set(
+                            &format!("t{t}"),
+                            &format!("u{i}"),
+                            &format!("p{t}-{i}"),
+                            &mut auth,
+                            &NoPrompt,
+                        )
+                        .expect("set");
+                    assert_eq!(
+                        get(vault, &mut auth, &format!("t{t}"), &format!("u{i}")).as_deref(),
+                        Some(format!("p{t}-{i}").as_str())
+                    );
                 }
             });
         }

@@ -7,8 +7,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokenring_core::{
-    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput,
-    Prompt, Salts, Secret32, TransportKind, UserEntity, UvMode,
+    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput, Prompt,
+    Salts, Secret32, TransportKind, UserEntity, UvMode,
 };
 
 /// One credential: its id, RP ID and the CredRandoms without and with UV.
@@ -81,17 +81,33 @@ impl Authenticator for HmacAuthenticator {
         Ok(self.info.clone())
     }
 
-    fn enroll(&mut self, rp_id: &str, _user: &UserEntity, _prompt: &dyn Prompt) -> Result<CredentialId, Error> {
+    fn enroll(
+        &mut self,
+        rp_id: &str,
+        _user: &UserEntity,
+        _prompt: &dyn Prompt,
+    ) -> Result<CredentialId, Error> {
         self.enrollments += 1;
         let n = self.credentials.len() as u8;
-        let id: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7).wrapping_add(n)).collect();
+        let id: Vec<u8> = (0..32u8)
+            .map(|i| i.wrapping_mul(7).wrapping_add(n))
+            .collect();
         let cred_random = [n.wrapping_add(1); 32];
         let cred_random_uv = [n.wrapping_add(101); 32];
-        self.credentials.push(TestCredential { id: id.clone(), rp_id: rp_id.to_string(), cred_random, cred_random_uv });
+        self.credentials.push(TestCredential {
+            id: id.clone(),
+            rp_id: rp_id.to_string(),
+            cred_random,
+            cred_random_uv,
+        });
         Ok(CredentialId(id))
     }
 
-    fn derive(&mut self, request: &DeriveRequest<'_>, prompt: &dyn Prompt) -> Result<HmacSecretOutput, Error> {
+    fn derive(
+        &mut self,
+        request: &DeriveRequest<'_>,
+        prompt: &dyn Prompt,
+    ) -> Result<HmacSecretOutput, Error> {
         let cred = self
             .credentials
             .iter()
@@ -102,7 +118,8 @@ impl Authenticator for HmacAuthenticator {
         }
         prompt.touch_needed(request.purpose);
         if self.record {
-            self.derivations.push((request.purpose.to_string(), request.uv));
+            self.derivations
+                .push((request.purpose.to_string(), request.uv));
         }
         let random = match request.uv {
             UvMode::PresenceOnly => &cred.cred_random,
@@ -110,14 +127,23 @@ impl Authenticator for HmacAuthenticator {
         };
         let (first, second) = match request.salts {
             Salts::One(s) => (hmac_sha256(random, &s), None),
-            Salts::Two(a, b) => (hmac_sha256(random, &a), Some(Secret32::new(hmac_sha256(random, &b)))),
+            Salts::Two(a, b) => (
+                hmac_sha256(random, &a),
+                Some(Secret32::new(hmac_sha256(random, &b))),
+            ),
         };
         prompt.touch_done();
-        Ok(HmacSecretOutput { first: Secret32::new(first), second })
+        Ok(HmacSecretOutput {
+            first: Secret32::new(first),
+            second,
+        })
     }
 
     fn probe(&mut self, credential: &CredentialId, rp_id: &str) -> Result<bool, Error> {
-        Ok(self.credentials.iter().any(|c| c.id == credential.0 && c.rp_id == rp_id))
+        Ok(self
+            .credentials
+            .iter()
+            .any(|c| c.id == credential.0 && c.rp_id == rp_id))
     }
 
     fn select(&mut self, _prompt: &dyn Prompt) -> Result<(), Error> {

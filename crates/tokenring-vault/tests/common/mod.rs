@@ -18,7 +18,10 @@ pub fn shared_dir() -> PathBuf {
             }
             dir = parent.to_path_buf();
         } else {
-            panic!("no shared/ directory beside any ancestor of {}", env!("CARGO_MANIFEST_DIR"));
+            panic!(
+                "no shared/ directory beside any ancestor of {}",
+                env!("CARGO_MANIFEST_DIR")
+            );
         }
     }
 }
