@@ -265,4 +265,99 @@ mod tests {
             assert!(help.contains(line.trim()), "{line}");
         }
     }
+
+    #[test]
+    fn the_exit_code_table_matches_the_codes() {
+        let rows = [
+            (exit::OK, "success"),
+            (exit::NO_SUCH_ENTRY, "no such entry"),
+            (exit::USAGE, "usage error"),
+            (exit::NO_AUTHENTICATOR, "no authenticator found"),
+            (exit::WRONG_AUTHENTICATOR, "wrong authenticator"),
+            (exit::PIN, "PIN wrong, blocked"),
+            (exit::TOUCH, "touch denied or timed out"),
+            (exit::VAULT_CORRUPT, "corrupt or tampered"),
+            (exit::VAULT_LOCKED, "locked by another process"),
+            (exit::VAULT_MISSING_OR_EXISTS, "no vault"),
+            (exit::AGENT, "agent error"),
+            (exit::OTHER, "anything else"),
+            (exit::CANCELLED, "cancelled with Ctrl-C"),
+        ];
+        for (code, words) in rows {
+            let start = format!("  {code:<4} ");
+            assert!(
+                EXIT_CODES
+                    .lines()
+                    .any(|line| line.starts_with(&start) && line.contains(words)),
+                "{code} {words}"
+            );
+        }
+        assert_eq!(EXIT_CODES.lines().count(), rows.len() + 1);
+    }
+
+    #[test]
+    fn errors_map_to_their_exit_codes() {
+        use std::path::PathBuf;
+        use std::time::Duration;
+        use tokenring_core::{Error as Ctap, TransportError, TransportErrorKind};
+        use tokenring_vault::VaultError;
+        let path = || PathBuf::from("/v");
+        let cases: Vec<(Error, u8)> = vec![
+            (Error::NoAuthenticator { tried: vec![] }, 3),
+            (Error::WrongAuthenticator { tried: vec![] }, 4),
+            (Error::Vault(VaultError::WrongAuthenticator), 4),
+            (Error::Authenticator(Ctap::NoCredentials), 4),
+            (
+                Error::Authenticator(Ctap::PinInvalid { retries: Some(3) }),
+                5,
+            ),
+            (Error::Authenticator(Ctap::PinBlocked), 5),
+            (Error::Authenticator(Ctap::PinAuthBlocked), 5),
+            (Error::Authenticator(Ctap::PinRequired), 5),
+            (Error::Vault(VaultError::Authenticator(Ctap::PinNotSet)), 5),
+            (Error::Authenticator(Ctap::OperationDenied), 6),
+            (
+                Error::Vault(VaultError::Authenticator(Ctap::UserActionTimeout)),
+                6,
+            ),
+            (Error::Vault(VaultError::DidNotDecrypt { path: path() }), 7),
+            (Error::Vault(VaultError::Replaced { path: path() }), 7),
+            (
+                Error::Vault(VaultError::EntryDidNotDecrypt {
+                    service: "s".into(),
+                    user: "u".into(),
+                }),
+                7,
+            ),
+            (
+                Error::Vault(VaultError::LockedByAnotherProcess {
+                    path: path(),
+                    holder: Some(1),
+                    waited: Duration::from_secs(10),
+                }),
+                8,
+            ),
+            (Error::Vault(VaultError::NotFound { path: path() }), 9),
+            (Error::Vault(VaultError::AlreadyExists { path: path() }), 9),
+            (Error::Agent("x".into()), 10),
+            (Error::BadSelector("x".into()), 2),
+            (Error::Other("x".into()), 11),
+            (Error::Authenticator(Ctap::HmacSecretUnsupported), 11),
+            (Error::Authenticator(Ctap::Cancelled), 130),
+            (
+                Error::Vault(VaultError::Authenticator(Ctap::Cancelled)),
+                130,
+            ),
+            (
+                Error::Authenticator(Ctap::Transport(TransportError::new(
+                    TransportErrorKind::Cancelled,
+                    "cancelled",
+                ))),
+                130,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
 }
