@@ -75,7 +75,8 @@ fn with_env_store(command: &str, service: &str, user: &str) -> keyring_core::Res
 fn demo() -> keyring_core::Result<()> {
     use tokenring::devices::{DeviceOptions, Selector};
     use tokenring::store::{AgentUse, StoreOptions};
-    let failure = |e: &dyn std::fmt::Display| keyring_core::Error::PlatformFailure(e.to_string().into());
+    let failure =
+        |e: &dyn std::fmt::Display| keyring_core::Error::PlatformFailure(e.to_string().into());
     let tmp = tempfile::tempdir().map_err(|e| failure(&e))?;
     let dir = tmp.path();
     let state = dir.join("token.json");
@@ -97,9 +98,16 @@ fn demo() -> keyring_core::Result<()> {
     entry.set_password("correct horse battery staple")?;
     println!("stored; reading it back: {}", entry.get_password()?);
     let found = Entry::search(&HashMap::from([("user", "alice")]))?;
-    println!("entries for alice: {:?}", found.iter().map(Entry::get_specifiers).collect::<Vec<_>>());
+    println!(
+        "entries for alice: {:?}",
+        found.iter().map(Entry::get_specifiers).collect::<Vec<_>>()
+    );
     entry.delete_credential()?;
-    println!("deleted; get now says: {}", entry.get_password().unwrap_err());
+    match entry.get_password() {
+        Err(keyring_core::Error::NoEntry) => println!("deleted; get now says: no entry"),
+        Err(e) => println!("deleted; get now says: {e}"),
+        Ok(_) => println!("deleted, yet get still finds it?"),
+    }
     Ok(())
 }
 

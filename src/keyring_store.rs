@@ -160,7 +160,11 @@ impl CredentialStoreApi for TokenRingStore {
                 "TokenRing searches by `service` and `user` only".to_string(),
             ));
         }
-        let names = self.inner.store()?.list(&*self.inner.prompt).map_err(to_keyring)?;
+        let names = self
+            .inner
+            .store()?
+            .list(&*self.inner.prompt)
+            .map_err(to_keyring)?;
         Ok(names
             .iter()
             .filter(|(service, user)| {
@@ -284,18 +288,19 @@ impl CredentialApi for TokenRingCredential {
 /// `PlatformFailure`. The TokenRing error is attached, with its message.
 fn to_keyring(error: Error) -> keyring_core::Error {
     use tokenring_vault::VaultError;
-    let access = match &error {
-        Error::NoAuthenticator { .. } | Error::WrongAuthenticator { .. } => true,
-        Error::Authenticator(_) => true,
-        Error::Vault(
-            VaultError::NotFound { .. }
-            | VaultError::WrongAuthenticator
-            | VaultError::Authenticator(_)
-            | VaultError::LockedByAnotherProcess { .. }
-            | VaultError::Locked,
-        ) => true,
-        _ => false,
-    };
+    let access = matches!(
+        &error,
+        Error::NoAuthenticator { .. }
+            | Error::WrongAuthenticator { .. }
+            | Error::Authenticator(_)
+            | Error::Vault(
+                VaultError::NotFound { .. }
+                    | VaultError::WrongAuthenticator
+                    | VaultError::Authenticator(_)
+                    | VaultError::LockedByAnotherProcess { .. }
+                    | VaultError::Locked,
+            )
+    );
     if access {
         keyring_core::Error::NoStorageAccess(Box::new(error))
     } else {

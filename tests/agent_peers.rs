@@ -48,7 +48,12 @@ fn run(mut command: Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -70,12 +75,21 @@ fn the_python_reference_client_speaks_the_protocol() {
     let script = client_script(fx.dir.path());
     let py = |args: &[&str], stdin: &str| {
         let mut command = Command::new(&python);
-        command.arg(&script).arg("--socket").arg(&fx.socket).args(args);
+        command
+            .arg(&script)
+            .arg("--socket")
+            .arg(&fx.socket)
+            .args(args);
         run(command, stdin)
     };
 
     let out = py(&["set", "pypi", "__token__"], "pypi-AgEIcHlwaS5vcmc\n");
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stderr).contains("Touch your authenticator to unlock the vault"));
     let out = py(&["get", "pypi", "__token__"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -93,7 +107,11 @@ fn the_python_reference_client_speaks_the_protocol() {
     assert_eq!(status["entries"], 1);
     // What Python stored, Rust reads.
     assert_eq!(
-        fx.client().get("pypi", "__token__", &NoPrompt).unwrap().unwrap().expose_secret(),
+        fx.client()
+            .get("pypi", "__token__", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
         "pypi-AgEIcHlwaS5vcmc"
     );
     let out = py(&["delete", "pypi", "__token__"], "");
@@ -113,7 +131,10 @@ fn a_client_under_another_uid_is_refused() {
         );
         return;
     }
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].iter().map(PathBuf::from).find(|p| p.exists());
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
     let (Some(setpriv), Some(python)) = (setpriv, python()) else {
         if std::env::var_os("CI").is_some() {
             panic!("setpriv and python3 are needed for this test in CI");
@@ -163,8 +184,18 @@ print(data[5:4 + length].decode()); sys.exit(3)
     // directory, 0600 socket).
     std::fs::set_permissions(fx.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let out = as_nobody(&fx.socket);
-    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("Permission denied"), "{}", text(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("Permission denied"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Second line: with the file permissions opened up, the agent itself
     // checks the peer's uid (SO_PEERCRED) and refuses.
@@ -174,12 +205,28 @@ print(data[5:4 + length].decode()); sys.exit(3)
     let out = as_nobody(&fx.socket);
     std::fs::set_permissions(agent_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&fx.socket, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reply["kind"], "permission_denied", "{reply}");
-    assert!(reply["message"].as_str().unwrap().contains("uid 65534"), "{reply}");
+    assert!(
+        reply["message"].as_str().unwrap().contains("uid 65534"),
+        "{reply}"
+    );
     assert!(!text(&out.stdout).contains("secret"));
 
     // The agent serves its own user as before.
-    assert_eq!(fx.client().get("s", "u", &NoPrompt).unwrap().unwrap().expose_secret(), "secret");
+    assert_eq!(
+        fx.client()
+            .get("s", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "secret"
+    );
 }

@@ -28,7 +28,8 @@ impl Env {
     fn new(seed: u64) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("token.json");
-        tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(seed), &state).unwrap();
+        tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(seed), &state)
+            .unwrap();
         let vault = dir.path().join("keyring.tokenvault");
         tokenring::inprocess::create_vault(&vault, &devices(&state), &NoPrompt).unwrap();
         let runtime = dir.path().join("run");
@@ -49,7 +50,10 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("TOKENRING_VAULT", &self.vault)
-            .env("TOKENRING_AUTHENTICATOR", format!("sim:{}", self.state.display()));
+            .env(
+                "TOKENRING_AUTHENTICATOR",
+                format!("sim:{}", self.state.display()),
+            );
         command
     }
 
@@ -86,9 +90,15 @@ impl Env {
                 }
             }
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("the agent exited early: {status}: {}", stderr_of(&mut child));
+                panic!(
+                    "the agent exited early: {status}: {}",
+                    stderr_of(&mut child)
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "the agent did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the agent did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -201,8 +211,14 @@ fn kill_9_during_writes_leaves_the_vault_intact_and_a_new_agent_starts() {
     signal(&child, Signal::KILL);
     let status = wait_exit(&mut child, Duration::from_secs(10));
     assert!(!status.success());
-    let acknowledged: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
-    assert!(!acknowledged.is_empty(), "some writes went through before the kill");
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "some writes went through before the kill"
+    );
     assert!(env.socket().exists(), "kill -9 leaves the socket behind");
 
     // The vault opens (in-process) with everything that was acknowledged.
@@ -210,13 +226,30 @@ fn kill_9_during_writes_leaves_the_vault_intact_and_a_new_agent_starts() {
     let names = store.list(&NoPrompt).unwrap();
     assert!(names.contains(&("before".to_string(), "u".to_string())));
     for user in &acknowledged {
-        assert!(names.contains(&("burst".to_string(), user.clone())), "lost {user}");
+        assert!(
+            names.contains(&("burst".to_string(), user.clone())),
+            "lost {user}"
+        );
     }
-    assert_eq!(store.get("before", "u", &NoPrompt).unwrap().unwrap().expose_secret(), "kept");
+    assert_eq!(
+        store
+            .get("before", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "kept"
+    );
 
     // A new agent replaces the stale socket and serves the same vault.
     let (mut again, client) = env.start_agent();
-    assert_eq!(client.get("before", "u", &NoPrompt).unwrap().unwrap().expose_secret(), "kept");
+    assert_eq!(
+        client
+            .get("before", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "kept"
+    );
     assert_eq!(client.list(&NoPrompt).unwrap().len(), names.len());
     signal(&again, Signal::TERM);
     assert!(wait_exit(&mut again, Duration::from_secs(10)).success());
@@ -231,9 +264,16 @@ fn the_agent_process_is_hardened() {
     let pid = client.pid();
     assert_eq!(pid, child.id());
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
     let fields: Vec<_> = core.split_whitespace().collect();
-    assert_eq!(&fields[fields.len() - 3..fields.len() - 1], ["0", "0"], "{core}");
+    assert_eq!(
+        &fields[fields.len() - 3..fields.len() - 1],
+        ["0", "0"],
+        "{core}"
+    );
     client.set("s", "u", "p", &NoPrompt).unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let locked_kib: u64 = status

@@ -26,7 +26,12 @@ fn thirty_two_clients_at_once_lose_no_update() {
             std::thread::spawn(move || {
                 let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
                 client
-                    .set("svc", &format!("user{i}"), &format!("secret-{i}"), &NoPrompt)
+                    .set(
+                        "svc",
+                        &format!("user{i}"),
+                        &format!("secret-{i}"),
+                        &NoPrompt,
+                    )
                     .unwrap();
                 // And a read of someone's entry at the same time.
                 client.list(&NoPrompt).unwrap().len()
@@ -39,11 +44,16 @@ fn thirty_two_clients_at_once_lose_no_update() {
     let client = fx.client();
     let mut names = client.list(&NoPrompt).unwrap();
     names.sort();
-    let mut expected: Vec<_> = (0..32).map(|i| ("svc".to_string(), format!("user{i}"))).collect();
+    let mut expected: Vec<_> = (0..32)
+        .map(|i| ("svc".to_string(), format!("user{i}")))
+        .collect();
     expected.sort();
     assert_eq!(names, expected);
     for i in [0, 17, 31] {
-        let got = client.get("svc", &format!("user{i}"), &NoPrompt).unwrap().unwrap();
+        let got = client
+            .get("svc", &format!("user{i}"), &NoPrompt)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.expose_secret(), format!("secret-{i}"));
     }
     // The file has them too (no update only in the agent's memory).
@@ -70,10 +80,17 @@ fn unlock_once_then_one_tap_per_secret() {
         })
         .collect();
     assert_eq!(purposes.len(), 2, "{purposes:?}");
-    assert!(purposes[1].contains("'alice'") && purposes[1].contains("'bank'"), "{purposes:?}");
+    assert!(
+        purposes[1].contains("'alice'") && purposes[1].contains("'bank'"),
+        "{purposes:?}"
+    );
     let before = fx.touches();
     assert_eq!(
-        client.get("bank", "alice", &NoPrompt).unwrap().unwrap().expose_secret(),
+        client
+            .get("bank", "alice", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
         "hunter2"
     );
     assert_eq!(fx.touches() - before, 1, "one tap per secret");
@@ -98,7 +115,14 @@ fn lock_request_forgets_the_key() {
     client.lock().unwrap();
     assert!(client.status().unwrap().locked);
     let before = fx.touches();
-    assert_eq!(client.get("s", "u", &NoPrompt).unwrap().unwrap().expose_secret(), "p");
+    assert_eq!(
+        client
+            .get("s", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "p"
+    );
     assert_eq!(fx.touches() - before, 2, "unlock tap again, then the entry");
 }
 
@@ -121,7 +145,10 @@ fn idle_lock_and_status_does_not_reset_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let locked_after = locked_after.expect("the agent locked itself");
-    assert!(locked_after >= Duration::from_millis(350), "{locked_after:?}");
+    assert!(
+        locked_after >= Duration::from_millis(350),
+        "{locked_after:?}"
+    );
     let before = fx.touches();
     client.get("s", "u", &NoPrompt).unwrap().unwrap();
     assert_eq!(fx.touches() - before, 2, "unlock tap after the idle lock");
@@ -150,11 +177,14 @@ fn malformed_and_oversized_frames_get_an_error_and_the_agent_serves_on() {
         ),
         (vec![0, 0, 0, 0], "bad_frame"),
         (vec![0, 0, 0, 1, 1], "bad_frame"),
-        ({
-            let mut f = frame(r#"{"type":"status"}"#);
-            f[4] = 2;
-            f
-        }, "unsupported_version"),
+        (
+            {
+                let mut f = frame(r#"{"type":"status"}"#);
+                f[4] = 2;
+                f
+            },
+            "unsupported_version",
+        ),
         // Half a frame, then silence: refused after the frame timeout.
         (vec![0, 0, 0, 50, 1, b'{'], "timeout"),
         // A PIN or cancel with no request running is not a request.
@@ -177,7 +207,11 @@ fn malformed_and_oversized_frames_get_an_error_and_the_agent_serves_on() {
         assert_eq!(frames.len(), 1, "{kind}: {frames:?}");
         assert_eq!(frames[0]["type"], "error", "{frames:?}");
         assert_eq!(frames[0]["kind"], kind, "{frames:?}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{kind} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{kind} took {:?}",
+            started.elapsed()
+        );
         // Others are still served.
         assert!(fx.client().status().unwrap().locked);
     }
@@ -216,7 +250,10 @@ fn a_second_agent_for_the_same_socket_refuses() {
     let error = Agent::bind(fx.config()).err().expect("refused");
     let message = error.to_string();
     assert!(message.contains("already running"), "{message}");
-    assert!(message.contains(&std::process::id().to_string()), "{message}");
+    assert!(
+        message.contains(&std::process::id().to_string()),
+        "{message}"
+    );
     // The first one still serves.
     fx.client().status().unwrap();
 }
@@ -228,12 +265,18 @@ fn a_stale_socket_is_replaced() {
     std::fs::create_dir_all(fx.socket.parent().unwrap()).unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(fx.socket.parent().unwrap(), std::fs::Permissions::from_mode(0o700))
-            .unwrap();
+        std::fs::set_permissions(
+            fx.socket.parent().unwrap(),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
     }
     drop(std::os::unix::net::UnixListener::bind(&fx.socket).unwrap());
     assert!(fx.socket.exists());
-    assert!(AgentClient::connect_socket(&fx.socket).unwrap().is_none(), "stale: no agent");
+    assert!(
+        AgentClient::connect_socket(&fx.socket).unwrap().is_none(),
+        "stale: no agent"
+    );
     let agent = fx.start(fx.config());
     fx.client().status().unwrap();
     agent.stop();
@@ -253,8 +296,11 @@ fn socket_and_directory_are_private() {
     // A directory others may enter is refused.
     let fx2 = Fixture::new();
     std::fs::create_dir_all(fx2.socket.parent().unwrap()).unwrap();
-    std::fs::set_permissions(fx2.socket.parent().unwrap(), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        fx2.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let message = Agent::bind(fx2.config()).err().unwrap().to_string();
     assert!(message.contains("accessible to other users"), "{message}");
 }
@@ -263,7 +309,10 @@ fn socket_and_directory_are_private() {
 fn pin_requests_are_relayed_to_the_client() {
     // alwaysUv: every derivation needs the PIN, asked through the client.
     let fx = Fixture::with_config_and_pin(
-        SimConfig::with_seed(11).pin("4321").always_uv(true).presence(PresencePolicy::approve()),
+        SimConfig::with_seed(11)
+            .pin("4321")
+            .always_uv(true)
+            .presence(PresencePolicy::approve()),
         Some("4321"),
     );
     let _agent = fx.start(fx.config());
@@ -291,10 +340,20 @@ fn pin_requests_are_relayed_to_the_client() {
     assert_eq!(pins.len(), 3, "{pins:?}");
     assert!(pins.iter().all(|p| p.3), "{pins:?}");
     assert_eq!(pins[0].0, PinPurpose::Verify);
-    assert!(!pins[0].2 && pins[1].2, "the second request says the first PIN was wrong: {pins:?}");
+    assert!(
+        !pins[0].2 && pins[1].2,
+        "the second request says the first PIN was wrong: {pins:?}"
+    );
     assert_eq!(pins[1].1, Some(7), "{pins:?}");
     let prompt = ScriptedPrompt::new().with_pin("4321");
-    assert_eq!(client.get("s", "u", &prompt).unwrap().unwrap().expose_secret(), "p");
+    assert_eq!(
+        client
+            .get("s", "u", &prompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "p"
+    );
     assert_eq!(prompt.pin_requests(), 1);
 
     // Declining the PIN ends the request with the typed error.
@@ -327,7 +386,11 @@ fn cancel_from_the_client_cancels_the_touch_wait() {
     let prompt = ScriptedPrompt::new().cancel_after_keepalives(1);
     let started = Instant::now();
     let error = client.get("s", "u", &prompt).err().expect("cancelled");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let cancelled = match &error {
         Error::Authenticator(e) | Error::Vault(tokenring_vault::VaultError::Authenticator(e)) => {
             e.is_cancelled()
@@ -335,18 +398,33 @@ fn cancel_from_the_client_cancels_the_touch_wait() {
         _ => false,
     };
     assert!(cancelled, "{error:?}");
-    assert!(prompt.events().iter().any(|e| matches!(e, PromptEvent::TouchNeeded(_))));
+    assert!(prompt
+        .events()
+        .iter()
+        .any(|e| matches!(e, PromptEvent::TouchNeeded(_))));
 
     // A client that goes away mid-request cancels it too: the next client
     // does not wait 20 s for the authenticator.
     let mut raw = UnixStream::connect(&fx.socket).unwrap();
-    raw.write_all(&frame(r#"{"type":"get","service":"s","user":"u"}"#)).unwrap();
+    raw.write_all(&frame(r#"{"type":"get","service":"s","user":"u"}"#))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(raw);
     fx.set_presence(PresencePolicy::approve());
     let started = Instant::now();
-    assert_eq!(client.get("s", "u", &NoPrompt).unwrap().unwrap().expose_secret(), "p");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        client
+            .get("s", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "p"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -64,13 +64,18 @@ fn make_store(setup: &Setup, agent: AgentUse, prompt: Arc<ScriptedPrompt>) -> Ar
     Arc::new(TokenRingStore::with_prompt(options, prompt))
 }
 
-fn sim_source(state: &Path, policy: PresencePolicy) -> Box<dyn tokenring::agent::AuthenticatorSource> {
+fn sim_source(
+    state: &Path,
+    policy: PresencePolicy,
+) -> Box<dyn tokenring::agent::AuthenticatorSource> {
     let state = state.to_path_buf();
-    Box::new(move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
-        let mut sim = Simulator::open(&state).unwrap();
-        sim.set_presence_policy(policy.clone());
-        Ok(Box::new(Ctap2Client::new(SimTransport::from_simulator(sim))?) as DynAuthenticator)
-    })
+    Box::new(
+        move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+            let mut sim = Simulator::open(&state).unwrap();
+            sim.set_presence_policy(policy.clone());
+            Ok(Box::new(Ctap2Client::new(SimTransport::from_simulator(sim))?) as DynAuthenticator)
+        },
+    )
 }
 
 #[test]
@@ -79,9 +84,15 @@ fn entry_api_in_process() {
     let prompt = Arc::new(ScriptedPrompt::new());
     let store = make_store(&setup, AgentUse::Never, Arc::clone(&prompt));
     let entry = Entry::new_in_store(&store, "crates.io", "alice").unwrap();
-    assert_eq!(entry.get_specifiers(), Some(("crates.io".into(), "alice".into())));
+    assert_eq!(
+        entry.get_specifiers(),
+        Some(("crates.io".into(), "alice".into()))
+    );
 
-    assert!(matches!(entry.get_password(), Err(keyring_core::Error::NoEntry)));
+    assert!(matches!(
+        entry.get_password(),
+        Err(keyring_core::Error::NoEntry)
+    ));
     let before = prompt.touches();
     entry.set_password("cio_t0ken").unwrap();
     assert_eq!(prompt.touches() - before, 2, "in-process: unlock + entry");
@@ -97,11 +108,20 @@ fn entry_api_in_process() {
     assert_eq!(entry.get_password().unwrap(), "ünïcode ✓");
 
     // Another entry, then search by name.
-    Entry::new_in_store(&store, "pypi", "alice").unwrap().set_password("pypi-x").unwrap();
+    Entry::new_in_store(&store, "pypi", "alice")
+        .unwrap()
+        .set_password("pypi-x")
+        .unwrap();
     let found = Entry::search_in_store(&store, &HashMap::from([("user", "alice")])).unwrap();
     let mut names: Vec<_> = found.iter().map(|e| e.get_specifiers().unwrap()).collect();
     names.sort();
-    assert_eq!(names, vec![("crates.io".into(), "alice".into()), ("pypi".into(), "alice".into())]);
+    assert_eq!(
+        names,
+        vec![
+            ("crates.io".into(), "alice".into()),
+            ("pypi".into(), "alice".into())
+        ]
+    );
     let found = Entry::search_in_store(&store, &HashMap::from([("service", "pypi")])).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].get_password().unwrap(), "pypi-x");
@@ -110,7 +130,12 @@ fn entry_api_in_process() {
         Err(keyring_core::Error::Invalid(..))
     ));
     assert!(matches!(
-        keyring_core::Entry::new_in_store_with_modifiers(&store, "s", "u", &HashMap::from([("x", "y")])),
+        keyring_core::Entry::new_in_store_with_modifiers(
+            &store,
+            "s",
+            "u",
+            &HashMap::from([("x", "y")])
+        ),
         Err(keyring_core::Error::Invalid(..))
     ));
 
@@ -118,9 +143,18 @@ fn entry_api_in_process() {
     entry.get_credential().unwrap();
     assert!(entry.get_attributes().unwrap().is_empty());
     entry.delete_credential().unwrap();
-    assert!(matches!(entry.delete_credential(), Err(keyring_core::Error::NoEntry)));
-    assert!(matches!(entry.get_password(), Err(keyring_core::Error::NoEntry)));
-    assert!(matches!(entry.get_credential(), Err(keyring_core::Error::NoEntry)));
+    assert!(matches!(
+        entry.delete_credential(),
+        Err(keyring_core::Error::NoEntry)
+    ));
+    assert!(matches!(
+        entry.get_password(),
+        Err(keyring_core::Error::NoEntry)
+    ));
+    assert!(matches!(
+        entry.get_credential(),
+        Err(keyring_core::Error::NoEntry)
+    ));
     // A specifier: it can be set again after the delete.
     entry.set_password("again").unwrap();
     assert_eq!(entry.get_password().unwrap(), "again");
@@ -150,10 +184,16 @@ fn entry_api_through_the_agent() {
     for _ in 0..3 {
         assert_eq!(entry.get_password().unwrap(), "ghp_x");
     }
-    assert_eq!(prompt.touches() - before, 3, "one tap per secret with the agent");
+    assert_eq!(
+        prompt.touches() - before,
+        3,
+        "one tap per secret with the agent"
+    );
     let before = prompt.touches();
     assert_eq!(
-        Entry::search_in_store(&store, &HashMap::new()).unwrap().len(),
+        Entry::search_in_store(&store, &HashMap::new())
+            .unwrap()
+            .len(),
         1
     );
     entry.delete_credential().unwrap();
@@ -161,9 +201,15 @@ fn entry_api_through_the_agent() {
 
     // The same vault in-process sees what the agent wrote (and vice versa).
     let direct = make_store(&setup, AgentUse::Never, Arc::new(ScriptedPrompt::new()));
-    Entry::new_in_store(&direct, "later", "bob").unwrap().set_password("v").unwrap();
+    Entry::new_in_store(&direct, "later", "bob")
+        .unwrap()
+        .set_password("v")
+        .unwrap();
     assert_eq!(
-        Entry::new_in_store(&store, "later", "bob").unwrap().get_password().unwrap(),
+        Entry::new_in_store(&store, "later", "bob")
+            .unwrap()
+            .get_password()
+            .unwrap(),
         "v"
     );
 
@@ -171,7 +217,10 @@ fn entry_api_through_the_agent() {
     serving.join().unwrap().unwrap();
     // Require without an agent: a clear error, as NoStorageAccess... or the
     // platform failure that says to start one.
-    let error = Entry::new_in_store(&store, "later", "bob").unwrap().get_password().unwrap_err();
+    let error = Entry::new_in_store(&store, "later", "bob")
+        .unwrap()
+        .get_password()
+        .unwrap_err();
     assert!(error.to_string().contains("tokenring agent"), "{error}");
 }
 
@@ -188,8 +237,14 @@ fn a_denied_touch_is_no_storage_access() {
     let shutdown = agent.shutdown_handle();
     let serving = std::thread::spawn(move || agent.serve());
     let store = make_store(&setup, AgentUse::Auto, Arc::new(ScriptedPrompt::new()));
-    let error = Entry::new_in_store(&store, "s", "u").unwrap().set_password("p").unwrap_err();
-    assert!(matches!(error, keyring_core::Error::NoStorageAccess(_)), "{error:?}");
+    let error = Entry::new_in_store(&store, "s", "u")
+        .unwrap()
+        .set_password("p")
+        .unwrap_err();
+    assert!(
+        matches!(error, keyring_core::Error::NoStorageAccess(_)),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("denied"), "{error}");
     shutdown.shutdown();
     serving.join().unwrap().unwrap();
@@ -202,6 +257,12 @@ fn the_default_store_serves_entry_new() {
     keyring_core::set_default_store(store);
     let entry = Entry::new("default", "carol").unwrap();
     entry.set_password("via default").unwrap();
-    assert_eq!(Entry::new("default", "carol").unwrap().get_password().unwrap(), "via default");
+    assert_eq!(
+        Entry::new("default", "carol")
+            .unwrap()
+            .get_password()
+            .unwrap(),
+        "via default"
+    );
     keyring_core::unset_default_store();
 }

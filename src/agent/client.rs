@@ -89,7 +89,11 @@ impl AgentConnection {
     /// Sends `request` and returns the final reply, showing events through
     /// `prompt`, answering PIN requests from it, and sending `cancel` when
     /// it reports cancellation. An `error` reply becomes the typed error.
-    pub fn request(&mut self, request: &ClientMessage, prompt: &dyn Prompt) -> Result<AgentMessage, Error> {
+    pub fn request(
+        &mut self,
+        request: &ClientMessage,
+        prompt: &dyn Prompt,
+    ) -> Result<AgentMessage, Error> {
         protocol::write_message(&mut self.stream, request)?;
         let mut reader = FrameReader::new(Duration::from_secs(30));
         let mut cancel_sent = false;
@@ -162,11 +166,13 @@ impl AgentClient {
 
     /// The agent listening at `socket`, when one does.
     pub fn connect_socket(socket: &Path) -> Result<Option<AgentClient>, Error> {
-        Ok(AgentConnection::open(socket)?.map(|connection| AgentClient {
-            socket: socket.to_path_buf(),
-            pid: connection.pid(),
-            spare: Mutex::new(Some(connection)),
-        }))
+        Ok(
+            AgentConnection::open(socket)?.map(|connection| AgentClient {
+                socket: socket.to_path_buf(),
+                pid: connection.pid(),
+                spare: Mutex::new(Some(connection)),
+            }),
+        )
     }
 
     /// The agent's process id.
@@ -181,7 +187,11 @@ impl AgentClient {
 
     /// Sends one request (on the spare connection, or a new one) and
     /// returns the final reply.
-    pub fn request(&self, request: &ClientMessage, prompt: &dyn Prompt) -> Result<AgentMessage, Error> {
+    pub fn request(
+        &self,
+        request: &ClientMessage,
+        prompt: &dyn Prompt,
+    ) -> Result<AgentMessage, Error> {
         let spare = self
             .spare
             .lock()
@@ -236,7 +246,12 @@ fn unexpected(request: &str, reply: &AgentMessage) -> Error {
 }
 
 impl SecretStore for AgentClient {
-    fn get(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<Option<Password>, Error> {
+    fn get(
+        &self,
+        service: &str,
+        user: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<Option<Password>, Error> {
         let request = ClientMessage::Get {
             service: service.to_string(),
             user: user.to_string(),
@@ -249,7 +264,13 @@ impl SecretStore for AgentClient {
         }
     }
 
-    fn set(&self, service: &str, user: &str, password: &str, prompt: &dyn Prompt) -> Result<(), Error> {
+    fn set(
+        &self,
+        service: &str,
+        user: &str,
+        password: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<(), Error> {
         let request = ClientMessage::Set {
             service: service.to_string(),
             user: user.to_string(),

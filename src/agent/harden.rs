@@ -78,7 +78,9 @@ fn set_not_dumpable(warnings: &mut Vec<String>) -> bool {
     match set_dumpable_behavior(DumpableBehavior::NotDumpable) {
         Ok(()) => true,
         Err(e) => {
-            warnings.push(format!("could not make the process undumpable (PR_SET_DUMPABLE): {e}"));
+            warnings.push(format!(
+                "could not make the process undumpable (PR_SET_DUMPABLE): {e}"
+            ));
             false
         }
     }

@@ -52,7 +52,10 @@ pub fn socket_path(vault: &Path) -> Option<PathBuf> {
 fn socket_file_name(canonical: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let digest = Sha256::digest(canonical.as_os_str().as_bytes());
-    format!("vault-{}.sock", hex::encode(digest.get(..12).unwrap_or_default()))
+    format!(
+        "vault-{}.sock",
+        hex::encode(digest.get(..12).unwrap_or_default())
+    )
 }
 
 /// How `tokenring agent` runs.
@@ -144,11 +147,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
 /// A duration the way [`parse_duration`] reads it (`15m`, `30s`, `1h`, `250ms`).
 pub fn format_duration(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -162,8 +165,18 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print() {
-        for (text, secs) in [("30s", 30.0), ("15m", 900.0), ("1h", 3600.0), ("250ms", 0.25), ("7", 7.0)] {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs_f64(secs), "{text}");
+        for (text, secs) in [
+            ("30s", 30.0),
+            ("15m", 900.0),
+            ("1h", 3600.0),
+            ("250ms", 0.25),
+            ("7", 7.0),
+        ] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_secs_f64(secs),
+                "{text}"
+            );
         }
         for bad in ["", "m", "5x", "-1s", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");

@@ -479,9 +479,7 @@ impl WireError {
                 });
             }
             VaultError::WrongAuthenticator => wire.vault_error = name("wrong_authenticator"),
-            VaultError::HmacSecretUnsupported => {
-                wire.vault_error = name("hmac_secret_unsupported")
-            }
+            VaultError::HmacSecretUnsupported => wire.vault_error = name("hmac_secret_unsupported"),
             VaultError::LockedByAnotherProcess {
                 path,
                 holder,
@@ -671,7 +669,9 @@ pub enum FrameError {
     #[error("frame length {0} exceeds the limit of {MAX_FRAME_LEN} bytes")]
     TooLarge(u32),
     /// The version byte is not [`PROTOCOL_VERSION`].
-    #[error("protocol version {0} is not supported (this agent speaks version {PROTOCOL_VERSION})")]
+    #[error(
+        "protocol version {0} is not supported (this agent speaks version {PROTOCOL_VERSION})"
+    )]
     UnsupportedVersion(u8),
     /// The body is not a message (not UTF-8 JSON of a known shape).
     #[error("malformed message: {0}")]
@@ -767,7 +767,10 @@ impl FrameReader {
     /// Reads until a whole frame is buffered, the stream's read timeout
     /// passes (`Ok(None)`), or an error. On `Ok(Some(body))` the body (JSON)
     /// is returned and removed from the buffer.
-    pub fn poll(&mut self, stream: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
+    pub fn poll(
+        &mut self,
+        stream: &mut impl Read,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
         loop {
             if let Some(body) = self.take_frame()? {
                 return Ok(Some(body));
@@ -788,7 +791,8 @@ impl FrameReader {
                     if self.started.is_none() {
                         self.started = Some(Instant::now());
                     }
-                    self.buffer.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    self.buffer
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
                 }
                 Err(e) if is_timeout(&e) => {
                     if let Some(start) = self.started {
@@ -836,7 +840,12 @@ impl FrameReader {
         if self.buffer.len() < total {
             return Ok(None);
         }
-        let body = Zeroizing::new(self.buffer.get(HEADER_LEN..total).unwrap_or_default().to_vec());
+        let body = Zeroizing::new(
+            self.buffer
+                .get(HEADER_LEN..total)
+                .unwrap_or_default()
+                .to_vec(),
+        );
         let rest = self.buffer.get(total..).unwrap_or_default().to_vec();
         self.buffer.clear();
         self.buffer.extend_from_slice(&rest);
@@ -894,9 +903,14 @@ mod tests {
         let mut reader = FrameReader::new(Duration::from_secs(5));
         let mut src = Trickle(bytes, 0);
         let first = reader.poll(&mut src).unwrap().unwrap();
-        assert!(matches!(decode::<ClientMessage>(&first).unwrap(), ClientMessage::Get { service, user } if service == "bank" && user == "alice"));
+        assert!(
+            matches!(decode::<ClientMessage>(&first).unwrap(), ClientMessage::Get { service, user } if service == "bank" && user == "alice")
+        );
         let second = reader.poll(&mut src).unwrap().unwrap();
-        assert!(matches!(decode::<ClientMessage>(&second).unwrap(), ClientMessage::List));
+        assert!(matches!(
+            decode::<ClientMessage>(&second).unwrap(),
+            ClientMessage::List
+        ));
         assert!(matches!(reader.poll(&mut src), Err(FrameError::Closed)));
     }
 
@@ -904,10 +918,16 @@ mod tests {
     fn bad_frames_are_refused() {
         let mut reader = FrameReader::new(Duration::from_secs(5));
         let mut big = &[0xFFu8, 0xFF, 0xFF, 0xFF][..];
-        assert!(matches!(reader.poll(&mut big), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            reader.poll(&mut big),
+            Err(FrameError::TooLarge(_))
+        ));
         let mut reader = FrameReader::new(Duration::from_secs(5));
         let mut short = &[0u8, 0, 0, 1, 1][..];
-        assert!(matches!(reader.poll(&mut short), Err(FrameError::TooShort(1))));
+        assert!(matches!(
+            reader.poll(&mut short),
+            Err(FrameError::TooShort(1))
+        ));
         let mut reader = FrameReader::new(Duration::from_secs(5));
         let mut version = &[0u8, 0, 0, 3, 9, b'{', b'}'][..];
         assert!(matches!(
@@ -917,7 +937,13 @@ mod tests {
         let mut reader = FrameReader::new(Duration::from_secs(5));
         let mut cut = &[0u8, 0, 0, 9, 1, b'{'][..];
         assert!(matches!(reader.poll(&mut cut), Err(FrameError::Truncated)));
-        for body in [&b"not json"[..], b"{\"type\":\"launch\"}", b"{\"type\":\"get\"}", b"\xff\xfe", b"[]"] {
+        for body in [
+            &b"not json"[..],
+            b"{\"type\":\"launch\"}",
+            b"{\"type\":\"get\"}",
+            b"\xff\xfe",
+            b"[]",
+        ] {
             assert!(decode::<ClientMessage>(body).is_err());
         }
     }
@@ -942,7 +968,9 @@ mod tests {
         for error in cases {
             let text = error.to_string();
             let json = serde_json::to_vec(&WireError::from_error(&error)).unwrap();
-            let back = serde_json::from_slice::<WireError>(&json).unwrap().into_error();
+            let back = serde_json::from_slice::<WireError>(&json)
+                .unwrap()
+                .into_error();
             assert_eq!(back.to_string(), text);
             assert_eq!(
                 std::mem::discriminant(&back),
@@ -960,12 +988,18 @@ mod tests {
             }],
         })
         .unwrap();
-        assert_eq!(json, r#"{"type":"names","names":[{"service":"s","user":"u"}]}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"names","names":[{"service":"s","user":"u"}]}"#
+        );
         let json = serde_json::to_string(&AgentMessage::Password { password: None }).unwrap();
         assert_eq!(json, r#"{"type":"password","password":null}"#);
-        let msg: ClientMessage =
-            serde_json::from_str(r#"{"type":"set","service":"s","user":"u","password":"p","extra":1}"#)
-                .unwrap();
-        assert!(matches!(msg, ClientMessage::Set { ref password, .. } if password.expose_secret() == "p"));
+        let msg: ClientMessage = serde_json::from_str(
+            r#"{"type":"set","service":"s","user":"u","password":"p","extra":1}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(msg, ClientMessage::Set { ref password, .. } if password.expose_secret() == "p")
+        );
     }
 }

@@ -38,8 +38,8 @@ use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
 use tokenring_vault::{Password, Vault, VaultCredential, VaultError};
 
 use super::protocol::{
-    self, AgentMessage, ClientMessage, ErrorKind, FrameReader, Name, StatusReport,
-    WireError, WireSecret, PROTOCOL_VERSION,
+    self, AgentMessage, ClientMessage, ErrorKind, FrameReader, Name, StatusReport, WireError,
+    WireSecret, PROTOCOL_VERSION,
 };
 use crate::devices::DynAuthenticator;
 use crate::Error;
@@ -200,7 +200,10 @@ impl Agent {
             .mode(0o600)
             .open(&lock_path)
             .map_err(|e| Error::Agent(format!("cannot open {}: {e}", lock_path.display())))?;
-        if let Err(e) = rustix::fs::flock(lock_file.as_fd(), rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        if let Err(e) = rustix::fs::flock(
+            lock_file.as_fd(),
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        ) {
             if e == rustix::io::Errno::WOULDBLOCK {
                 let pid = std::fs::read_to_string(&lock_path)
                     .ok()
@@ -212,7 +215,10 @@ impl Agent {
                     config.socket.display()
                 )));
             }
-            return Err(Error::Agent(format!("cannot lock {}: {e}", lock_path.display())));
+            return Err(Error::Agent(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            )));
         }
         lock_file
             .set_len(0)
@@ -344,7 +350,10 @@ fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
             .mode(0o700)
             .create(dir)
             .map_err(|e| {
-                Error::Agent(format!("cannot create the agent directory {}: {e}", dir.display()))
+                Error::Agent(format!(
+                    "cannot create the agent directory {}: {e}",
+                    dir.display()
+                ))
             })?;
     }
     let meta = std::fs::symlink_metadata(dir)
@@ -567,14 +576,21 @@ impl Shared {
                 vault.lock();
                 drop(activity);
                 self.lock_vault();
-                eprintln!("tokenring agent: locked the vault after {} idle", super::format_duration(self.idle_lock));
+                eprintln!(
+                    "tokenring agent: locked the vault after {} idle",
+                    super::format_duration(self.idle_lock)
+                );
             }
         }
     }
 
     /// The unlocked vault, unlocking it (one tap) with the authenticator
     /// held by `device` when it is locked or not yet open.
-    fn unlock_with(&self, device: &mut DeviceGuard<'_>, prompt: &dyn Prompt) -> Result<Arc<Vault>, Error> {
+    fn unlock_with(
+        &self,
+        device: &mut DeviceGuard<'_>,
+        prompt: &dyn Prompt,
+    ) -> Result<Arc<Vault>, Error> {
         if let Some(vault) = self.unlocked_vault() {
             return Ok(vault);
         }
@@ -591,7 +607,8 @@ impl Shared {
                     Ok(vault)
                 }
                 None => {
-                    let vault = Arc::new(Vault::open(&self.vault_path, &mut **authenticator, prompt)?);
+                    let vault =
+                        Arc::new(Vault::open(&self.vault_path, &mut **authenticator, prompt)?);
                     *lock(&self.vault) = Some(Arc::clone(&vault));
                     Ok(vault)
                 }
@@ -677,7 +694,9 @@ impl Shared {
             if activity.in_flight > 0 {
                 self.idle_lock.as_secs_f64()
             } else {
-                self.idle_lock.saturating_sub(activity.last.elapsed()).as_secs_f64()
+                self.idle_lock
+                    .saturating_sub(activity.last.elapsed())
+                    .as_secs_f64()
             }
         });
         StatusReport {
@@ -709,10 +728,12 @@ impl Shared {
             }
             ClientMessage::Get { service, user } => {
                 let _active = self.begin();
-                self.with_device(prompt, |vault, auth| vault.get(&service, &user, &mut **auth, prompt))
-                    .map(|password| AgentMessage::Password {
-                        password: password.map(into_wire),
-                    })
+                self.with_device(prompt, |vault, auth| {
+                    vault.get(&service, &user, &mut **auth, prompt)
+                })
+                .map(|password| AgentMessage::Password {
+                    password: password.map(into_wire),
+                })
             }
             ClientMessage::Set {
                 service,
@@ -721,7 +742,13 @@ impl Shared {
             } => {
                 let _active = self.begin();
                 self.with_device(prompt, |vault, auth| {
-                    vault.set(&service, &user, password.expose_secret(), &mut **auth, prompt)
+                    vault.set(
+                        &service,
+                        &user,
+                        password.expose_secret(),
+                        &mut **auth,
+                        prompt,
+                    )
                 })
                 .map(|()| AgentMessage::Done)
             }
@@ -732,12 +759,13 @@ impl Shared {
             }
             ClientMessage::List => {
                 let _active = self.begin();
-                self.with_names(prompt, |vault| vault.list()).map(|names| AgentMessage::Names {
-                    names: names
-                        .into_iter()
-                        .map(|(service, user)| Name { service, user })
-                        .collect(),
-                })
+                self.with_names(prompt, |vault| vault.list())
+                    .map(|names| AgentMessage::Names {
+                        names: names
+                            .into_iter()
+                            .map(|(service, user)| Name { service, user })
+                            .collect(),
+                    })
             }
         };
         result.unwrap_or_else(|e| AgentMessage::Error(WireError::from_error(&e)))
@@ -846,7 +874,10 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
         Err(e) => {
             refuse(
                 &mut stream,
-                WireError::new(ErrorKind::PermissionDenied, format!("cannot check the peer's uid: {e}")),
+                WireError::new(
+                    ErrorKind::PermissionDenied,
+                    format!("cannot check the peer's uid: {e}"),
+                ),
             );
             return;
         }
@@ -856,7 +887,10 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     if clients > limits.max_clients {
         refuse(
             &mut stream,
-            WireError::new(ErrorKind::Busy, format!("the agent has too many clients ({})", limits.max_clients)),
+            WireError::new(
+                ErrorKind::Busy,
+                format!("the agent has too many clients ({})", limits.max_clients),
+            ),
         );
         return;
     }
@@ -864,7 +898,10 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     let writer = match stream.try_clone() {
         Ok(w) => w,
         Err(e) => {
-            refuse(&mut stream, WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")));
+            refuse(
+                &mut stream,
+                WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")),
+            );
             return;
         }
     };
@@ -885,7 +922,10 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     let worker = match worker {
         Ok(w) => w,
         Err(e) => {
-            refuse(&mut stream, WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")));
+            refuse(
+                &mut stream,
+                WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")),
+            );
             return;
         }
     };
@@ -909,11 +949,10 @@ fn read_frames(
     let mut reader = FrameReader::new(limits.frame_timeout);
     let mut last_frame = Instant::now();
     loop {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            if !connection.in_flight.load(Ordering::SeqCst) {
-                return;
-            }
-            // The worker sees the shutdown through its prompt and replies.
+        // During a request, the worker sees the shutdown through its prompt
+        // and replies; then the loop ends here.
+        if shared.shutdown.load(Ordering::SeqCst) && !connection.in_flight.load(Ordering::SeqCst) {
+            return;
         }
         let body = match reader.poll(stream) {
             Ok(Some(body)) => body,
@@ -922,7 +961,9 @@ fn read_frames(
                 if !busy && last_frame.elapsed() > limits.idle_connection_timeout {
                     return;
                 }
-                if shared.shutdown.load(Ordering::SeqCst) && !connection.in_flight.load(Ordering::SeqCst) {
+                if shared.shutdown.load(Ordering::SeqCst)
+                    && !connection.in_flight.load(Ordering::SeqCst)
+                {
                     return;
                 }
                 continue;
@@ -997,10 +1038,7 @@ fn violation(connection: &Connection, reply: WireError) {
 /// The worker: one request at a time, with a prompt relayed to the client.
 fn work(shared: &Shared, connection: &Connection, inbox: &Receiver<ClientMessage>) {
     for request in inbox {
-        let prompt = RelayPrompt {
-            shared,
-            connection,
-        };
+        let prompt = RelayPrompt { shared, connection };
         let reply = shared.execute(request, &prompt);
         connection.in_flight.store(false, Ordering::SeqCst);
         if !connection.send(&reply) {

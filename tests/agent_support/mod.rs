@@ -135,7 +135,9 @@ impl Drop for RunningAgent {
 /// agent closes it. Returns the JSON bodies.
 pub fn raw_exchange(socket: &Path, bytes: &[u8]) -> Vec<serde_json::Value> {
     let mut stream = UnixStream::connect(socket).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(bytes).unwrap();
     read_frames_until_closed(&mut stream)
 }
