@@ -273,6 +273,17 @@ fn authenticator_from_option_or_environment() {
         .env("TOKENRING_AUTHENTICATOR", "nonsense")
         .arg("list");
     Env::run_with_input(command, b"").expect(2);
+    // Empty variables count as unset.
+    let mut command = env.command();
+    command
+        .env("TOKENRING_AUTHENTICATOR", "")
+        .env("TOKENRING_VAULT", "")
+        .arg("status");
+    let run = Env::run_with_input(command, b"").expect(0);
+    assert!(run
+        .stdout
+        .contains("any connected USB or NFC authenticator"));
+    assert!(run.stdout.contains("python_keyring/keyring.tokenvault"));
     // A HID path that does not exist.
     let run = env
         .run(&["--authenticator", "hid:/nonexistent/hidraw9", "list"])

@@ -24,6 +24,9 @@ use tokenring::store::{AgentUse, StoreOptions};
 use tokenring::terminal::TerminalPrompt;
 use tokenring::{Error, SecretStore};
 
+/// The environment variable naming the vault file (like `--vault`).
+const VAULT_ENV: &str = "TOKENRING_VAULT";
+
 const EXAMPLES: &str = "\
 Examples:
   tokenring init                                  # create a vault (touch your authenticator)
@@ -80,9 +83,9 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The vault file [default: the Python tokenring's,
-    /// ~/.local/share/python_keyring/keyring.tokenvault on Linux]
-    #[arg(long, global = true, env = "TOKENRING_VAULT", value_name = "PATH")]
+    /// The vault file [env: TOKENRING_VAULT] [default: the Python
+    /// tokenring's, ~/.local/share/python_keyring/keyring.tokenvault on Linux]
+    #[arg(long, global = true, value_name = "PATH")]
     vault: Option<PathBuf>,
 
     /// The authenticator to use: hid:PATH (USB, see `tokenring devices`),
@@ -90,10 +93,10 @@ pub struct Global {
     /// sim:STATEFILE (the software authenticator: it protects nothing).
     /// Without it, every USB and NFC authenticator is looked at and the one
     /// that holds the vault's credential is used, without a touch.
+    /// [env: TOKENRING_AUTHENTICATOR]
     #[arg(
         long,
         global = true,
-        env = "TOKENRING_AUTHENTICATOR",
         value_name = "SELECTOR",
         value_parser = parse_selector
     )]
@@ -135,20 +138,29 @@ pub struct Context {
 }
 
 impl Context {
+    /// The options, then the environment (an empty variable counts as
+    /// unset), then the defaults.
     fn from_global(global: &Global) -> Result<Context, Error> {
-        let vault = match &global.vault {
-            Some(path) => path.clone(),
+        let from_env = std::env::var_os(VAULT_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let vault = match global.vault.clone().or(from_env) {
+            Some(path) => path,
             None => tokenring::paths::default_vault_path().ok_or_else(|| {
                 Error::Other(
                     "cannot tell where the vault is: HOME is not set; use --vault PATH".into(),
                 )
             })?,
         };
+        let devices = match &global.authenticator {
+            Some(selector) => DeviceOptions {
+                selector: Some(selector.clone()),
+            },
+            None => DeviceOptions::from_env()?,
+        };
         Ok(Context {
             vault,
-            devices: DeviceOptions {
-                selector: global.authenticator.clone(),
-            },
+            devices,
             use_agent: !global.no_agent,
         })
     }
