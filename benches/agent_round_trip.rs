@@ -1,0 +1,134 @@
+//! Agent `get` round trip: a client asks the agent for one secret over the
+//! Unix socket, the agent derives the entry key on the authenticator (an
+//! in-memory simulator approving at once) and answers. Median and p99 over
+//! 10,000 requests, on one reused connection and with a new connection per
+//! request; `status` (no authenticator) for the protocol's own cost.
+//!
+//! Run: `cargo bench -p tokenring --bench agent_round_trip` (optionally
+//! followed by `-- REQUESTS`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokenring::agent::protocol::{AgentMessage, ClientMessage};
+use tokenring::agent::{Agent, AgentClient, AgentConfig, AgentConnection};
+use tokenring::devices::DynAuthenticator;
+use tokenring::SecretStore;
+use tokenring_core::{Ctap2Client, NoPrompt};
+use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
+use tokenring_vault::{CreateOptions, Vault};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let requests: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir()?;
+    let vault_path = dir.path().join("keyring.tokenvault");
+    let socket = dir.path().join("agent").join("vault.sock");
+    let sim = Arc::new(Mutex::new(Simulator::new(
+        SimConfig::with_seed(5).presence(PresencePolicy::approve()),
+    )));
+    let mut auth = Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?;
+    Vault::create(&vault_path, &mut auth, &CreateOptions::default(), &NoPrompt)?;
+    drop(auth);
+
+    let source = {
+        let sim = Arc::clone(&sim);
+        move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+            Ok(
+                Box::new(Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?)
+                    as DynAuthenticator,
+            )
+        }
+    };
+    let agent = Agent::bind(AgentConfig::new(
+        vault_path,
+        socket.clone(),
+        Box::new(source),
+    ))?;
+    let shutdown = agent.shutdown_handle();
+    let serving = std::thread::spawn(move || agent.serve());
+
+    let client = AgentClient::connect_socket(&socket)?.ok_or("the agent does not answer")?;
+    client.set(
+        "pypi",
+        "__token__",
+        "pypi-AgEIcHlwaS5vcmcCJDAwMDAwMDAw",
+        &NoPrompt,
+    )?;
+    for _ in 0..200 {
+        client.get("pypi", "__token__", &NoPrompt)?;
+    }
+
+    println!("agent round trip, {requests} requests each (in-memory simulator approving at once)");
+    println!("{:<44} {:>10} {:>10} {:>10}", "", "median", "p99", "mean");
+
+    let times = measure(requests, || {
+        let password = client.get("pypi", "__token__", &NoPrompt)?;
+        if password.is_none() {
+            return Err("the entry vanished".into());
+        }
+        Ok(())
+    })?;
+    report("get, reused connection (1 tap each)", &times);
+
+    let times = measure(requests, || {
+        let mut connection = AgentConnection::open(&socket)?.ok_or("no agent")?;
+        let request = ClientMessage::Get {
+            service: "pypi".into(),
+            user: "__token__".into(),
+        };
+        match connection.request(&request, &NoPrompt)? {
+            AgentMessage::Password { password: Some(_) } => Ok(()),
+            _ => Err("unexpected reply".into()),
+        }
+    })?;
+    report("connect + get (as a CLI process does)", &times);
+
+    let times = measure(requests, || {
+        client.status()?;
+        Ok(())
+    })?;
+    report("status, reused connection (no authenticator)", &times);
+
+    let touches = sim.lock().map(|s| s.presence_requests()).unwrap_or(0);
+    println!("(simulator presence checks in total: {touches})");
+    shutdown.shutdown();
+    serving.join().map_err(|_| "the agent thread panicked")??;
+    Ok(())
+}
+
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
+
+fn measure(
+    n: usize,
+    mut op: impl FnMut() -> BenchResult,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        op()?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times)
+}
+
+fn report(label: &str, sorted: &[Duration]) {
+    let at = |q: f64| {
+        let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(index).copied().unwrap_or_default()
+    };
+    let mean = sorted.iter().sum::<Duration>() / u32::try_from(sorted.len().max(1)).unwrap_or(1);
+    println!(
+        "{label:<44} {:>8.1}µs {:>8.1}µs {:>8.1}µs",
+        micros(at(0.5)),
+        micros(at(0.99)),
+        micros(mean)
+    );
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
