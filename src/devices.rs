@@ -528,6 +528,7 @@ pub fn find_holder(
             tried: Discovery::tried(problems),
         });
     }
+    let several = candidates.len() > 1;
     let mut tried = Vec::new();
     for mut candidate in candidates {
         if !candidate.info.hmac_secret {
@@ -539,7 +540,7 @@ pub fn find_holder(
             .probe(&credential.id, &credential.rp_id)
         {
             Ok(true) => {
-                if candidate.info.transport != TransportKind::Simulator {
+                if several {
                     prompt.info(&format!("using {}", candidate.label));
                 }
                 return Ok(candidate.authenticator);

@@ -96,6 +96,14 @@ fn the_holder_is_found_without_a_touch() {
     .expect("found");
     assert!(path_of(&mut chosen).ends_with("b.json"));
     assert_eq!(prompt.touches(), 0);
+    assert!(
+        prompt.events().iter().any(|e| matches!(
+            e,
+            tokenring_core::PromptEvent::Info(m) if m.starts_with("using ") && m.contains("b.json")
+        )),
+        "says which one it uses: {:?}",
+        prompt.events()
+    );
     assert_eq!(
         a.lock().presence_requests(),
         a_before,
