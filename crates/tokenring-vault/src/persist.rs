@@ -234,28 +234,6 @@ pub fn read_parsed(
     Ok((parsed, fingerprint))
 }
 
-/// Reads the whole vault file, with the fingerprint of what was read.
-pub fn read(path: &Path) -> Result<(Vec<u8>, Option<Fingerprint>), VaultError> {
-    let mut file = open_vault(path)?;
-    let meta = file
-        .metadata()
-        .map_err(|e| VaultError::io("read", path, e))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
-    file.read_to_end(&mut bytes)
-        .map_err(|e| VaultError::io("read", path, e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| VaultError::io("read", path, e))?;
-    let fingerprint = if meta.len() == bytes.len() as u64 && bytes.len() >= TAIL_LEN {
-        bytes
-            .get(bytes.len() - TAIL_LEN..)
-            .and_then(|tail| Fingerprint::new(&meta, tail))
-    } else {
-        None
-    };
-    Ok((bytes, fingerprint))
-}
-
 /// Whether anything (a file, a link, a dangling link) is at `path`.
 pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()

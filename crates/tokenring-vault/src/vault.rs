@@ -143,27 +143,34 @@ fn derive_key(
     Ok(FernetKey::from_secret(&output.first))
 }
 
-/// Parses a file's bytes into its header and token, mapping errors to the path.
-fn parse_file(path: &Path, bytes: &[u8]) -> Result<format::VaultFile, VaultError> {
-    format::parse_file(bytes).map_err(|reason| VaultError::Corrupt {
+/// Reads and parses the vault file, with the fingerprint of what was read.
+fn read_vault(path: &Path) -> Result<(format::VaultFile, Option<Fingerprint>), VaultError> {
+    let (file, fingerprint) = persist::read_parsed(path)?;
+    let file = file.map_err(|reason| VaultError::Corrupt {
         path: path.to_path_buf(),
         reason,
-    })
+    })?;
+    Ok((file, fingerprint))
 }
 
-/// Decrypts and parses a vault token with a known key.
+/// Decrypts and parses a vault token with a known key (`verified`: its MAC
+/// was just checked with this key).
 fn decrypt_entries(
     path: &Path,
     key: &FernetKey,
     header: &KeyHandle,
     token: Vec<u8>,
+    verified: bool,
 ) -> Result<Entries, VaultError> {
     let mut token = Zeroizing::new(token);
-    let range = key
-        .decrypt_in_place(&mut token)
-        .map_err(|_| VaultError::DidNotDecrypt {
-            path: path.to_path_buf(),
-        })?;
+    let range = if verified {
+        key.decrypt_verified_in_place(&mut token)
+    } else {
+        key.decrypt_in_place(&mut token)
+    }
+    .map_err(|_| VaultError::DidNotDecrypt {
+        path: path.to_path_buf(),
+    })?;
     let plaintext = token.get(range).unwrap_or_default();
     let entries = format::parse_entries(plaintext, &header.credential).map_err(|reason| {
         VaultError::Corrupt {
@@ -172,6 +179,16 @@ fn decrypt_entries(
         }
     })?;
     Ok(entries)
+}
+
+impl std::fmt::Debug for Vault {
+    /// The path and whether it is locked; never a key or an entry.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Vault {
@@ -259,8 +276,7 @@ impl Vault {
     /// Reads the credential a vault file was made with, without any
     /// derivation (to find the right authenticator before asking for a touch).
     pub fn credential_of(path: &Path) -> Result<VaultCredential, VaultError> {
-        let (bytes, _) = persist::read(path)?;
-        let file = parse_file(path, &bytes)?;
+        let (file, _) = read_vault(path)?;
         Ok((*file.key.credential).clone())
     }
 
@@ -322,17 +338,14 @@ impl Vault {
                 return Ok(());
             }
         }
-        let (file, fingerprint) = persist::read_parsed(&self.path)?;
-        let file = file.map_err(|reason| VaultError::Corrupt {
-            path: self.path.clone(),
-            reason,
-        })?;
+        let (file, fingerprint) = read_vault(&self.path)?;
         if file.key != state.header {
             return Err(VaultError::Replaced {
                 path: self.path.clone(),
             });
         }
-        unlocked.entries = decrypt_entries(&self.path, &unlocked.key, &state.header, file.token)?;
+        unlocked.entries =
+            decrypt_entries(&self.path, &unlocked.key, &state.header, file.token, false)?;
         unlocked.fingerprint = fingerprint;
         Ok(())
     }
@@ -542,11 +555,7 @@ fn unlock_file(
     auth: &mut dyn Authenticator,
     prompt: &dyn Prompt,
 ) -> Result<(KeyHandle, UvMode, Unlocked), VaultError> {
-    let (file, fingerprint) = persist::read_parsed(path)?;
-    let file = file.map_err(|reason| VaultError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let (file, fingerprint) = read_vault(path)?;
     let info = auth.describe()?;
     if !info.hmac_secret {
         return Err(VaultError::HmacSecretUnsupported);
@@ -554,7 +563,8 @@ fn unlock_file(
     let first = info.default_derive_uv();
     let mut uv = first;
     let mut key = derive_key(auth, &file.key, first, "unlock the vault", prompt)?;
-    if key.verify(&file.token).is_err()
+    let mut verified = key.verify(&file.token).is_ok();
+    if !verified
         && first == UvMode::PresenceOnly
         && (info.client_pin == Some(true) || info.built_in_uv == Some(true))
     {
@@ -566,8 +576,14 @@ fn unlock_file(
             "unlock the vault (with user verification)",
             prompt,
         )?;
+        verified = key.verify(&file.token).is_ok();
     }
-    let entries = decrypt_entries(path, &key, &file.key, file.token)?;
+    if !verified {
+        return Err(VaultError::DidNotDecrypt {
+            path: path.to_path_buf(),
+        });
+    }
+    let entries = decrypt_entries(path, &key, &file.key, file.token, true)?;
     Ok((
         file.key,
         uv,
