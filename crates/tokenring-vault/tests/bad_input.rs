@@ -218,7 +218,7 @@ fn tampered_data_does_not_decrypt() {
     let mut tampered = text.clone();
     tampered.replace_range(mid..mid + 2, replacement);
     assert_rejected(&mut f, tampered.as_bytes(), |result| {
-        let err = result.err().expect("must not open");
+        let err = result.expect_err("must not open");
         assert!(matches!(err, VaultError::DidNotDecrypt { .. }), "{err:?}");
         assert!(err.to_string().contains("did not decrypt"));
     });
@@ -229,7 +229,7 @@ fn wrong_credential_is_reported_as_such() {
     let f = good_vault();
     let mut stranger =
         HmacAuthenticator::with_credential(&[1, 2, 3], "hardware.keychain.glyph.im", [9; 32]);
-    let err = open(&f.path, &mut stranger).err().expect("must not open");
+    let err = open(&f.path, &mut stranger).expect_err("must not open");
     assert!(matches!(err, VaultError::WrongAuthenticator), "{err:?}");
     assert_eq!(std::fs::read(&f.path).expect("read"), f.good);
 }
@@ -326,8 +326,7 @@ fn tampered_entry_list_and_entry_tokens() {
     let vault = open(&f.path, &mut f.auth).expect("the vault itself opens");
     let err = vault
         .get("svc", "user", &mut f.auth, &NoPrompt)
-        .err()
-        .expect("entry must fail");
+        .expect_err("entry must fail");
     assert!(
         matches!(err, VaultError::EntryDidNotDecrypt { .. }),
         "{err:?}"

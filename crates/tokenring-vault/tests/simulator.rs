@@ -78,8 +78,7 @@ fn a_fixture_on_the_wrong_simulator_is_the_wrong_authenticator() {
         &mut auth,
         &NoPrompt,
     )
-    .err()
-    .expect("must fail");
+    .expect_err("must fail");
     assert!(matches!(err, VaultError::WrongAuthenticator), "{err:?}");
 }
 
