@@ -53,6 +53,13 @@ impl Password {
     }
 }
 
+impl std::fmt::Debug for Password {
+    /// Redacted: a password never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
 type Name = (String, String);
 
 /// A borrowed (service, user) that looks up an owned one without copying.
