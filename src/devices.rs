@@ -23,7 +23,6 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -153,6 +152,10 @@ impl Candidate {
 
     /// Wraps a client; with `detail`, also asks for the PIN retries left
     /// (getPINRetries, CTAP 2.1 §6.5.5.2: no tap) when a PIN is set.
+    #[cfg_attr(
+        not(any(feature = "hid", feature = "nfc", feature = "sim")),
+        allow(dead_code)
+    )]
     fn from_client<T>(mut client: Ctap2Client<T>, detail: bool) -> Result<Candidate, Error>
     where
         T: Transport + Send + 'static,
@@ -207,6 +210,7 @@ pub struct Discovery {
     pub problems: Vec<Problem>,
 }
 
+#[cfg_attr(not(any(feature = "hid", feature = "nfc")), allow(dead_code))]
 impl Discovery {
     fn note(&mut self, message: String) {
         self.problems.push(Problem {
@@ -246,11 +250,13 @@ pub struct DeviceReport {
     pub error: Option<String>,
 }
 
-static SIM_WARNED: AtomicBool = AtomicBool::new(false);
+#[cfg(feature = "sim")]
+static SIM_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Prints the simulator warning on stderr, once per process.
+#[cfg(feature = "sim")]
 fn warn_simulator(path: &std::path::Path) {
-    if !SIM_WARNED.swap(true, Ordering::SeqCst) {
+    if !SIM_WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         eprintln!(
             "warning: using the software authenticator {} (tokenring-sim): it protects nothing; \
              its secrets sit in a plain file",
