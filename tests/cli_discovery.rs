@@ -358,3 +358,37 @@ fn authenticators_without_hmac_secret_are_not_eligible() {
         "not probed"
     );
 }
+
+/// With a real FIDO2 authenticator (USB or NFC) connected:
+///
+///     cargo test -p tokenring --test cli_discovery -- --ignored --nocapture
+///
+/// Touch the authenticator when asked (twice: enroll and vault key; a PIN
+/// is read from TOKENRING_PIN_FILE if the authenticator has one). Checks
+/// that discovery finds it, that a new vault is made with it, and that the
+/// probe for the vault's credential then picks it without a touch.
+#[test]
+#[ignore = "needs a real FIDO2 authenticator and touches"]
+fn a_real_authenticator_is_discovered_enrolled_and_found_again() {
+    use tokenring::devices::DeviceOptions;
+    use tokenring::terminal::TerminalPrompt;
+    let options = DeviceOptions::default();
+    let list = devices::list_devices(&options);
+    eprintln!("{list:#?}");
+    assert!(
+        list.devices.iter().any(|d| d.hmac_secret == Some(true)),
+        "no usable authenticator connected"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault_path = dir.path().join("real.tokenvault");
+    let prompt = TerminalPrompt::new();
+    let vault = tokenring::inprocess::create_vault(&vault_path, &options, &prompt).expect("create");
+    let credential = vault.credential();
+    let scripted = ScriptedPrompt::new();
+    let mut found =
+        devices::open_for_credential(&options, &credential, &scripted).expect("found again");
+    assert_eq!(scripted.touches(), 0);
+    assert!(found
+        .probe(&credential.id, &credential.rp_id)
+        .expect("probe"));
+}
