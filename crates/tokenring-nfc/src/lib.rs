@@ -8,7 +8,7 @@ pub mod pcsc_channel;
 pub mod transport;
 
 pub use apdu::{CommandApdu, LengthEncoding, ResponseApdu, StatusWord};
-pub use channel::ApduChannel;
+pub use channel::{ApduChannel, Session};
 pub use error::NfcError;
 #[cfg(feature = "pcsc")]
 pub use pcsc_channel::{PcscChannel, PcscContext, ReaderCard};

@@ -5,7 +5,7 @@ use std::ffi::CString;
 
 use tokenring_core::{TransportError, TransportErrorKind};
 
-use crate::channel::ApduChannel;
+use crate::channel::{ApduChannel, Session};
 use crate::error::{NfcError, HOLD_TO_READER};
 use crate::transport::{NfcOptions, NfcTransport};
 
@@ -154,6 +154,38 @@ impl ApduChannel for PcscChannel {
             }
             Err(error) => Err(transmit_error(&self.reader, error)),
         }
+    }
+
+    /// Runs `session` inside a PC/SC transaction (`SCardBeginTransaction`):
+    /// other programs' APDUs wait until the request is done. A card reset
+    /// by another program is taken up again first (the transport then finds
+    /// the applet unselected and selects it).
+    fn exclusive(&mut self, session: &mut Session<'_>) -> Result<(), TransportError> {
+        let reader = self.reader.as_str();
+        let Some(card) = self.card.as_mut() else {
+            return Err(transmit_error(reader, pcsc::Error::InvalidHandle));
+        };
+        if let Err(pcsc::Error::ResetCard) = card.transaction().map(drop) {
+            card.reconnect(
+                pcsc::ShareMode::Shared,
+                pcsc::Protocols::ANY,
+                pcsc::Disposition::LeaveCard,
+            )
+            .map_err(|error| transmit_error(reader, error))?;
+        }
+        let transaction = card
+            .transaction()
+            .map_err(|error| transmit_error(reader, error))?;
+        let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        session(&mut |apdu: &[u8]| {
+            transaction
+                .transmit(apdu, &mut buffer)
+                .map(<[u8]>::to_vec)
+                .map_err(|error| transmit_error(reader, error))
+        });
+        // Ending fails only when the card is gone; the session saw that.
+        let _ = transaction.end(pcsc::Disposition::LeaveCard);
+        Ok(())
     }
 }
 

@@ -122,8 +122,17 @@ impl From<Failure> for TransportError {
 /// polls status updates with NFCCTAP_GETRESPONSE (forwarding them to
 /// [`Prompt::keepalive`]), and sends the NFCCTAP cancel when
 /// [`Prompt::is_cancelled`] turns true.
+///
+/// Each request (and the opening) runs inside [`ApduChannel::exclusive`],
+/// so that no other program's APDUs come between its APDUs (PC/SC: a
+/// transaction).
 pub struct NfcTransport<C: ApduChannel> {
     channel: C,
+    card: CardState,
+}
+
+/// What the transport knows about the card, apart from the channel.
+struct CardState {
     reader: String,
     options: NfcOptions,
     get_response_cla: u8,
@@ -133,12 +142,15 @@ pub struct NfcTransport<C: ApduChannel> {
     needs_select: bool,
 }
 
+/// The transmit function of one exclusive session.
+type Io<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, TransportError> + 'a;
+
 impl<C: ApduChannel> std::fmt::Debug for NfcTransport<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NfcTransport")
-            .field("reader", &self.reader)
-            .field("applet_version", &self.applet_version)
-            .field("options", &self.options)
+            .field("reader", &self.card.reader)
+            .field("applet_version", &self.card.applet_version)
+            .field("options", &self.card.options)
             .finish_non_exhaustive()
     }
 }
@@ -154,31 +166,37 @@ impl<C: ApduChannel> NfcTransport<C> {
     ) -> Result<Self, NfcError> {
         let mut transport = NfcTransport {
             channel,
-            reader: reader.into(),
-            options,
-            get_response_cla: 0x00,
-            applet_version: String::new(),
-            get_info: Vec::new(),
-            needs_select: false,
+            card: CardState {
+                reader: reader.into(),
+                options,
+                get_response_cla: 0x00,
+                applet_version: String::new(),
+                get_info: Vec::new(),
+                needs_select: false,
+            },
         };
-        transport.select()?;
-        transport.confirm_ctap2()?;
+        let card = &mut transport.card;
+        let mut outcome = None;
+        transport.channel.exclusive(&mut |io| {
+            outcome = Some(card.select(io).and_then(|()| card.confirm_ctap2(io)));
+        })?;
+        outcome.unwrap_or_else(|| Err(NfcError::Transport(not_run())))?;
         Ok(transport)
     }
 
     /// The version string the applet answered to SELECT (`U2F_V2`, `FIDO_2_0`).
     pub fn applet_version(&self) -> &str {
-        &self.applet_version
+        &self.card.applet_version
     }
 
     /// The CBOR authenticatorGetInfo response read when the card was opened.
     pub fn get_info_response(&self) -> &[u8] {
-        &self.get_info
+        &self.card.get_info
     }
 
     /// The options in force.
     pub fn options(&self) -> &NfcOptions {
-        &self.options
+        &self.card.options
     }
 
     /// The channel underneath.
@@ -190,15 +208,20 @@ impl<C: ApduChannel> NfcTransport<C> {
     pub fn into_channel(self) -> C {
         self.channel
     }
+}
 
+/// The channel ran no session (a broken [`ApduChannel::exclusive`]).
+fn not_run() -> TransportError {
+    protocol("the APDU channel did not run the exchange")
+}
+
+impl CardState {
     /// SELECT the FIDO applet (CTAP 2.1 §11.3.3), with Le, accepting `61XX`.
-    fn select(&mut self) -> Result<(), NfcError> {
+    fn select(&mut self, io: &mut Io<'_>) -> Result<(), NfcError> {
         let response = self
             .command(
-                0x00,
-                INS_SELECT,
-                SELECT_BY_NAME,
-                0x00,
+                io,
+                [0x00, INS_SELECT, SELECT_BY_NAME, 0x00],
                 &FIDO_AID,
                 LengthEncoding::Short,
             )
@@ -216,8 +239,8 @@ impl<C: ApduChannel> NfcTransport<C> {
 
     /// authenticatorGetInfo must answer CTAP2_OK; a U2F-only applet refuses
     /// NFCCTAP_MSG or answers an error.
-    fn confirm_ctap2(&mut self) -> Result<(), NfcError> {
-        match self.exchange_inner(command::GET_INFO, &[], &NoPrompt) {
+    fn confirm_ctap2(&mut self, io: &mut Io<'_>) -> Result<(), NfcError> {
+        match self.exchange_inner(io, command::GET_INFO, &[], &NoPrompt) {
             Ok(Reply { status: 0, body }) => {
                 self.get_info = body;
                 Ok(())
@@ -231,8 +254,8 @@ impl<C: ApduChannel> NfcTransport<C> {
 
     /// One APDU out, one parsed response back; a card that left the reader
     /// becomes the "hold your authenticator to the reader" error.
-    fn transmit(&mut self, apdu: &[u8]) -> Result<ResponseApdu, TransportError> {
-        let raw = self.channel.transmit(apdu).map_err(|error| {
+    fn transmit(&mut self, io: &mut Io<'_>, apdu: &[u8]) -> Result<ResponseApdu, TransportError> {
+        let raw = io(apdu).map_err(|error| {
             if error.kind == TransportErrorKind::Disconnected {
                 self.needs_select = true;
                 card_gone(&error.message)
@@ -247,10 +270,8 @@ impl<C: ApduChannel> NfcTransport<C> {
     /// and collects the whole response (`61XX` → GET RESPONSE).
     fn command(
         &mut self,
-        cla: u8,
-        ins: u8,
-        p1: u8,
-        p2: u8,
+        io: &mut Io<'_>,
+        [cla, ins, p1, p2]: [u8; 4],
         data: &[u8],
         encoding: LengthEncoding,
     ) -> Result<ResponseApdu, Failure> {
@@ -277,7 +298,7 @@ impl<C: ApduChannel> NfcTransport<C> {
             let bytes = apdu.encode(encoding).map_err(|e| {
                 TransportError::new(TransportErrorKind::MessageTooLarge, e.to_string())
             })?;
-            let response = self.transmit(&bytes)?;
+            let response = self.transmit(io, &bytes)?;
             if index + 1 < count {
                 if response.sw != StatusWord::OK {
                     return Err(Failure::Status {
@@ -290,12 +311,16 @@ impl<C: ApduChannel> NfcTransport<C> {
             }
         }
         let last = last.ok_or_else(|| protocol("no APDU was sent"))?;
-        Ok(self.collect_response(last)?)
+        Ok(self.collect_response(io, last)?)
     }
 
     /// Response chaining (ISO 7816-4 §5.3.4 / CTAP 2.1 §11.3.5): while the
     /// card answers `61XX`, GET RESPONSE fetches the next part.
-    fn collect_response(&mut self, first: ResponseApdu) -> Result<ResponseApdu, TransportError> {
+    fn collect_response(
+        &mut self,
+        io: &mut Io<'_>,
+        first: ResponseApdu,
+    ) -> Result<ResponseApdu, TransportError> {
         let mut data = first.data;
         let mut sw = first.sw;
         // Each round must move at least one byte forward or end; the bound
@@ -309,7 +334,7 @@ impl<C: ApduChannel> NfcTransport<C> {
                     "the authenticator kept answering 61XX without end (response chaining)",
                 ));
             }
-            let next = self.get_response(remaining)?;
+            let next = self.get_response(io, remaining)?;
             data.extend_from_slice(&next.data);
             if data.len() > self.options.max_response_len {
                 return Err(protocol(format!(
@@ -325,16 +350,16 @@ impl<C: ApduChannel> NfcTransport<C> {
     /// GET RESPONSE with the class byte the card accepts: `00` first (ISO),
     /// `80` when the card refuses that class or instruction (6E00 / 6D00),
     /// remembering whichever worked.
-    fn get_response(&mut self, le: usize) -> Result<ResponseApdu, TransportError> {
+    fn get_response(&mut self, io: &mut Io<'_>, le: usize) -> Result<ResponseApdu, TransportError> {
         let cla = self.get_response_cla;
-        let response = self.transmit_get_response(cla, le)?;
+        let response = self.transmit_get_response(io, cla, le)?;
         if response.sw != StatusWord::CLA_NOT_SUPPORTED
             && response.sw != StatusWord::INS_NOT_SUPPORTED
         {
             return Ok(response);
         }
         let other = if cla == 0x00 { CLA_NFCCTAP } else { 0x00 };
-        let retry = self.transmit_get_response(other, le)?;
+        let retry = self.transmit_get_response(io, other, le)?;
         if retry.sw != StatusWord::CLA_NOT_SUPPORTED && retry.sw != StatusWord::INS_NOT_SUPPORTED {
             self.get_response_cla = other;
         }
@@ -343,6 +368,7 @@ impl<C: ApduChannel> NfcTransport<C> {
 
     fn transmit_get_response(
         &mut self,
+        io: &mut Io<'_>,
         cla: u8,
         le: usize,
     ) -> Result<ResponseApdu, TransportError> {
@@ -350,17 +376,15 @@ impl<C: ApduChannel> NfcTransport<C> {
             .with_le(le.clamp(1, SHORT_MAX_LE))
             .encode(LengthEncoding::Short)
             .map_err(|e| protocol(e.to_string()))?;
-        self.transmit(&apdu)
+        self.transmit(io, &apdu)
     }
 
     /// NFCCTAP_GETRESPONSE (CTAP 2.1 §11.3.7.2), or its cancel form.
-    fn poll(&mut self, cancel: bool) -> Result<ResponseApdu, Failure> {
+    fn poll(&mut self, io: &mut Io<'_>, cancel: bool) -> Result<ResponseApdu, Failure> {
         let p1 = if cancel { P1_CANCEL } else { 0x00 };
         self.command(
-            CLA_NFCCTAP,
-            INS_NFCCTAP_GETRESPONSE,
-            p1,
-            0x00,
+            io,
+            [CLA_NFCCTAP, INS_NFCCTAP_GETRESPONSE, p1, 0x00],
             &[],
             self.options.length_encoding,
         )
@@ -368,27 +392,40 @@ impl<C: ApduChannel> NfcTransport<C> {
 
     fn exchange_inner(
         &mut self,
+        io: &mut Io<'_>,
         ctap_command: u8,
         payload: &[u8],
         prompt: &dyn Prompt,
     ) -> Result<Reply, Failure> {
         if self.needs_select {
             // The card came back (or was reset): its applet is not selected.
-            self.select()
+            self.select(io)
                 .map_err(|error| Failure::Transport(error.into()))?;
         }
         let mut message = Vec::with_capacity(payload.len() + 1);
         message.push(ctap_command);
         message.extend_from_slice(payload);
         let started = Instant::now();
-        let mut response = self.command(
-            CLA_NFCCTAP,
-            INS_NFCCTAP_MSG,
-            P1_GETRESPONSE_SUPPORTED,
-            0x00,
-            &message,
-            self.options.length_encoding,
-        )?;
+        // The applet is not selected when the card was reset or powered
+        // down since the last request (by another program, or the reader's
+        // power management): the request was not taken, so select the
+        // applet and send it once more.
+        let not_selected = |sw: StatusWord| {
+            sw == StatusWord::CONDITIONS_NOT_SATISFIED || sw == StatusWord::NOT_FOUND
+        };
+        let first = self.send_message(io, &message);
+        let retry = match &first {
+            Ok(response) => not_selected(response.sw),
+            Err(Failure::Status { sw, .. }) => not_selected(*sw),
+            Err(Failure::Transport(_)) => false,
+        };
+        let mut response = if retry {
+            self.select(io)
+                .map_err(|error| Failure::Transport(error.into()))?;
+            self.send_message(io, &message)?
+        } else {
+            first?
+        };
         let mut cancel_sent = false;
         loop {
             if response.sw == StatusWord::OK {
@@ -412,13 +449,13 @@ impl<C: ApduChannel> NfcTransport<C> {
             }
             if !cancel_sent && prompt.is_cancelled() {
                 cancel_sent = true;
-                response = self.poll(true)?;
+                response = self.poll(io, true)?;
                 continue;
             }
             if started.elapsed() >= self.options.timeout {
                 if !cancel_sent {
                     // Best effort: the request is abandoned either way.
-                    let _ = self.poll(true);
+                    let _ = self.poll(io, true);
                 }
                 return Err(Failure::Transport(TransportError::new(
                     TransportErrorKind::Timeout,
@@ -431,8 +468,18 @@ impl<C: ApduChannel> NfcTransport<C> {
             self.pause(prompt, cancel_sent);
             let cancel_now = !cancel_sent && prompt.is_cancelled();
             cancel_sent |= cancel_now;
-            response = self.poll(cancel_now)?;
+            response = self.poll(io, cancel_now)?;
         }
+    }
+
+    /// NFCCTAP_MSG with `message` (command byte and CBOR).
+    fn send_message(&mut self, io: &mut Io<'_>, message: &[u8]) -> Result<ResponseApdu, Failure> {
+        self.command(
+            io,
+            [CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0x00],
+            message,
+            self.options.length_encoding,
+        )
     }
 
     /// Waits one poll interval, waking early when the user cancels.
@@ -473,15 +520,22 @@ impl<C: ApduChannel> Transport for NfcTransport<C> {
         payload: &[u8],
         prompt: &dyn Prompt,
     ) -> Result<Reply, TransportError> {
-        self.exchange_inner(command, payload, prompt)
-            .map_err(TransportError::from)
+        let card = &mut self.card;
+        let mut outcome = None;
+        self.channel.exclusive(&mut |io| {
+            outcome = Some(card.exchange_inner(io, command, payload, prompt));
+        })?;
+        match outcome {
+            Some(result) => result.map_err(TransportError::from),
+            None => Err(not_run()),
+        }
     }
 
     fn info(&self) -> TransportInfo {
         TransportInfo {
             kind: TransportKind::Nfc,
-            name: self.reader.clone(),
-            path: self.reader.clone(),
+            name: self.card.reader.clone(),
+            path: self.card.reader.clone(),
         }
     }
 

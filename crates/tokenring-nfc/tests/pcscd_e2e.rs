@@ -2,10 +2,15 @@
 //! vpcd driver → the simulator as a virtual contactless card.
 //!
 //! Runs when `TOKENRING_PCSCD=1` (pcscd running with the vpcd driver of
-//! Debian's `vsmartcard-vpcd`, reader "Virtual PCD 00 00" on port 35963);
-//! otherwise it says why it skipped. The simulator's vpcd bridge runs in
-//! this process, or, when `TOKENRING_SIM_BIN` names the `tokenring-sim`
-//! binary, as `tokenring-sim vpcd` (stopped with SIGTERM at the end).
+//! Debian's `vsmartcard-vpcd`); otherwise it says why it skipped. Two tests,
+//! one per vpcd reader, so they can run side by side:
+//!
+//! - "Virtual PCD 00 00" (port 35963): the simulator's vpcd bridge in this
+//!   process; the whole story (PIN, presence wait, derive, reset by another
+//!   program, probe, cancel, card taken away).
+//! - "Virtual PCD 00 01" (port 35964): the `tokenring-sim vpcd` command
+//!   (`TOKENRING_SIM_BIN`, else `target/<profile>/tokenring-sim` beside this
+//!   test), stopped with SIGTERM at the end.
 //!
 //! ```sh
 //! pcscd --foreground --apdu &   # as root
@@ -23,15 +28,17 @@ use std::time::{Duration, Instant};
 use tokenring_core::transport::command;
 use tokenring_core::{
     Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, NoPrompt,
-    PromptEvent, Salts, ScriptedPrompt, Transport, TransportErrorKind, UserEntity, UvMode,
-    DEFAULT_RP_ID,
+    PromptEvent, Salts, ScriptedPrompt, Transport, TransportError, TransportErrorKind, UserEntity,
+    UvMode, DEFAULT_RP_ID,
 };
 use tokenring_nfc::{NfcError, NfcOptions, NfcTransport, PcscChannel, PcscContext};
 use tokenring_sim::vpcd::{self, VpcdOptions};
 use tokenring_sim::{ClockMode, PresencePolicy, SimConfig, Simulator};
 
-/// The first vpcd reader (port 35963).
+/// The first vpcd reader (port 35963): the in-process bridge.
 const READER: &str = "Virtual PCD 00 00";
+/// The second vpcd reader (port 35964): the `tokenring-sim vpcd` command.
+const READER_2: &str = "Virtual PCD 00 01";
 const PIN: &str = "1234";
 
 /// The simulator on the reader: in this process, or the `tokenring-sim` binary.
@@ -45,45 +52,43 @@ enum Card {
 }
 
 impl Card {
-    fn start(state: &Path, presence: &str) -> Card {
+    /// The simulator in this process, on the first vpcd reader.
+    fn in_process(state: &Path, presence: &str) -> Card {
         let config = SimConfig::with_seed(0x5EED).pin(PIN);
-        match std::env::var_os("TOKENRING_SIM_BIN") {
-            Some(binary) => {
-                let binary = PathBuf::from(binary);
-                let status = Command::new(&binary)
-                    .args(["init", "--seed", "24301", "--pin", PIN])
-                    .arg(state)
-                    .status()
-                    .expect("tokenring-sim init runs");
-                assert!(status.success(), "tokenring-sim init failed");
-                let child = Command::new(&binary)
-                    .arg("vpcd")
-                    .arg(state)
-                    .args(["--presence", presence])
-                    .spawn()
-                    .expect("tokenring-sim vpcd starts");
-                Card::Binary(child)
-            }
-            None => {
-                let mut simulator = Simulator::create(config, state).expect("state file");
-                simulator.set_clock(ClockMode::Real);
-                simulator.set_presence_policy(parse_presence(presence));
-                let simulator = Arc::new(Mutex::new(simulator));
-                let stop = Arc::new(AtomicBool::new(false));
-                let bridge = {
-                    let simulator = Arc::clone(&simulator);
-                    let stop = Arc::clone(&stop);
-                    std::thread::spawn(move || {
-                        vpcd::run(simulator, &VpcdOptions::default(), &stop, &mut vpcd::Stderr)
-                    })
-                };
-                Card::InProcess {
-                    simulator,
-                    stop,
-                    bridge: Some(bridge),
-                }
-            }
+        let mut simulator = Simulator::create(config, state).expect("state file");
+        simulator.set_clock(ClockMode::Real);
+        simulator.set_presence_policy(parse_presence(presence));
+        let simulator = Arc::new(Mutex::new(simulator));
+        let stop = Arc::new(AtomicBool::new(false));
+        let bridge = {
+            let simulator = Arc::clone(&simulator);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                vpcd::run(simulator, &VpcdOptions::default(), &stop, &mut vpcd::Stderr)
+            })
+        };
+        Card::InProcess {
+            simulator,
+            stop,
+            bridge: Some(bridge),
         }
+    }
+
+    /// `tokenring-sim vpcd` on the second vpcd reader.
+    fn command(binary: &Path, state: &Path, presence: &str) -> Card {
+        let status = Command::new(binary)
+            .args(["init", "--seed", "24301", "--pin", PIN])
+            .arg(state)
+            .status()
+            .expect("tokenring-sim init runs");
+        assert!(status.success(), "tokenring-sim init failed");
+        let child = Command::new(binary)
+            .arg("vpcd")
+            .arg(state)
+            .args(["--presence", presence, "--address", "127.0.0.1:35964"])
+            .spawn()
+            .expect("tokenring-sim vpcd starts");
+        Card::Binary(child)
     }
 
     /// Takes the card off the reader.
@@ -110,16 +115,14 @@ impl Card {
         }
     }
 
-    fn set_presence(&self, presence: &str) -> bool {
+    /// Changes the presence policy of the simulator in this process.
+    fn set_presence(&self, presence: &str) {
         match self {
-            Card::InProcess { simulator, .. } => {
-                simulator
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .set_presence_policy(parse_presence(presence));
-                true
-            }
-            Card::Binary(_) => false,
+            Card::InProcess { simulator, .. } => simulator
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .set_presence_policy(parse_presence(presence)),
+            Card::Binary(_) => panic!("the command's presence policy is fixed"),
         }
     }
 }
@@ -159,11 +162,11 @@ fn options() -> NfcOptions {
     }
 }
 
-/// Waits until pcscd sees the virtual card on the reader, then opens it.
-fn open_when_present(pcsc: &PcscContext) -> NfcTransport<PcscChannel> {
+/// Waits until pcscd sees the virtual card on `reader`, then opens it.
+fn open_when_present(pcsc: &PcscContext, reader: &str) -> NfcTransport<PcscChannel> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match pcsc.open(READER, options()) {
+        match pcsc.open(reader, options()) {
             Ok(transport) => return transport,
             Err(error) if Instant::now() < deadline => {
                 if !matches!(
@@ -174,7 +177,7 @@ fn open_when_present(pcsc: &PcscContext) -> NfcTransport<PcscChannel> {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(error) => panic!("the virtual card never appeared on '{READER}': {error}"),
+            Err(error) => panic!("the virtual card never appeared on '{reader}': {error}"),
         }
     }
 }
@@ -189,39 +192,119 @@ fn request<'a>(credential: &'a CredentialId, salt: u8) -> DeriveRequest<'a> {
     }
 }
 
-#[test]
-fn enroll_and_derive_through_pcscd_and_vpcd() {
+/// One test at a time: each test's `open_all` opens the other's card too,
+/// and the presence waits would stretch each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// pcscd with both vpcd readers, or why the test skips.
+fn pcscd() -> Option<PcscContext> {
     if std::env::var("TOKENRING_PCSCD").as_deref() != Ok("1") {
         eprintln!(
             "pcscd_e2e skipped: set TOKENRING_PCSCD=1 with pcscd running and its vpcd driver \
              loaded (Debian packages pcscd, vsmartcard-vpcd; as root: `pcscd --foreground &`)"
         );
-        return;
+        return None;
     }
     let pcsc = PcscContext::establish().expect("pcscd is running");
     let readers = pcsc.readers().expect("readers");
-    assert!(
-        readers.iter().any(|r| r == READER),
-        "pcscd has no reader '{READER}' (is the vpcd driver installed?): {readers:?}"
-    );
+    for reader in [READER, READER_2] {
+        assert!(
+            readers.iter().any(|r| r == reader),
+            "pcscd has no reader '{reader}' (is the vpcd driver installed?): {readers:?}"
+        );
+    }
+    Some(pcsc)
+}
 
-    // Before the card is there, the reader is listed without an authenticator.
+/// The `tokenring-sim` binary: `TOKENRING_SIM_BIN`, else the one cargo
+/// built beside this test (`target/<profile>/tokenring-sim`).
+fn sim_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("TOKENRING_SIM_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent()?.parent()?.join("tokenring-sim");
+    beside.is_file().then_some(beside)
+}
+
+#[test]
+fn the_tokenring_sim_vpcd_command_through_pcscd() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(pcsc) = pcscd() else {
+        return;
+    };
+    let Some(binary) = sim_binary() else {
+        eprintln!(
+            "skipped: no tokenring-sim binary (cargo build -p tokenring-sim, or set TOKENRING_SIM_BIN)"
+        );
+        return;
+    };
+    eprintln!("using {}", binary.display());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut card = Card::command(&binary, &dir.path().join("sim.json"), "delay:300");
+    let transport = open_when_present(&pcsc, READER_2);
+    let mut client = Ctap2Client::new(transport).expect("client over pcscd");
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enrolled through the command");
+    let first = client
+        .derive(&request(&credential, 5), &NoPrompt)
+        .expect("derived");
+    let again = client
+        .derive(&request(&credential, 5), &NoPrompt)
+        .expect("derived");
+    assert_eq!(first.first.expose_secret(), again.first.expose_secret());
+    drop(client);
+    // SIGTERM: a clean exit, and the reader is empty again.
+    card.remove();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match pcsc.connect(READER_2) {
+            Err(NfcError::NoCard { .. }) => break,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("the card stayed on the reader: {:?}", other.err()),
+        }
+    }
+}
+
+#[test]
+fn enroll_and_derive_through_pcscd_and_vpcd() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(pcsc) = pcscd() else {
+        return;
+    };
+
+    // Before the card is there, the reader is listed without an authenticator
+    // (or with a card pcscd has not yet noticed is gone, when a previous run
+    // just ended).
     let listed = pcsc.open_all(&options()).expect("open_all");
     let empty = listed
         .iter()
         .find(|r| r.reader == READER)
-        .map(|r| &r.opened);
+        .map(|r| r.opened.as_ref().err());
     assert!(
-        matches!(empty, Some(Err(NfcError::NoCard { .. }))),
-        "{:?}",
-        empty.map(|r| r.as_ref().err())
+        matches!(
+            empty,
+            Some(Some(NfcError::NoCard { .. }))
+                | Some(Some(NfcError::Transport(TransportError {
+                    kind: TransportErrorKind::Disconnected,
+                    ..
+                })))
+        ),
+        "{empty:?}"
     );
+    drop(listed);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("sim.json");
     // Every presence request takes a real 400 ms touch.
-    let mut card = Card::start(&state, "delay:400");
-    let transport = open_when_present(&pcsc);
+    let mut card = Card::in_process(&state, "delay:400");
+    let transport = open_when_present(&pcsc, READER);
     assert_eq!(transport.applet_version(), "FIDO_2_0");
     let listed = pcsc.open_all(&options()).expect("open_all");
     assert!(
@@ -262,8 +345,8 @@ fn enroll_and_derive_through_pcscd_and_vpcd() {
     assert_ne!(first.first.expose_secret(), other.first.expose_secret());
 
     // Another program resets the card (a pcsc handle dropped without
-    // SCARD_LEAVE_CARD): the interrupted request says try again, the next
-    // one selects the applet again and works.
+    // SCARD_LEAVE_CARD): the next request takes the card up again, finds
+    // the applet unselected, selects it and goes through.
     {
         let other = pcsc::Context::establish(pcsc::Scope::User).expect("context");
         let reader = std::ffi::CString::new(READER).expect("name");
@@ -272,14 +355,6 @@ fn enroll_and_derive_through_pcscd_and_vpcd() {
             .expect("a second handle");
         drop(handle);
     }
-    let error = match client.derive(&request(&credential, 1), &NoPrompt) {
-        Err(Error::Transport(error)) => error,
-        other => panic!(
-            "expected the reset to interrupt the request: {:?}",
-            other.err()
-        ),
-    };
-    assert_eq!(error.kind, TransportErrorKind::Disconnected, "{error}");
     let after_reset = client
         .derive(&request(&credential, 1), &NoPrompt)
         .expect("derived after the reset");
@@ -294,30 +369,27 @@ fn enroll_and_derive_through_pcscd_and_vpcd() {
         .probe(&CredentialId(vec![0u8; 64]), DEFAULT_RP_ID)
         .expect("probe"));
 
-    if card.set_presence("timeout") {
-        // Ctrl-C during a presence wait sends the NFCCTAP cancel.
-        let prompt = ScriptedPrompt::new().cancel_after_keepalives(2);
-        let error = client.select(&prompt).expect_err("cancelled");
-        assert!(matches!(error, Error::Cancelled), "{error:?}");
+    // Ctrl-C during a presence wait sends the NFCCTAP cancel.
+    card.set_presence("timeout");
+    let prompt = ScriptedPrompt::new().cancel_after_keepalives(2);
+    let error = client.select(&prompt).expect_err("cancelled");
+    assert!(matches!(error, Error::Cancelled), "{error:?}");
 
-        // The card leaves the reader while the authenticator waits for a touch.
-        let transport = client.transport_mut();
-        let remover = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            card.remove();
-        });
-        let error = transport
-            .exchange(command::SELECTION, &[], &NoPrompt)
-            .expect_err("the card left");
-        remover.join().expect("removed");
-        assert_eq!(error.kind, TransportErrorKind::Disconnected, "{error}");
-        assert!(
-            error
-                .message
-                .contains("hold your authenticator to the reader"),
-            "{error}"
-        );
-    } else {
+    // The card leaves the reader while the authenticator waits for a touch.
+    let transport = client.transport_mut();
+    let remover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
         card.remove();
-    }
+    });
+    let error = transport
+        .exchange(command::SELECTION, &[], &NoPrompt)
+        .expect_err("the card left");
+    remover.join().expect("removed");
+    assert_eq!(error.kind, TransportErrorKind::Disconnected, "{error}");
+    assert!(
+        error
+            .message
+            .contains("hold your authenticator to the reader"),
+        "{error}"
+    );
 }

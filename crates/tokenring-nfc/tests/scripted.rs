@@ -403,6 +403,30 @@ fn after_the_card_left_the_next_exchange_selects_the_applet_again() {
 }
 
 #[test]
+fn a_card_that_lost_its_applet_selection_is_selected_again_once() {
+    let card = ScriptedCard::new()
+        .opened("FIDO_2_0")
+        // Reset behind our back: the applet is not selected.
+        .expect(&GET_INFO_MSG, &[0x69, 0x85])
+        .expect(&SELECT, b"FIDO_2_0\x90\x00")
+        .expect(&GET_INFO_MSG, &[0x00, 0xA0, 0x90, 0x00])
+        // Only once per request: a second refusal is an error.
+        .expect(&GET_INFO_MSG, &[0x6A, 0x82])
+        .expect(&SELECT, b"FIDO_2_0\x90\x00")
+        .expect(&GET_INFO_MSG, &[0x6A, 0x82]);
+    let mut transport = open(card);
+    let reply = transport
+        .exchange(command::GET_INFO, &[], &NoPrompt)
+        .expect("selected again");
+    assert_eq!(reply.status, 0);
+    let error = transport
+        .exchange(command::GET_INFO, &[], &NoPrompt)
+        .expect_err("still not selected");
+    assert!(error.message.contains("6A82"), "{}", error.message);
+    done(transport);
+}
+
+#[test]
 fn a_card_removed_before_select_is_a_disconnect() {
     let card = ScriptedCard::new().fail(
         &SELECT,
@@ -421,8 +445,7 @@ fn status_words_other_than_9000_are_errors_not_replies() {
     for (sw, kind) in [
         ([0x6F, 0x00], TransportErrorKind::Io),
         ([0x67, 0x00], TransportErrorKind::Protocol),
-        ([0x69, 0x85], TransportErrorKind::Protocol),
-        ([0x6A, 0x82], TransportErrorKind::Protocol),
+        ([0x6D, 0x00], TransportErrorKind::Protocol),
         ([0x12, 0x34], TransportErrorKind::Protocol),
     ] {
         let card = ScriptedCard::new().opened("FIDO_2_0").any(&sw);
