@@ -92,9 +92,14 @@ pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
             }
         }
     }
-    // Say who holds it, for anyone who waits in vain (best effort).
-    let _ = file.set_len(0);
-    let _ = file.write_all_at(std::process::id().to_string().as_bytes(), 0);
+    // Say who holds it, for anyone who waits in vain (best effort). Only
+    // written when it changes: a write to the lock file can wait for the
+    // file system's journal, and the same process locks again and again.
+    let holder = format!("{:>10}\n", std::process::id());
+    let mut current = [0u8; 11];
+    if file.read_exact_at(&mut current, 0).is_err() || current != holder.as_bytes() {
+        let _ = file.write_all_at(holder.as_bytes(), 0);
+    }
     Ok(VaultLock { file })
 }
 
@@ -288,7 +293,14 @@ fn save_via(
         })?;
         fs::remove_file(temp).map_err(|e| VaultError::io("remove", temp, e))?;
     } else {
+        // Keep the old version open across the rename: the file system then
+        // frees its blocks when it is closed, off the caller's path, instead
+        // of inside the rename (freeing a large file can take milliseconds).
+        let old = File::open(path).ok();
         fs::rename(temp, path).map_err(|e| VaultError::io("replace", path, e))?;
+        if let Some(old) = old {
+            std::thread::spawn(move || drop(old));
+        }
     }
     let dir = parent_dir(path);
     File::open(dir)
