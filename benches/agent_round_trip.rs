@@ -86,6 +86,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     report("connect + get (as a CLI process does)", &times);
 
+    // The same derivation without the agent: what the socket and the
+    // agent's threads add is the difference.
+    let direct_vault = {
+        let mut auth = Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?;
+        let vault = Vault::open(&dir.path().join("keyring.tokenvault"), &mut auth, &NoPrompt)?;
+        (vault, auth)
+    };
+    let (direct, mut direct_auth) = direct_vault;
+    let times = measure(requests, || {
+        direct
+            .get("pypi", "__token__", &mut direct_auth, &NoPrompt)?
+            .ok_or("the entry vanished")?;
+        Ok(())
+    })?;
+    report("vault.get in this process (no agent)", &times);
+
     let times = measure(requests, || {
         client.status()?;
         Ok(())
