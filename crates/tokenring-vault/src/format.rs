@@ -244,9 +244,10 @@ fn write_entries_in_pieces(
 const PIECE: usize = 64 * 1024;
 
 /// Writes a whole vault file for `entries`, sealed under `key` with `iv`
-/// and `timestamp`, in pieces: one thread serialises and encrypts, the
-/// calling one MACs, encodes and writes. Memory stays a few pieces, whatever
-/// the size of the vault.
+/// and `timestamp`, in pieces through three stages: one thread serialises
+/// and encrypts (CBC is sequential), one computes the MAC, and the calling
+/// thread encodes and writes. Memory stays a few pieces, whatever the size
+/// of the vault.
 pub(crate) fn write_sealed_file(
     out: &mut impl Write,
     header: &KeyHandle,
@@ -255,28 +256,35 @@ pub(crate) fn write_sealed_file(
     timestamp: u64,
     entries: &Entries,
 ) -> std::io::Result<()> {
+    use std::sync::mpsc::sync_channel;
     let (token_header, mut encryptor, mut mac) = key.stream(iv, timestamp);
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (to_writer, from_producer) = sync_channel::<Arc<Vec<u8>>>(8);
+    let (to_mac, mac_input) = sync_channel::<Arc<Vec<u8>>>(8);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut buf = Vec::with_capacity(PIECE + 4096);
             let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
                 let aligned = buf.len() / 16 * 16;
-                let mut piece = empty_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(PIECE + 4096));
-                piece.clear();
-                piece.extend_from_slice(&buf[..aligned]);
+                let mut piece = buf[..aligned].to_vec();
                 encryptor.encrypt_blocks(&mut piece);
                 buf.drain(..aligned);
-                full_tx.send(piece).is_ok()
+                let piece = Arc::new(piece);
+                to_mac.send(Arc::clone(&piece)).is_ok() && to_writer.send(piece).is_ok()
             };
             let complete =
                 write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
             if complete && send(&mut buf, &mut encryptor) {
-                let _ = full_tx.send(encryptor.finish(&buf));
+                let last = Arc::new(encryptor.finish(&buf));
+                if to_mac.send(Arc::clone(&last)).is_ok() {
+                    let _ = to_writer.send(last);
+                }
             }
+        });
+        let tag = scope.spawn(move || {
+            for piece in mac_input {
+                mac.update(&piece);
+            }
+            mac.finalize()
         });
         let mut text = Vec::with_capacity(encoding::hex_base64_len(PIECE + 4096) + 512);
         text.extend_from_slice(b"{\"key\": ");
@@ -284,14 +292,15 @@ pub(crate) fn write_sealed_file(
         text.extend_from_slice(b", \"data\": \"");
         let mut encoder = encoding::HexBase64Encoder::default();
         encoder.push(&token_header, &mut text);
-        for piece in full_rx {
-            mac.update(&piece);
+        for piece in from_producer {
             encoder.push(&piece, &mut text);
             out.write_all(&text)?;
             text.clear();
-            let _ = empty_tx.send(piece);
         }
-        encoder.push(&mac.finalize(), &mut text);
+        let tag = tag
+            .join()
+            .map_err(|_| std::io::Error::other("the MAC thread failed"))?;
+        encoder.push(&tag, &mut text);
         encoder.finish(&mut text);
         text.extend_from_slice(b"\"}");
         out.write_all(&text)
