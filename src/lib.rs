@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod agent;
+#[cfg(feature = "cargo-credential")]
+pub mod cargo_credential;
 pub mod devices;
 pub mod error;
 pub mod inprocess;
