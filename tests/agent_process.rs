@@ -297,3 +297,63 @@ fn the_agent_process_is_hardened() {
         assert!(locked_kib > 0, "mlockall reported but VmLck is 0");
     }
 }
+
+#[test]
+fn cli_sets_beside_the_agent_lose_nothing() {
+    let env = Env::new(35);
+    let (mut child, client) = env.start_agent();
+    client.set("agent", "first", "a", &NoPrompt).unwrap();
+    // Writers through the agent and `tokenring --no-agent set` processes
+    // (in-process, under the vault's file lock) at the same time.
+    let socket = env.socket();
+    let through_agent = std::thread::spawn(move || {
+        let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+        for i in 0..20 {
+            client
+                .set("agent", &format!("u{i}"), "a", &NoPrompt)
+                .unwrap();
+        }
+    });
+    let cli: Vec<_> = (0..4)
+        .map(|i| {
+            let mut command = env.command();
+            command
+                .args(["--no-agent", "set", "cli", &format!("u{i}")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let mut child = command.spawn().unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"from the cli\n")
+                .unwrap();
+            child
+        })
+        .collect();
+    for child in cli {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    through_agent.join().unwrap();
+    // The agent sees the CLI's entries, and the file has the agent's.
+    let names = client.list(&NoPrompt).unwrap();
+    assert_eq!(names.len(), 1 + 20 + 4, "{names:?}");
+    assert_eq!(
+        client
+            .get("cli", "u3", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "from the cli"
+    );
+    assert_eq!(env.in_process().list(&NoPrompt).unwrap().len(), 25);
+    signal(&child, Signal::TERM);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}

@@ -247,7 +247,9 @@ fn a_silent_client_holds_nothing() {
 fn a_second_agent_for_the_same_socket_refuses() {
     let fx = Fixture::new();
     let _agent = fx.start(fx.config());
-    let error = Agent::bind(fx.config()).err().expect("refused");
+    let Err(error) = Agent::bind(fx.config()) else {
+        panic!("a second agent must be refused")
+    };
     let message = error.to_string();
     assert!(message.contains("already running"), "{message}");
     assert!(
@@ -385,7 +387,9 @@ fn cancel_from_the_client_cancels_the_touch_wait() {
     // The client's prompt cancels after the first keepalive (Ctrl-C).
     let prompt = ScriptedPrompt::new().cancel_after_keepalives(1);
     let started = Instant::now();
-    let error = client.get("s", "u", &prompt).err().expect("cancelled");
+    let Err(error) = client.get("s", "u", &prompt) else {
+        panic!("the request must be cancelled")
+    };
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

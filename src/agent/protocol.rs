@@ -948,6 +948,70 @@ mod tests {
         }
     }
 
+    /// A deterministic generator (xorshift), so failures reproduce.
+    struct Noise(u64);
+    impl Noise {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic_the_reader_or_the_decoder() {
+        let seeds: Vec<Vec<u8>> = [
+            encode(&ClientMessage::Get {
+                service: "s".into(),
+                user: "u".into(),
+            })
+            .unwrap()
+            .to_vec(),
+            encode(&ClientMessage::Set {
+                service: "s".into(),
+                user: "u".into(),
+                password: WireSecret::new("p"),
+            })
+            .unwrap()
+            .to_vec(),
+            encode(&ClientMessage::Pin { pin: None }).unwrap().to_vec(),
+            encode(&AgentMessage::Error(WireError::new(ErrorKind::Busy, "x")))
+                .unwrap()
+                .to_vec(),
+        ]
+        .into();
+        let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
+        for round in 0..8_000 {
+            let mut bytes = seeds[round % seeds.len()].clone();
+            match noise.below(4) {
+                0 => {
+                    for _ in 0..=noise.below(4) {
+                        let i = noise.below(bytes.len());
+                        bytes[i] = noise.next() as u8;
+                    }
+                }
+                1 => bytes.truncate(noise.below(bytes.len() + 1)),
+                2 => {
+                    let extra = noise.below(64);
+                    bytes.extend((0..extra).map(|_| noise.next() as u8));
+                }
+                _ => {
+                    bytes = (0..noise.below(80)).map(|_| noise.next() as u8).collect();
+                }
+            }
+            let mut reader = FrameReader::new(Duration::from_secs(5));
+            let mut src = &bytes[..];
+            while let Ok(Some(body)) = reader.poll(&mut src) {
+                let _ = decode::<ClientMessage>(&body);
+                let _ = decode::<AgentMessage>(&body);
+            }
+        }
+    }
+
     #[test]
     fn errors_survive_the_wire() {
         let cases = [
