@@ -5,6 +5,7 @@ pub mod agent;
 pub mod cargo_credential;
 pub mod devices;
 pub mod error;
+pub mod git_credential;
 pub mod inprocess;
 #[cfg(feature = "keyring")]
 pub mod keyring_store;

@@ -1,0 +1,85 @@
+//! `git-credential-tokenring`: a git credential helper whose passwords only
+//! leave the TokenRing vault with a tap on a FIDO2 authenticator.
+//!
+//! Set up with `git config --global credential.helper
+//! /path/to/git-credential-tokenring`; git then runs it with `get`, `store`
+//! or `erase` and a credential description on stdin (see
+//! [`tokenring::git_credential`] for the service names and semantics).
+//!
+//! Environment: `TOKENRING_VAULT`, `TOKENRING_AUTHENTICATOR`,
+//! `TOKENRING_PIN_FILE`, `TOKENRING_SIM_PRESENCE` as for `tokenring`;
+//! `TOKENRING_NO_AGENT=1` opens the vault in this process even when an
+//! agent runs.
+
+use std::process::ExitCode;
+
+use tokenring::devices::DeviceOptions;
+use tokenring::error::exit;
+use tokenring::git_credential::{self, CredentialDescription, HelperStore, Messages, Operation};
+use tokenring::terminal::TerminalPrompt;
+
+const USAGE: &str = "\
+usage: git-credential-tokenring get|store|erase
+
+A git credential helper: git runs it with a credential description on stdin.
+Set it up with:
+  git config --global credential.helper \"$(command -v git-credential-tokenring)\"
+Passwords are kept in the TokenRing vault as service git:PROTOCOL://HOST[:PORT][/PATH]
+(the path only with credential.useHttpPath) and user USERNAME, e.g.
+  tokenring set git:https://git.example.com alice";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(name) = args.next() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(exit::USAGE);
+    };
+    if name == "--help" || name == "-h" {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if name == "--version" || name == "-V" {
+        println!("git-credential-tokenring {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    // gitcredentials(7): a helper ignores operations it does not know.
+    let Some(operation) = Operation::from_name(&name) else {
+        return ExitCode::SUCCESS;
+    };
+    ExitCode::from(run(operation))
+}
+
+fn run(operation: Operation) -> u8 {
+    let mut stderr = std::io::stderr();
+    let mut messages = Messages::new(&mut stderr);
+    let description = match CredentialDescription::read(&mut std::io::stdin().lock()) {
+        Ok(description) => description,
+        Err(e) => {
+            eprintln!("tokenring: {e}");
+            return e.exit_code();
+        }
+    };
+    let setup = || -> Result<(HelperStore, TerminalPrompt), tokenring::Error> {
+        let vault = HelperStore::vault_from_env()?;
+        let devices = DeviceOptions::from_env()?;
+        let use_agent = std::env::var_os("TOKENRING_NO_AGENT").is_none_or(|v| v.is_empty());
+        let prompt = TerminalPrompt::with_ctrl_c()?;
+        Ok((HelperStore::new(vault, devices, use_agent), prompt))
+    };
+    let (store, prompt) = match setup() {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("tokenring: {e}");
+            return git_credential::status_of(&e);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    git_credential::serve(
+        operation,
+        &description,
+        &store,
+        &prompt,
+        &mut stdout,
+        &mut messages,
+    )
+}
