@@ -90,11 +90,24 @@ const fn build_decode_pair() -> [u8; 65536] {
 
 /// Appends the lowercase hex of `bytes` to `out`.
 pub fn hex_encode_into(bytes: &[u8], out: &mut Vec<u8>) {
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
+    let start = out.len();
+    out.resize(start + bytes.len() * 2, 0);
+    for (&b, o) in bytes.iter().zip(out[start..].chunks_exact_mut(2)) {
+        o.copy_from_slice(&HEX_PAIR[usize::from(b)]);
     }
+}
+
+/// A byte → its two lowercase hex digits.
+static HEX_PAIR: [[u8; 2]; 256] = build_hex_pair();
+
+const fn build_hex_pair() -> [[u8; 2]; 256] {
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    table
 }
 
 /// The lowercase hex of `bytes`.

@@ -198,11 +198,42 @@ const CHUNK: usize = 3 * 128 * 1024;
 fn write_key(key: &KeyHandle, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"salt\": \"");
     encoding::hex_encode_into(&key.salt, out);
-    out.extend_from_slice(b"\", \"credential\": {\"rp_id\": ");
-    write_str(out, &key.credential.rp_id);
+    out.extend_from_slice(b"\", \"credential\": ");
+    write_credential(&key.credential, out);
+    out.push(b'}');
+}
+
+/// `{"rp_id": "…", "credential_id": "…"}`.
+fn write_credential(credential: &VaultCredential, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"rp_id\": ");
+    write_str(out, &credential.rp_id);
     out.extend_from_slice(b", \"credential_id\": \"");
-    encoding::hex_encode_into(key.credential.id.as_bytes(), out);
-    out.extend_from_slice(b"\"}}");
+    encoding::hex_encode_into(credential.id.as_bytes(), out);
+    out.extend_from_slice(b"\"}");
+}
+
+/// [`write_key`], with the credential's text cached across calls: every
+/// entry of a vault usually shares one credential.
+fn write_key_cached(
+    key: &KeyHandle,
+    cache: &mut Option<(Arc<VaultCredential>, Vec<u8>)>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"{\"salt\": \"");
+    encoding::hex_encode_into(&key.salt, out);
+    out.extend_from_slice(b"\", \"credential\": ");
+    match cache {
+        Some((credential, text)) if Arc::ptr_eq(credential, &key.credential) => {
+            out.extend_from_slice(text);
+        }
+        _ => {
+            let mut text = Vec::with_capacity(128);
+            write_credential(&key.credential, &mut text);
+            out.extend_from_slice(&text);
+            *cache = Some((Arc::clone(&key.credential), text));
+        }
+    }
+    out.push(b'}');
 }
 
 /// Appends the entry list as the original's `json.dumps` writes it.
@@ -218,6 +249,7 @@ fn write_entries_in_pieces(
     piece: usize,
     mut flush: impl FnMut(&mut Vec<u8>) -> bool,
 ) -> bool {
+    let mut cache = None;
     out.push(b'[');
     for (i, (service, user, entry)) in entries.iter().enumerate() {
         if out.len() >= piece && !flush(out) {
@@ -231,7 +263,7 @@ fn write_entries_in_pieces(
         out.extend_from_slice(b", ");
         write_str(out, user);
         out.extend_from_slice(b", ");
-        write_key(&entry.key, out);
+        write_key_cached(&entry.key, &mut cache, out);
         out.extend_from_slice(b", ");
         write_str(out, &entry.token);
         out.push(b']');
