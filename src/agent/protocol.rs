@@ -733,8 +733,10 @@ pub fn write_message<M: Serialize>(out: &mut impl Write, message: &M) -> Result<
 /// Decodes a frame body (the JSON after the version byte).
 pub fn decode<'a, M: Deserialize<'a>>(body: &'a [u8]) -> Result<M, FrameError> {
     serde_json::from_slice(body).map_err(|e| {
-        // serde_json's messages name the position and the expected shape,
-        // never the content of a string.
+        // serde_json's messages name the position and the expected shape;
+        // a value appears only where it has the wrong type (a well-formed
+        // password or PIN never does), and the reply goes only to the
+        // client that sent the frame.
         FrameError::Malformed(e.to_string())
     })
 }

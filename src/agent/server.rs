@@ -83,7 +83,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// At most this many clients at once; more are refused with `busy` (256).
     pub max_clients: usize,
-    /// How often waits look at cancellation, shutdown and the idle lock (50 ms).
+    /// How often waits look at cancellation, shutdown and the idle lock
+    /// (50 ms; at least 1 ms).
     pub tick: Duration,
 }
 
@@ -264,7 +265,10 @@ impl Agent {
                 last: Instant::now(),
             }),
             idle_lock: config.idle_lock,
-            limits: config.limits,
+            limits: Limits {
+                tick: config.limits.tick.max(Duration::from_millis(1)),
+                ..config.limits
+            },
             shutdown: Arc::new(AtomicBool::new(false)),
             clients: AtomicUsize::new(0),
             uid: rustix::process::geteuid(),
@@ -296,8 +300,8 @@ impl Agent {
         let shared = &self.shared;
         let tick = shared.limits.tick;
         let timeout = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: i64::from(tick.subsec_nanos().max(1_000_000)),
+            tv_sec: i64::try_from(tick.as_secs()).unwrap_or(1),
+            tv_nsec: i64::from(tick.subsec_nanos()),
         };
         while !shared.shutdown.load(Ordering::SeqCst) {
             let mut fds = [rustix::event::PollFd::new(
