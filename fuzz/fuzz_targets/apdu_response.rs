@@ -20,7 +20,10 @@ struct FuzzCard<'a> {
 impl ApduChannel for FuzzCard<'_> {
     fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let Some((&len, rest)) = self.frames.split_first() else {
-            return Err(TransportError::new(TransportErrorKind::Disconnected, "out of frames"));
+            return Err(TransportError::new(
+                TransportErrorKind::Disconnected,
+                "out of frames",
+            ));
         };
         let len = usize::from(len).min(rest.len());
         let (frame, rest) = rest.split_at(len);

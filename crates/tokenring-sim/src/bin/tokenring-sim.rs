@@ -251,7 +251,10 @@ fn serve_vpcd(statefile: &Path, presence: &str, address: std::net::SocketAddr) -
         address,
         ..Default::default()
     };
-    tokenring_sim::vpcd::run_until_signal(std::sync::Arc::new(std::sync::Mutex::new(sim)), &options)?;
+    tokenring_sim::vpcd::run_until_signal(
+        std::sync::Arc::new(std::sync::Mutex::new(sim)),
+        &options,
+    )?;
     eprintln!("tokenring-sim: stopped");
     Ok(())
 }
