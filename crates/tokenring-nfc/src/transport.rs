@@ -39,7 +39,9 @@ pub const INS_NFCCTAP_GETRESPONSE: u8 = 0x11;
 /// NFCCTAP_MSG P1 bit: the client supports NFCCTAP_GETRESPONSE, so the
 /// authenticator may answer with status updates.
 pub const P1_GETRESPONSE_SUPPORTED: u8 = 0x80;
-/// NFCCTAP_GETRESPONSE P1 that cancels the request in progress.
+/// NFCCTAP_GETRESPONSE P1 that cancels the request in progress (the value of
+/// CTAPHID_CANCEL; §11.3.7.2 in CTAP 2.2 and later); the authenticator then
+/// answers CTAP2_ERR_KEEPALIVE_CANCEL.
 pub const P1_CANCEL: u8 = 0x11;
 /// Status update data byte: the authenticator is processing.
 pub const STATUS_PROCESSING: u8 = 0x01;
