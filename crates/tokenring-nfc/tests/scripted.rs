@@ -608,3 +608,79 @@ fn transports_can_move_between_threads() {
     #[cfg(feature = "pcsc")]
     assert_send::<NfcTransport<tokenring_nfc::PcscChannel>>();
 }
+
+/// A card that counts exclusive sessions and refuses APDUs outside one.
+struct Reserving {
+    sessions: usize,
+    inside: bool,
+    stray: usize,
+}
+
+impl ApduChannel for Reserving {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if !self.inside {
+            self.stray += 1;
+        }
+        Ok(match apdu {
+            [0x00, 0xA4, ..] => b"FIDO_2_0\x90\x00".to_vec(),
+            // A status update first, so one request takes several APDUs.
+            [0x80, 0x10, ..] => vec![0x01, 0x91, 0x00],
+            _ => vec![0x00, 0xA0, 0x90, 0x00],
+        })
+    }
+
+    fn exclusive(
+        &mut self,
+        session: &mut tokenring_nfc::Session<'_>,
+    ) -> Result<(), TransportError> {
+        self.sessions += 1;
+        self.inside = true;
+        session(&mut |apdu: &[u8]| self.transmit(apdu));
+        self.inside = false;
+        Ok(())
+    }
+}
+
+#[test]
+fn every_request_runs_in_one_exclusive_session() {
+    let card = Reserving {
+        sessions: 0,
+        inside: false,
+        stray: 0,
+    };
+    let mut transport = NfcTransport::open(card, "r", fast()).expect("opens");
+    for _ in 0..3 {
+        transport
+            .exchange(command::GET_INFO, &[], &NoPrompt)
+            .expect("answered");
+    }
+    let card = transport.into_channel();
+    assert_eq!(card.sessions, 4, "open + three requests");
+    assert_eq!(card.stray, 0, "no APDU outside a session");
+}
+
+/// A card that cannot be reserved.
+struct Unreservable;
+
+impl ApduChannel for Unreservable {
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        Ok(vec![0x90, 0x00])
+    }
+
+    fn exclusive(
+        &mut self,
+        _session: &mut tokenring_nfc::Session<'_>,
+    ) -> Result<(), TransportError> {
+        Err(TransportError::new(
+            TransportErrorKind::Busy,
+            "another program holds the card",
+        ))
+    }
+}
+
+#[test]
+fn a_card_that_cannot_be_reserved_is_an_error() {
+    let error = NfcTransport::open(Unreservable, "r", fast()).expect_err("busy");
+    let error: TransportError = error.into();
+    assert_eq!(error.kind, TransportErrorKind::Busy);
+}
