@@ -1,7 +1,9 @@
-//! Our `Ctap2Client` against `fido-authenticator` (the FIDO app of the
-//! Nitrokey 3 / Solo 2 firmware) running on trussed's virtual platform, in
-//! process. Every request is the CBOR our client encodes; every answer is
-//! the CBOR the foreign authenticator encodes.
+//! Our `Ctap2Client` against two authenticators that are not ours, in
+//! process: `fido-authenticator` (the FIDO app of the Nitrokey 3 / Solo 2
+//! firmware) on trussed's virtual platform, and OpenSK (Google) on its test
+//! environment. Every request is the CBOR our client encodes; every answer
+//! is the CBOR the foreign authenticator encodes. Each scenario below runs
+//! against both (`fido_authenticator::NAME`, `opensk::NAME`).
 
 use ciborium::Value;
 use tokenring_core::{
@@ -9,7 +11,7 @@ use tokenring_core::{
     Error, HmacSecretOutput, Pin, Prompt, PromptEvent, Reply, Salts, ScriptedPrompt, Transport,
     TransportError, TransportInfo, UserEntity, UvMode, DEFAULT_RP_ID,
 };
-use tokenring_interop::{with_fido_authenticator, Presence};
+use tokenring_interop::{with_fido_authenticator, OpenSkTransport, Presence};
 
 const SALT_A: [u8; 32] = [0xA5; 32];
 const SALT_B: [u8; 32] = [0x5A; 32];
@@ -72,110 +74,101 @@ fn check_outputs<T: Transport>(
     a1.0
 }
 
-#[test]
-fn get_info_is_understood() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        let info = client.describe().expect("describe");
-        assert!(info.hmac_secret, "hmac-secret advertised: {info:?}");
-        assert_eq!(info.client_pin, Some(false), "PIN supported, not set");
-        assert!(!info.always_uv);
-        assert!(info.versions.iter().any(|v| v == "FIDO_2_1"), "{info:?}");
-        assert!(info.pin_uv_auth_protocols.contains(&2), "{info:?}");
-        assert!(info.pin_uv_auth_protocols.contains(&1), "{info:?}");
-        assert!(client.protocol().is_some(), "a common PIN/UV protocol");
-    });
+fn get_info_is_understood<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    let info = client.describe().expect("describe");
+    assert!(info.hmac_secret, "hmac-secret advertised: {info:?}");
+    assert_eq!(info.client_pin, Some(false), "PIN supported, not set");
+    assert!(!info.always_uv);
+    assert!(info.versions.iter().any(|v| v == "FIDO_2_1"), "{info:?}");
+    assert!(info.pin_uv_auth_protocols.contains(&2), "{info:?}");
+    assert!(info.pin_uv_auth_protocols.contains(&1), "{info:?}");
+    assert!(client.protocol().is_some(), "a common PIN/UV protocol");
 }
 
-#[test]
-fn enroll_and_derive_without_pin() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
-        let prompt = ScriptedPrompt::new();
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll");
-        assert_eq!(prompt.pin_requests(), 0, "no PIN is set, none is asked");
+fn enroll_and_derive_without_pin<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    assert_eq!(prompt.pin_requests(), 0, "no PIN is set, none is asked");
 
-        check_outputs(&mut client, &credential, UvMode::PresenceOnly, &prompt);
+    check_outputs(&mut client, &credential, UvMode::PresenceOnly, &prompt);
 
-        // After warm-up (the key agreement is done), one round trip per
-        // derivation.
-        let before = client.transport().count();
-        for _ in 0..3 {
-            derive(
-                &mut client,
-                &credential,
-                Salts::One(SALT_A),
-                UvMode::PresenceOnly,
-                &prompt,
-            )
-            .expect("derive");
-        }
-        assert_eq!(client.transport().count() - before, 3);
-        assert_eq!(
-            client.transport().count_of(command::CLIENT_PIN),
-            1,
-            "one getKeyAgreement for the life of the client"
-        );
-
-        // Verified needs a PIN (the virtual token has no built-in UV); with
-        // none set, the client says so.
-        let err = derive(
+    // After warm-up (the key agreement is done), one round trip per
+    // derivation.
+    let before = client.transport().count();
+    for _ in 0..3 {
+        derive(
             &mut client,
             &credential,
-            Salts::One(SALT_A),
-            UvMode::Verified,
-            &prompt,
-        )
-        .err()
-        .expect("UV without a PIN fails");
-        assert!(matches!(err, Error::PinNotSet), "{err:?}");
-    });
-}
-
-#[test]
-fn probe_tells_own_from_foreign_credentials() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
-        let prompt = ScriptedPrompt::new();
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll");
-        let touches = prompt.touches();
-
-        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe own"));
-        assert!(
-            !client
-                .probe(&credential, "other.example")
-                .expect("probe other RP"),
-            "a credential is bound to its RP ID"
-        );
-        let mut tampered = credential.0.clone();
-        if let Some(last) = tampered.last_mut() {
-            *last ^= 0x01;
-        }
-        assert!(!client
-            .probe(&CredentialId(tampered), DEFAULT_RP_ID)
-            .expect("probe tampered"));
-        let stranger = CredentialId((0..credential.0.len()).map(|i| i as u8).collect());
-        assert!(!client
-            .probe(&stranger, DEFAULT_RP_ID)
-            .expect("probe foreign"));
-        assert_eq!(prompt.touches(), touches, "probing never asks for a touch");
-
-        // Deriving from a foreign credential is NO_CREDENTIALS.
-        let err = derive(
-            &mut client,
-            &stranger,
             Salts::One(SALT_A),
             UvMode::PresenceOnly,
             &prompt,
         )
-        .err()
-        .expect("foreign credential");
-        assert!(matches!(err, Error::NoCredentials), "{err:?}");
-    });
+        .expect("derive");
+    }
+    assert_eq!(client.transport().count() - before, 3);
+    assert_eq!(
+        client.transport().count_of(command::CLIENT_PIN),
+        1,
+        "one getKeyAgreement for the life of the client"
+    );
+
+    // Verified needs a PIN (the virtual token has no built-in UV); with
+    // none set, the client says so.
+    let err = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::Verified,
+        &prompt,
+    )
+    .err()
+    .expect("UV without a PIN fails");
+    assert!(matches!(err, Error::PinNotSet), "{err:?}");
+}
+
+fn probe_tells_own_from_foreign_credentials<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    let touches = prompt.touches();
+
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe own"));
+    assert!(
+        !client
+            .probe(&credential, "other.example")
+            .expect("probe other RP"),
+        "a credential is bound to its RP ID"
+    );
+    let mut tampered = credential.0.clone();
+    if let Some(last) = tampered.last_mut() {
+        *last ^= 0x01;
+    }
+    assert!(!client
+        .probe(&CredentialId(tampered), DEFAULT_RP_ID)
+        .expect("probe tampered"));
+    let stranger = CredentialId((0..credential.0.len()).map(|i| i as u8).collect());
+    assert!(!client
+        .probe(&stranger, DEFAULT_RP_ID)
+        .expect("probe foreign"));
+    assert_eq!(prompt.touches(), touches, "probing never asks for a touch");
+
+    // Deriving from a foreign credential is NO_CREDENTIALS.
+    let err = derive(
+        &mut client,
+        &stranger,
+        Salts::One(SALT_A),
+        UvMode::PresenceOnly,
+        &prompt,
+    )
+    .err()
+    .expect("foreign credential");
+    assert!(matches!(err, Error::NoCredentials), "{err:?}");
 }
 
 /// Sets a PIN, enrolls (with a PIN token when `pin_at_enroll`, i.e. when
@@ -284,246 +277,225 @@ fn enroll_and_derive_with_pin<T: Transport>(mut client: Ctap2Client<T>, pin_at_e
     assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
 }
 
-#[test]
-fn enroll_and_derive_with_pin_protocol_2() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
-        let info = client.describe().expect("describe");
-        assert!(
-            info.make_cred_uv_not_required,
-            "fido-authenticator reports makeCredUvNotRqd"
-        );
-        enroll_and_derive_with_pin(client, false);
-    });
+fn enroll_and_derive_with_pin_protocol_2<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+    let info = client.describe().expect("describe");
+    assert!(
+        info.make_cred_uv_not_required,
+        "fido-authenticator reports makeCredUvNotRqd"
+    );
+    enroll_and_derive_with_pin(client, false);
 }
 
-#[test]
-fn enroll_with_pin_token_protocol_2() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let client = Ctap2Client::new(EditGetInfo {
-            inner: transport,
-            only_protocol_one: false,
-            hide_make_cred_uv_not_rqd: true,
-        })
-        .expect("getInfo");
-        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
-        enroll_and_derive_with_pin(client, true);
-    });
+fn enroll_with_pin_token_protocol_2<T: Transport>(_presence: &Presence, transport: T) {
+    let client = Ctap2Client::new(EditGetInfo {
+        inner: transport,
+        only_protocol_one: false,
+        hide_make_cred_uv_not_rqd: true,
+    })
+    .expect("getInfo");
+    assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+    enroll_and_derive_with_pin(client, true);
 }
 
-#[test]
-fn enroll_with_pin_token_protocol_1() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let client = Ctap2Client::new(EditGetInfo {
-            inner: transport,
-            only_protocol_one: true,
-            hide_make_cred_uv_not_rqd: true,
-        })
-        .expect("getInfo");
-        assert_eq!(client.protocol().map(|p| p.number()), Some(1));
-        enroll_and_derive_with_pin(client, true);
-    });
+fn enroll_with_pin_token_protocol_1<T: Transport>(_presence: &Presence, transport: T) {
+    let client = Ctap2Client::new(EditGetInfo {
+        inner: transport,
+        only_protocol_one: true,
+        hide_make_cred_uv_not_rqd: true,
+    })
+    .expect("getInfo");
+    assert_eq!(client.protocol().map(|p| p.number()), Some(1));
+    enroll_and_derive_with_pin(client, true);
 }
 
-#[test]
-fn protocols_one_and_two_give_the_same_outputs() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let edit = EditGetInfo {
-            inner: transport,
-            only_protocol_one: false,
-            hide_make_cred_uv_not_rqd: false,
-        };
-        let mut client = Ctap2Client::new(edit).expect("getInfo");
-        client.set_pin(&Pin::new(PIN)).expect("setPIN");
-        let prompt = ScriptedPrompt::new();
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll");
-        let salts = Salts::Two(SALT_A, SALT_B);
-        let prompt = ScriptedPrompt::new().with_pin(PIN);
-        let two_up = bytes(
-            &derive(
-                &mut client,
-                &credential,
-                salts,
-                UvMode::PresenceOnly,
-                &prompt,
-            )
-            .expect("derive"),
-        );
-        let two_uv = bytes(
-            &derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"),
-        );
-        assert_eq!(client.protocol().map(|p| p.number()), Some(2));
-
-        // Same authenticator, same credential, a new client that negotiates
-        // protocol one: other KDF, other encryption, the same outputs.
-        let mut edit = client.into_transport();
-        edit.only_protocol_one = true;
-        let mut client = Ctap2Client::new(edit).expect("getInfo");
-        assert_eq!(client.protocol().map(|p| p.number()), Some(1));
-        let prompt = ScriptedPrompt::new().with_pin(PIN);
-        let one_up = bytes(
-            &derive(
-                &mut client,
-                &credential,
-                salts,
-                UvMode::PresenceOnly,
-                &prompt,
-            )
-            .expect("derive"),
-        );
-        let one_uv = bytes(
-            &derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"),
-        );
-        assert_eq!(one_up, two_up);
-        assert_eq!(one_uv, two_uv);
-        assert_ne!(one_up, one_uv);
-    });
-}
-
-#[test]
-fn select_waits_for_a_touch() {
-    let presence = Presence::touching();
-    with_fido_authenticator(&presence, |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        client
-            .select(&ScriptedPrompt::new())
-            .expect("selection with a touch");
-        presence.set(false);
-        let err = client.select(&ScriptedPrompt::new()).expect_err("no touch");
-        assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
-    });
-}
-
-#[test]
-fn reset_forgets_credentials_and_pin() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        client.set_pin(&Pin::new(PIN)).expect("setPIN");
-        let prompt = ScriptedPrompt::new();
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll");
-        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
-        client
-            .reset(&prompt)
-            .expect("reset (within 10 s of power-up)");
-        assert!(!client
-            .probe(&credential, DEFAULT_RP_ID)
-            .expect("probe after reset"));
-        let info = client.describe().expect("describe");
-        assert_eq!(info.client_pin, Some(false), "the PIN is gone: {info:?}");
-    });
-}
-
-#[test]
-fn always_uv_requires_the_pin() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        // authenticatorConfig (0x0D) {subCommand (0x01): toggleAlwaysUv
-        // (0x02)}, CTAP 2.1 §6.11.2; without a PIN set, no pinUvAuthParam is
-        // needed (§6.11.1 step 4). Our client has no authenticatorConfig, so
-        // the test sends it by hand.
-        let reply = client
-            .transport_mut()
-            .exchange(0x0D, &[0xA1, 0x01, 0x02], &ScriptedPrompt::new())
-            .expect("authenticatorConfig");
-        assert_eq!(reply.status, 0, "toggleAlwaysUv accepted");
-        client.refresh_info().expect("getInfo");
-        let info = client.describe().expect("describe");
-        assert!(info.always_uv, "{info:?}");
-        assert!(!info.make_cred_uv_not_required, "{info:?}");
-
-        client.set_pin(&Pin::new(PIN)).expect("setPIN");
-        let prompt = ScriptedPrompt::new().with_pin(PIN);
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll with the PIN");
-        assert_eq!(prompt.pin_requests(), 1);
-
-        let prompt = ScriptedPrompt::new();
-        let err = derive(
+fn protocols_one_and_two_give_the_same_outputs<T: Transport>(_presence: &Presence, transport: T) {
+    let edit = EditGetInfo {
+        inner: transport,
+        only_protocol_one: false,
+        hide_make_cred_uv_not_rqd: false,
+    };
+    let mut client = Ctap2Client::new(edit).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    let salts = Salts::Two(SALT_A, SALT_B);
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let two_up = bytes(
+        &derive(
             &mut client,
             &credential,
-            Salts::One(SALT_A),
+            salts,
             UvMode::PresenceOnly,
             &prompt,
         )
-        .err()
-        .expect("presence only is impossible");
-        assert!(matches!(err, Error::UvRequired), "{err:?}");
-        for _ in 0..8 {
-            prompt.push_pin(Some(PIN));
-        }
-        check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
-        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+        .expect("derive"),
+    );
+    let two_uv =
+        bytes(&derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"));
+    assert_eq!(client.protocol().map(|p| p.number()), Some(2));
+
+    // Same authenticator, same credential, a new client that negotiates
+    // protocol one: other KDF, other encryption, the same outputs.
+    let mut edit = client.into_transport();
+    edit.only_protocol_one = true;
+    let mut client = Ctap2Client::new(edit).expect("getInfo");
+    assert_eq!(client.protocol().map(|p| p.number()), Some(1));
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let one_up = bytes(
+        &derive(
+            &mut client,
+            &credential,
+            salts,
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .expect("derive"),
+    );
+    let one_uv =
+        bytes(&derive(&mut client, &credential, salts, UvMode::Verified, &prompt).expect("derive"));
+    assert_eq!(one_up, two_up);
+    assert_eq!(one_uv, two_uv);
+    assert_ne!(one_up, one_uv);
+}
+
+fn select_waits_for_a_touch<T: Transport>(presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    client
+        .select(&ScriptedPrompt::new())
+        .expect("selection with a touch");
+    presence.set(false);
+    let err = client.select(&ScriptedPrompt::new()).expect_err("no touch");
+    assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
+}
+
+/// Reset within seconds of power-up, after other commands (fido-authenticator
+/// allows this; OpenSK only as the first command after power-up, see
+/// `opensk_reset_after_power_cycle`).
+#[test]
+fn fido_authenticator_reset_forgets_credentials_and_pin() {
+    with_fido_authenticator(&Presence::touching(), |transport| {
+        reset_forgets_credentials_and_pin(transport)
     });
 }
 
-#[test]
-fn three_wrong_pins_block_until_power_cycle() {
-    with_fido_authenticator(&Presence::touching(), |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        client.set_pin(&Pin::new(PIN)).expect("setPIN");
-        let new_pin = Pin::new("1234");
-        for (attempt, retries_left) in [(1, 7), (2, 6)] {
-            let err = client
-                .change_pin(&Pin::new("0000"), &new_pin)
-                .expect_err("wrong PIN");
-            assert!(
-                matches!(err, Error::PinInvalid { retries } if retries == Some(retries_left)),
-                "attempt {attempt}: {err:?}"
-            );
-            assert_eq!(client.pin_retries().expect("getPINRetries"), retries_left);
-        }
-        // The third consecutive wrong PIN (CTAP 2.1 §6.5.5.5 step 8).
+fn reset_forgets_credentials_and_pin<T: Transport>(transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+    client
+        .reset(&prompt)
+        .expect("reset (within 10 s of power-up)");
+    assert!(!client
+        .probe(&credential, DEFAULT_RP_ID)
+        .expect("probe after reset"));
+    let info = client.describe().expect("describe");
+    assert_eq!(info.client_pin, Some(false), "the PIN is gone: {info:?}");
+}
+
+fn always_uv_requires_the_pin<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    // authenticatorConfig (0x0D) {subCommand (0x01): toggleAlwaysUv
+    // (0x02)}, CTAP 2.1 §6.11.2; without a PIN set, no pinUvAuthParam is
+    // needed (§6.11.1 step 4). Our client has no authenticatorConfig, so
+    // the test sends it by hand.
+    let reply = client
+        .transport_mut()
+        .exchange(0x0D, &[0xA1, 0x01, 0x02], &ScriptedPrompt::new())
+        .expect("authenticatorConfig");
+    assert_eq!(reply.status, 0, "toggleAlwaysUv accepted");
+    client.refresh_info().expect("getInfo");
+    let info = client.describe().expect("describe");
+    assert!(info.always_uv, "{info:?}");
+    assert!(!info.make_cred_uv_not_required, "{info:?}");
+
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll with the PIN");
+    assert_eq!(prompt.pin_requests(), 1);
+
+    let prompt = ScriptedPrompt::new();
+    let err = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::PresenceOnly,
+        &prompt,
+    )
+    .err()
+    .expect("presence only is impossible");
+    assert!(matches!(err, Error::UvRequired), "{err:?}");
+    for _ in 0..8 {
+        prompt.push_pin(Some(PIN));
+    }
+    check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+}
+
+fn three_wrong_pins_block_until_power_cycle<T: Transport>(_presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let new_pin = Pin::new("1234");
+    for (attempt, retries_left) in [(1, 7), (2, 6)] {
         let err = client
             .change_pin(&Pin::new("0000"), &new_pin)
-            .expect_err("third wrong PIN");
-        assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
-        // Until a power cycle, even the right PIN is refused.
-        let err = client
-            .change_pin(&Pin::new(PIN), &new_pin)
-            .expect_err("blocked until power cycle");
-        assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
-        assert_eq!(client.pin_retries().expect("getPINRetries"), 5);
-    });
+            .expect_err("wrong PIN");
+        assert!(
+            matches!(err, Error::PinInvalid { retries } if retries == Some(retries_left)),
+            "attempt {attempt}: {err:?}"
+        );
+        assert_eq!(client.pin_retries().expect("getPINRetries"), retries_left);
+    }
+    // The third consecutive wrong PIN (CTAP 2.1 §6.5.5.5 step 8).
+    let err = client
+        .change_pin(&Pin::new("0000"), &new_pin)
+        .expect_err("third wrong PIN");
+    assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
+    // Until a power cycle, even the right PIN is refused.
+    let err = client
+        .change_pin(&Pin::new(PIN), &new_pin)
+        .expect_err("blocked until power cycle");
+    assert!(matches!(err, Error::PinAuthBlocked), "{err:?}");
+    assert_eq!(client.pin_retries().expect("getPINRetries"), 5);
 }
 
-#[test]
-fn missing_touch_times_out() {
-    let presence = Presence::touching();
-    with_fido_authenticator(&presence, |transport| {
-        let mut client = Ctap2Client::new(transport).expect("getInfo");
-        let prompt = ScriptedPrompt::new();
-        let credential = client
-            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
-            .expect("enroll");
-        presence.set(false);
-        let err = derive(
-            &mut client,
-            &credential,
-            Salts::One(SALT_A),
-            UvMode::PresenceOnly,
-            &prompt,
-        )
-        .err()
-        .expect("no touch");
-        assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
-        // Probing needs no touch.
-        assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
-        presence.set(true);
-        derive(
-            &mut client,
-            &credential,
-            Salts::One(SALT_A),
-            UvMode::PresenceOnly,
-            &prompt,
-        )
-        .expect("touched again");
-    });
+fn missing_touch_times_out<T: Transport>(presence: &Presence, transport: T) {
+    let mut client = Ctap2Client::new(transport).expect("getInfo");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    presence.set(false);
+    let err = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::PresenceOnly,
+        &prompt,
+    )
+    .err()
+    .expect("no touch");
+    assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
+    // Probing needs no touch.
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+    presence.set(true);
+    derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::PresenceOnly,
+        &prompt,
+    )
+    .expect("touched again");
 }
 
 /// Edits the authenticator's getInfo answer (CTAP 2.1 §6.4) before our
@@ -588,4 +560,168 @@ impl<T: Transport> Transport for EditGetInfo<T> {
     fn reports_keepalive(&self) -> bool {
         self.inner.reports_keepalive()
     }
+}
+
+/// One `#[test]` per scenario and authenticator.
+macro_rules! against_each_authenticator {
+    ($($scenario:ident),* $(,)?) => {
+        mod fido_authenticator {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let presence = Presence::touching();
+                    with_fido_authenticator(&presence, |transport| super::$scenario(&presence, transport));
+                }
+            )*
+        }
+        mod opensk {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let presence = Presence::touching();
+                    super::$scenario(&presence, OpenSkTransport::new(&presence));
+                }
+            )*
+        }
+    };
+}
+
+against_each_authenticator!(
+    get_info_is_understood,
+    enroll_and_derive_without_pin,
+    probe_tells_own_from_foreign_credentials,
+    enroll_and_derive_with_pin_protocol_2,
+    enroll_with_pin_token_protocol_2,
+    enroll_with_pin_token_protocol_1,
+    protocols_one_and_two_give_the_same_outputs,
+    select_waits_for_a_touch,
+    always_uv_requires_the_pin,
+    three_wrong_pins_block_until_power_cycle,
+    missing_touch_times_out,
+);
+
+#[test]
+fn opensk_reset_after_power_cycle() {
+    let presence = Presence::touching();
+    let mut client = Ctap2Client::new(OpenSkTransport::new(&presence)).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    // OpenSK allows authenticatorReset only as the first command after
+    // power-up (CTAP 2.1 §6.6 leaves the window to the authenticator);
+    // the client reports the status as it is.
+    let err = client
+        .reset(&prompt)
+        .expect_err("reset after other commands");
+    assert_eq!(err.status(), Some(0x30), "CTAP2_ERR_NOT_ALLOWED: {err:?}");
+
+    client.transport_mut().power_cycle();
+    client.reset(&prompt).expect("reset right after power-up");
+    assert!(!client
+        .probe(&credential, DEFAULT_RP_ID)
+        .expect("probe after reset"));
+    let info = client.describe().expect("describe");
+    assert_eq!(info.client_pin, Some(false), "the PIN is gone: {info:?}");
+}
+
+#[test]
+fn opensk_power_cycle_renews_the_shared_secret() {
+    let presence = Presence::touching();
+    let mut client =
+        Ctap2Client::new(CountingTransport::new(OpenSkTransport::new(&presence))).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let prompt = ScriptedPrompt::new();
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll");
+    let salts = Salts::Two(SALT_A, SALT_B);
+    let before = bytes(
+        &derive(
+            &mut client,
+            &credential,
+            salts,
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .expect("derive"),
+    );
+
+    // The authenticator forgets its key agreement key; our client's shared
+    // secret is stale, the authenticator refuses the saltAuth, the client
+    // agrees on a new secret and retries once: same outputs.
+    client.transport_mut().inner_mut().power_cycle();
+    let start = client.transport().count();
+    let after = bytes(
+        &derive(
+            &mut client,
+            &credential,
+            salts,
+            UvMode::PresenceOnly,
+            &prompt,
+        )
+        .expect("derive after power cycle"),
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        client.transport().count() - start,
+        3,
+        "refused getAssertion, getKeyAgreement, getAssertion"
+    );
+
+    // With UV as well (the PIN token is gone too).
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let with_uv = bytes(
+        &derive(&mut client, &credential, salts, UvMode::Verified, &prompt)
+            .expect("derive with UV"),
+    );
+    client.transport_mut().inner_mut().power_cycle();
+    prompt.push_pin(Some(PIN));
+    let again = bytes(
+        &derive(&mut client, &credential, salts, UvMode::Verified, &prompt)
+            .expect("derive with UV after power cycle"),
+    );
+    assert_eq!(again, with_uv);
+}
+
+#[test]
+fn opensk_pin_blocks_after_eight_wrong_pins() {
+    let presence = Presence::touching();
+    let mut client = Ctap2Client::new(OpenSkTransport::new(&presence)).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let new_pin = Pin::new("1234");
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let err = client
+            .change_pin(&Pin::new("0000"), &new_pin)
+            .expect_err("wrong PIN");
+        seen.push(format!("{err:?}"));
+        if matches!(err, Error::PinAuthBlocked) {
+            // Three in a row: a power cycle lifts the temporary block.
+            client.transport_mut().power_cycle();
+        }
+    }
+    // The eighth wrong PIN blocked the PIN for good (CTAP 2.1 §6.5.5.5).
+    assert_eq!(client.pin_retries().expect("getPINRetries"), 0, "{seen:?}");
+    let err = client
+        .change_pin(&Pin::new(PIN), &new_pin)
+        .expect_err("blocked");
+    assert!(matches!(err, Error::PinBlocked), "{err:?} after {seen:?}");
+    // Deriving with UV says so too, without asking for a PIN.
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = CredentialId(vec![0x42; 64]);
+    let err = derive(
+        &mut client,
+        &credential,
+        Salts::One(SALT_A),
+        UvMode::Verified,
+        &prompt,
+    )
+    .err()
+    .expect("blocked");
+    assert!(matches!(err, Error::PinBlocked), "{err:?}");
+    assert_eq!(prompt.pin_requests(), 0, "no PIN is asked for a blocked PIN");
 }
