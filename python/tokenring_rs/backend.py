@@ -103,11 +103,15 @@ class TokenRingKeyring(KeyringBackend):
             return None
 
     def get_password(self, service, username):
-        connection = self._agent()
-        if connection is not None:
-            with connection:
-                return connection.get(service, username)
-        return command.get(service, username, self._options())
+        try:
+            connection = self._agent()
+            if connection is not None:
+                with connection:
+                    return connection.get(service, username)
+            return command.get(service, username, self._options())
+        except TokenRingError as e:
+            # Shown by callers such as twine: the message, not our internals.
+            raise e.with_traceback(None) from None
 
     def set_password(self, service, username, password):
         try:
