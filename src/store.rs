@@ -16,12 +16,21 @@ use crate::Error;
 pub trait SecretStore {
     /// The password for (service, user); `Ok(None)` when there is no such
     /// entry. One tap for the entry (plus one to unlock, in-process).
-    fn get(&self, service: &str, user: &str, prompt: &dyn Prompt)
-        -> Result<Option<Password>, Error>;
+    fn get(
+        &self,
+        service: &str,
+        user: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<Option<Password>, Error>;
 
     /// Stores (or replaces) the password for (service, user).
-    fn set(&self, service: &str, user: &str, password: &str, prompt: &dyn Prompt)
-        -> Result<(), Error>;
+    fn set(
+        &self,
+        service: &str,
+        user: &str,
+        password: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<(), Error>;
 
     /// Deletes the entry; `Ok(false)` when there was none.
     fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error>;
