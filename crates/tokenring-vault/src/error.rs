@@ -38,6 +38,9 @@ pub enum FormatError {
     /// The decrypted entry list is not UTF-8.
     #[error("the decrypted entry list is not UTF-8")]
     NotUtf8,
+    /// The file is larger than any vault can be.
+    #[error("the file is {0} bytes, larger than any vault ({max} bytes)", max = crate::format::MAX_FILE_LEN)]
+    TooLarge(u64),
 }
 
 impl FormatError {

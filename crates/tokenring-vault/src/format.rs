@@ -108,6 +108,9 @@ pub fn parse_file(bytes: &[u8]) -> Result<VaultFile, FormatError> {
     parse_file_general(bytes)
 }
 
+/// The largest vault file read (4 GiB: about three million entries).
+pub const MAX_FILE_LEN: u64 = 4 << 30;
+
 /// Reads and parses a vault file from an open file of `len` bytes without
 /// holding its text in memory (it can be far larger than the token it
 /// spells): the canonical layout is decoded piece by piece; anything else
