@@ -1,0 +1,529 @@
+//! `git-credential-tokenring` with the real `git`: clones over HTTP with
+//! basic authentication from a local server (`git http-backend` behind a
+//! tiny HTTP/1.1 server on 127.0.0.1), with and without the agent, on the
+//! simulator.
+//!
+//! git runs with an isolated configuration (HOME, GIT_CONFIG_GLOBAL,
+//! GIT_CONFIG_NOSYSTEM=1), `credential.helper` = the helper's absolute path,
+//! GIT_TERMINAL_PROMPT=0 and no controlling terminal, so git can never ask
+//! anyone; every run is bounded by a deadline.
+
+#![cfg(feature = "sim")]
+
+mod cli_support;
+#[path = "support/git_http.rs"]
+mod git_http;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cli_support::{Env, Run};
+use git_http::{create_bare_repo, GitHttpServer, SeenCredentials};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "s3cret-Passw0rd";
+const README: &str = "hello from the test server\n";
+
+/// No git run may take longer than this (they take well under a second).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A vault on a simulator, a git server with one repository, and git
+/// configured to use the helper.
+struct Setup {
+    env: Env,
+    server: GitHttpServer,
+    gitconfig: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let env = Env::with_vault();
+        let root = env.path("repos");
+        std::fs::create_dir_all(&root).expect("repos");
+        create_bare_repo(&root, "repo.git", README);
+        let server = GitHttpServer::start(&root, USER, PASSWORD);
+        let gitconfig = env.path("gitconfig");
+        std::fs::write(
+            &gitconfig,
+            format!(
+                "[credential]\n\thelper = {}\n",
+                env!("CARGO_BIN_EXE_git-credential-tokenring")
+            ),
+        )
+        .expect("gitconfig");
+        Setup {
+            env,
+            server,
+            gitconfig,
+        }
+    }
+
+    /// The service name the helper uses for the server.
+    fn service(&self) -> String {
+        format!("git:http://{}", self.server.host())
+    }
+
+    /// `git ARGS` in the isolated environment (see the module docs).
+    fn git(&self, args: &[&str]) -> Command {
+        let mut command = self.env.wrapped(&["git"]);
+        for (key, _) in std::env::vars_os() {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("GIT_") || key_text.ends_with("ASKPASS") {
+                command.env_remove(&key);
+            }
+        }
+        command
+            .args(args)
+            .current_dir(self.env.dir.path())
+            .env("GIT_CONFIG_GLOBAL", &self.gitconfig)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        command
+    }
+
+    /// Clones `url` into a new directory `dest`.
+    fn clone(&self, url: &str, dest: &str, presence: Option<&str>) -> Run {
+        let mut command = self.git(&["clone", "-q", url, dest]);
+        if let Some(p) = presence {
+            command.env("TOKENRING_SIM_PRESENCE", p);
+        }
+        bounded(command, b"")
+    }
+
+    /// `git credential ACTION` with `description` on stdin.
+    fn credential(&self, action: &str, description: &str) -> Run {
+        bounded(self.git(&["credential", action]), description.as_bytes())
+    }
+
+    /// What `tokenring get` says for the server's service and `user`
+    /// (`None`: no such entry).
+    fn stored(&self, user: &str) -> Option<String> {
+        let run = self.env.run(&["get", &self.service(), user]);
+        match run.code {
+            Some(0) => Some(run.stdout.trim_end_matches('\n').to_string()),
+            Some(1) => None,
+            _ => panic!("tokenring get failed: {run:#?}"),
+        }
+    }
+
+    fn cloned_readme(&self, dest: &str) -> String {
+        std::fs::read_to_string(self.env.path(dest).join("README")).expect("cloned README")
+    }
+
+    fn only_right_credentials_seen(&self) {
+        let seen = self.server.seen_credentials();
+        assert!(!seen.is_empty(), "git sent no credentials");
+        assert!(
+            seen.iter().all(|c| *c
+                == SeenCredentials {
+                    user: USER.into(),
+                    password: PASSWORD.into()
+                }),
+            "unexpected credentials: {seen:?}"
+        );
+    }
+}
+
+/// Runs `command` with `input`, killing it (and failing the test) when it
+/// is not done by [`DEADLINE`].
+fn bounded(mut command: Command, input: &[u8]) -> Run {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child: Child = command.spawn().expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write stdin");
+    }
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "git hung for {DEADLINE:?}; stderr: {}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// A running `tokenring agent` for the setup's vault, stopped with SIGTERM
+/// on drop.
+struct Agent {
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn start(env: &Env, presence: Option<&str>) -> Agent {
+        let mut command = env.command();
+        command.args(["agent", "--idle-lock", "10m"]);
+        if let Some(p) = presence {
+            command.env("TOKENRING_SIM_PRESENCE", p);
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let agent = Agent {
+            child: Some(command.spawn().expect("spawn the agent")),
+        };
+        let start = Instant::now();
+        while !env
+            .run(&["status"])
+            .stdout
+            .contains("agent:         running (pid")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the agent did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn touch_prompts(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("Touch your authenticator"))
+        .collect()
+}
+
+fn assert_clean_auth_failure(run: &Run, setup: &Setup) {
+    assert_eq!(run.code, Some(128), "git should fail: {run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "could not read Username for 'http://{}': terminal prompts disabled",
+            setup.server.host()
+        )),
+        "git's ordinary no-credential failure expected: {}",
+        run.stderr
+    );
+    assert!(
+        !setup.env.path("copy").join("README").exists(),
+        "nothing was cloned"
+    );
+}
+
+// ---------------------------------------------------------------- no agent
+
+#[test]
+fn clone_with_the_password_in_tokenring() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+
+    // No user in the URL: the one user stored for the service is used.
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.cloned_readme("copy"), README);
+    setup.only_right_credentials_seen();
+    // In-process: one unlock touch for the whole helper run, one for the
+    // entry; `store` afterwards recognises its own answer (no touch).
+    assert_eq!(
+        touch_prompts(&run),
+        [
+            "Touch your authenticator to unlock the vault".to_string(),
+            format!(
+                "Touch your authenticator to decrypt the password for '{USER}' in '{}'",
+                setup.service()
+            ),
+        ]
+    );
+
+    // The user in the URL.
+    let url = format!("http://{USER}@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "copy2", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.cloned_readme("copy2"), README);
+    assert_eq!(touch_prompts(&run).len(), 2, "{run:#?}");
+    // With a user name in the URL, the first request carries it with an
+    // empty password (before git asks the helper), later ones the helper's.
+    let seen = setup.server.seen_credentials();
+    assert!(
+        seen.iter()
+            .all(|c| c.user == USER && (c.password == PASSWORD || c.password.is_empty())),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn clone_without_an_entry_fails_as_git_does_without_a_helper() {
+    let setup = Setup::new();
+    setup
+        .env
+        .set("git:http://elsewhere.example", USER, PASSWORD);
+    let start = Instant::now();
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+    assert_clean_auth_failure(&run, &setup);
+    assert!(
+        run.stderr.contains(&format!(
+            "tokenring: no password stored for '{}'",
+            setup.service()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(setup.server.seen_credentials().is_empty());
+    assert!(start.elapsed() < Duration::from_secs(20));
+
+    // A user in the URL without an entry for it.
+    let url = format!("http://bob@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "copy", None);
+    assert_eq!(run.code, Some(128), "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "tokenring: no password for 'bob' in '{}'",
+            setup.service()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("could not read Password for"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn denied_touch_fails_the_clone_cleanly() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+    for presence in ["deny", "timeout", "approve,deny"] {
+        let run = setup.clone(&setup.server.url("repo.git"), "copy", Some(presence));
+        assert_clean_auth_failure(&run, &setup);
+        assert!(
+            run.stderr
+                .contains("tokenring: no password for git from TokenRing: "),
+            "{presence}: {}",
+            run.stderr
+        );
+        assert!(setup.server.seen_credentials().is_empty(), "{presence}");
+    }
+    // The entry is still there.
+    assert_eq!(setup.stored(USER).as_deref(), Some(PASSWORD));
+}
+
+#[test]
+fn credentials_given_to_git_are_stored_after_success() {
+    let setup = Setup::new();
+    // The password in the URL, as if typed at git's prompt.
+    let url = format!("http://{USER}:{PASSWORD}@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "copy", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "tokenring: stored the password for '{USER}' in '{}'",
+            setup.service()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(setup.stored(USER).as_deref(), Some(PASSWORD));
+    // The next clone needs no password from anyone but TokenRing.
+    let run = setup.clone(&setup.server.url("repo.git"), "copy2", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    setup.only_right_credentials_seen();
+
+    // `git credential approve`, as a program that asked the user would.
+    let run = setup.credential(
+        "approve",
+        &format!(
+            "protocol=http\nhost={}\nusername=bob\npassword=b0b's\n\n",
+            setup.server.host()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.stored("bob").as_deref(), Some("b0b's"));
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_erased() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, "not-the-password");
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+    assert_eq!(run.code, Some(128), "{run:#?}");
+    assert!(
+        run.stderr.contains("Authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "tokenring: erased the password for '{USER}' in '{}'",
+            setup.service()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        setup.server.seen_credentials(),
+        [SeenCredentials {
+            user: USER.into(),
+            password: "not-the-password".into()
+        }]
+    );
+    assert_eq!(setup.stored(USER), None);
+}
+
+#[test]
+fn git_credential_reject_erases_only_the_refused_password() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+    // Another password was refused: the stored one stays.
+    let run = setup.credential(
+        "reject",
+        &format!(
+            "url=http://{}/repo.git\nusername={USER}\npassword=other\n\n",
+            setup.server.host()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("it differs from the one the server refused"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(setup.stored(USER).as_deref(), Some(PASSWORD));
+    // This one was refused: it goes.
+    let run = setup.credential(
+        "reject",
+        &format!(
+            "protocol=http\nhost={}\nusername={USER}\npassword={PASSWORD}\n\n",
+            setup.server.host()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.stored(USER), None);
+}
+
+// ------------------------------------------------------------- with agent
+
+#[test]
+fn through_the_agent() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+    let _agent = Agent::start(&setup.env, None);
+
+    // The helper's own simulator presence says deny: had it opened the
+    // vault itself, the clone would fail; the agent's touches are approved.
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", Some("deny"));
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.cloned_readme("copy"), README);
+    setup.only_right_credentials_seen();
+    assert_eq!(
+        touch_prompts(&run),
+        [
+            "Touch your authenticator to unlock the vault".to_string(),
+            format!(
+                "Touch your authenticator to decrypt the password for '{USER}' in '{}'",
+                setup.service()
+            ),
+        ],
+        "the agent's prompts are relayed to git's stderr"
+    );
+    // Unlocked now: one touch per clone.
+    let run = setup.clone(&setup.server.url("repo.git"), "copy2", Some("deny"));
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(touch_prompts(&run).len(), 1, "{run:#?}");
+
+    // Storing and erasing go through the agent too.
+    let run = setup.credential(
+        "approve",
+        &format!(
+            "protocol=http\nhost={}\nusername=bob\npassword=b0b\n\n",
+            setup.server.host()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.stored("bob").as_deref(), Some("b0b"));
+    let run = setup.credential(
+        "reject",
+        &format!(
+            "protocol=http\nhost={}\nusername=bob\npassword=b0b\n\n",
+            setup.server.host()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.stored("bob"), None);
+}
+
+#[test]
+fn through_the_agent_a_denied_touch_or_no_entry_fails_cleanly() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+    {
+        // The agent's authenticator: unlock approved, the entry denied.
+        let _agent = Agent::start(&setup.env, Some("approve,deny"));
+        let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+        assert_clean_auth_failure(&run, &setup);
+        assert!(
+            run.stderr
+                .contains("tokenring: no password for git from TokenRing: "),
+            "{}",
+            run.stderr
+        );
+        assert!(setup.server.seen_credentials().is_empty());
+    }
+    let _agent = Agent::start(&setup.env, None);
+    let url = format!("http://bob@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "copy", None);
+    assert_eq!(run.code, Some(128), "{run:#?}");
+    assert!(
+        run.stderr.contains("tokenring: no password for 'bob'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn through_the_agent_a_wrong_password_is_erased_and_a_given_one_stored() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, "old-password");
+    let _agent = Agent::start(&setup.env, None);
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+    assert_eq!(run.code, Some(128), "{run:#?}");
+    assert_eq!(setup.stored(USER), None, "{run:#?}");
+
+    let url = format!("http://{USER}:{PASSWORD}@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "copy", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.stored(USER).as_deref(), Some(PASSWORD));
+    let run = setup.clone(&setup.server.url("repo.git"), "copy2", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(touch_prompts(&run).len(), 1, "{run:#?}");
+}
