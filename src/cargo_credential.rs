@@ -42,12 +42,17 @@
 //! # Caching
 //!
 //! Every token is answered with cache control `session` and
-//! `operation_independent: false`: cargo keeps it for the rest of *this*
-//! cargo command for reading the index and downloading crates (a registry
-//! with `auth-required` needs the token for every index file; one tap per
-//! command is enough, the token already is in cargo's memory), but asks
-//! again — one more tap — before each publish, yank, unyank or owner
-//! change. Nothing outlives the cargo command.
+//! `operation_independent: true`: cargo keeps it for the rest of *this*
+//! cargo command, for every operation, and forgets it when the command
+//! ends. So each cargo command that needs the token costs one touch for
+//! the entry (plus one to unlock the vault without the agent), and nothing
+//! outlives the command. Why not `never`: a registry with `auth-required`
+//! needs the token for every index request, and `cargo publish` asks for
+//! it twice even on crates.io (a `read` check before packaging, then the
+//! `publish` itself), so `never` would ask for several touches per command
+//! while protecting nothing: the token is in cargo's memory after the first
+//! answer anyway. The token is one static string, valid for every
+//! operation, which is what `operation_independent` says.
 //!
 //! # Prompts and failures
 //!
@@ -130,7 +135,9 @@ impl ProviderOptions {
             };
             let mut value = || -> Result<&str, Error> {
                 inline.or_else(|| rest.next().copied()).ok_or_else(|| {
-                    Error::Other(format!("{NAME}: {flag} needs a value in credential-provider"))
+                    Error::Other(format!(
+                        "{NAME}: {flag} needs a value in credential-provider"
+                    ))
                 })
             };
             match flag {
@@ -210,7 +217,7 @@ impl TokenRingCredential {
     ) -> Result<CredentialResponse, ProtocolError> {
         let shown = registry_label(registry);
         eprintln!(
-            "{NAME}: cargo needs the token for {shown} to {}",
+            "{NAME}: cargo asks for the token for {shown}{}",
             operation_text(operation)
         );
         let store = crate::store::connect(options).map_err(other)?;
@@ -219,7 +226,7 @@ impl TokenRingCredential {
             Ok(Some(password)) => Ok(CredentialResponse::Get {
                 token: Secret::from(password.expose_secret().to_string()),
                 cache: CacheControl::Session,
-                operation_independent: false,
+                operation_independent: true,
             }),
             Ok(None) => {
                 eprintln!(
@@ -386,15 +393,15 @@ fn login_args(registry: &RegistryInfo<'_>) -> String {
     }
 }
 
-/// What cargo wants the token for, in words.
+/// What cargo wants the token for, in words (nothing for reading: cargo
+/// asks that first in every command that needs the token).
 fn operation_text(operation: &Operation<'_>) -> String {
     match operation {
-        Operation::Read => "read the index and download crates".to_string(),
-        Operation::Publish { name, vers, .. } => format!("publish {name} {vers}"),
-        Operation::Yank { name, vers } => format!("yank {name} {vers}"),
-        Operation::Unyank { name, vers } => format!("unyank {name} {vers}"),
-        Operation::Owners { name } => format!("change the owners of {name}"),
-        _ => "use the registry".to_string(),
+        Operation::Publish { name, vers, .. } => format!(" to publish {name} {vers}"),
+        Operation::Yank { name, vers } => format!(" to yank {name} {vers}"),
+        Operation::Unyank { name, vers } => format!(" to unyank {name} {vers}"),
+        Operation::Owners { name } => format!(" to change the owners of {name}"),
+        _ => String::new(),
     }
 }
 
@@ -485,7 +492,8 @@ mod tests {
                 vers: "0.1.0",
                 cksum: "00"
             }),
-            "publish foo 0.1.0"
+            " to publish foo 0.1.0"
         );
+        assert_eq!(operation_text(&Operation::Read), "");
     }
 }
