@@ -296,31 +296,35 @@ pub(crate) fn write_sealed_file(
     let (to_writer, from_producer) = sync_channel::<Arc<Vec<u8>>>(8);
     let (to_mac, mac_input) = sync_channel::<Arc<Vec<u8>>>(8);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut buf = Vec::with_capacity(PIECE + 4096);
-            let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
-                let aligned = buf.len() / 16 * 16;
-                let mut piece = buf[..aligned].to_vec();
-                encryptor.encrypt_blocks(&mut piece);
-                buf.drain(..aligned);
-                let piece = Arc::new(piece);
-                to_mac.send(Arc::clone(&piece)).is_ok() && to_writer.send(piece).is_ok()
-            };
-            let complete =
-                write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
-            if complete && send(&mut buf, &mut encryptor) {
-                let last = Arc::new(encryptor.finish(&buf));
-                if to_mac.send(Arc::clone(&last)).is_ok() {
-                    let _ = to_writer.send(last);
+        std::thread::Builder::new()
+            .name("vault-encrypt".into())
+            .spawn_scoped(scope, move || {
+                let mut buf = Vec::with_capacity(PIECE + 4096);
+                let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
+                    let aligned = buf.len() / 16 * 16;
+                    let mut piece = buf[..aligned].to_vec();
+                    encryptor.encrypt_blocks(&mut piece);
+                    buf.drain(..aligned);
+                    let piece = Arc::new(piece);
+                    to_mac.send(Arc::clone(&piece)).is_ok() && to_writer.send(piece).is_ok()
+                };
+                let complete =
+                    write_entries_in_pieces(entries, &mut buf, PIECE, |b| send(b, &mut encryptor));
+                if complete && send(&mut buf, &mut encryptor) {
+                    let last = Arc::new(encryptor.finish(&buf));
+                    if to_mac.send(Arc::clone(&last)).is_ok() {
+                        let _ = to_writer.send(last);
+                    }
                 }
-            }
-        });
-        let tag = scope.spawn(move || {
-            for piece in mac_input {
-                mac.update(&piece);
-            }
-            mac.finalize()
-        });
+            })?;
+        let tag = std::thread::Builder::new()
+            .name("vault-mac".into())
+            .spawn_scoped(scope, move || {
+                for piece in mac_input {
+                    mac.update(&piece);
+                }
+                mac.finalize()
+            })?;
         let mut text = Vec::with_capacity(encoding::hex_base64_len(PIECE + 4096) + 512);
         text.extend_from_slice(b"{\"key\": ");
         write_key(header, &mut text);

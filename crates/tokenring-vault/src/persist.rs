@@ -183,7 +183,11 @@ impl io::Write for EarlyWriteback {
                 flush.join().unwrap_or(Ok(()))?;
             }
             let clone = self.file.try_clone()?;
-            self.flushing = Some(std::thread::spawn(move || clone.sync_data()));
+            // If no thread can be started, the final fsync does it all.
+            self.flushing = std::thread::Builder::new()
+                .name("vault-writeback".into())
+                .spawn(move || clone.sync_data())
+                .ok();
             self.since = 0;
         }
         Ok(n)
@@ -299,7 +303,11 @@ fn save_via(
         let old = File::open(path).ok();
         fs::rename(temp, path).map_err(|e| VaultError::io("replace", path, e))?;
         if let Some(old) = old {
-            std::thread::spawn(move || drop(old));
+            // If no thread can be started, the closure (and the file) is
+            // dropped right here instead.
+            let _ = std::thread::Builder::new()
+                .name("vault-free-old".into())
+                .spawn(move || drop(old));
         }
     }
     let dir = parent_dir(path);
