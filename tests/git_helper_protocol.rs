@@ -1,0 +1,87 @@
+//! `git-credential-tokenring` run directly, as git runs it: malformed
+//! input, unknown operations, no vault — never a panic, never a hang,
+//! nothing on stdout unless it answers.
+
+#![cfg(feature = "sim")]
+
+mod cli_support;
+
+use std::process::{Command, Stdio};
+
+use cli_support::{Env, Run};
+
+fn helper(env: &Env, args: &[&str], input: &[u8]) -> Run {
+    let mut command: Command = env.wrapped(&[env!("CARGO_BIN_EXE_git-credential-tokenring")]);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Env::run_with_input(command, input)
+}
+
+#[test]
+fn malformed_input_is_ignored_without_a_panic() {
+    let env = Env::with_vault();
+    let inputs: [&[u8]; 6] = [
+        b"",
+        b"\n\n\n",
+        b"no equals\n=\n==\nprotocol\nhost\n",
+        b"protocol=https\0\nhost=\xff\xfe\n",
+        b"\xff\xff\xff\xff",
+        &[b'x'; 100_000],
+    ];
+    for input in inputs {
+        for operation in ["get", "store", "erase"] {
+            let run = helper(&env, &[operation], input);
+            assert_eq!(run.code, Some(0), "{operation}: {run:#?}");
+            assert_eq!(run.stdout, "", "{operation}");
+            assert!(!run.stderr.contains("panicked"), "{run:#?}");
+        }
+    }
+}
+
+#[test]
+fn unknown_operations_are_ignored_and_usage_is_explained() {
+    let env = Env::with_vault();
+    let run = helper(&env, &["capability"], b"protocol=https\nhost=h\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), "", "")
+    );
+    let run = helper(&env, &[], b"");
+    assert_eq!(run.code, Some(2));
+    assert!(run
+        .stderr
+        .contains("usage: git-credential-tokenring get|store|erase"));
+    let run = helper(&env, &["--help"], b"");
+    assert_eq!(run.code, Some(0));
+    assert!(run.stdout.contains("credential.helper"));
+}
+
+#[test]
+fn get_answers_from_the_vault_and_nothing_without_one() {
+    let env = Env::with_vault();
+    env.set("git:https://git.example.com", "alice", "pw");
+    let run = helper(
+        &env,
+        &["get"],
+        b"protocol=https\nhost=git.example.com\nusername=alice\n",
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stdout, "username=alice\npassword=pw\n");
+
+    let empty = Env::new();
+    let run = helper(
+        &empty,
+        &["get"],
+        b"protocol=https\nhost=git.example.com\nusername=alice\n",
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("tokenring: no password for git from TokenRing: "),
+        "{}",
+        run.stderr
+    );
+}
