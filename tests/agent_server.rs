@@ -454,3 +454,48 @@ fn shutdown_cancels_a_waiting_request_and_zeroizes() {
     assert!(waiting.join().unwrap().is_err());
     assert!(!fx.socket.exists());
 }
+
+#[test]
+fn a_vault_replaced_under_the_agent_is_opened_afresh() {
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+    client.set("old", "u", "p", &NoPrompt).unwrap();
+    // Another vault (another credential) takes the file's place.
+    let other = fx.dir.path().join("other.tokenvault");
+    {
+        let mut auth = tokenring_core::Ctap2Client::new(tokenring_sim::SimTransport::new(
+            std::sync::Arc::clone(&fx.sim),
+        ))
+        .unwrap();
+        let vault = tokenring_vault::Vault::create(
+            &other,
+            &mut auth,
+            &tokenring_vault::CreateOptions::default(),
+            &NoPrompt,
+        )
+        .unwrap();
+        vault.set("new", "u", "q", &mut auth, &NoPrompt).unwrap();
+    }
+    std::fs::rename(&other, &fx.vault).unwrap();
+    let error = client.list(&NoPrompt).err().map(|e| e.to_string());
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("replaced")),
+        "{error:?}"
+    );
+    // The next request opens the new vault (an unlock tap), old key gone.
+    let before = fx.touches();
+    assert_eq!(
+        client.list(&NoPrompt).unwrap(),
+        vec![("new".to_string(), "u".to_string())]
+    );
+    assert_eq!(fx.touches() - before, 1);
+    assert_eq!(
+        client
+            .get("new", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "q"
+    );
+}

@@ -429,6 +429,8 @@ struct DeviceGate {
 struct DeviceSlot {
     source: Box<dyn AuthenticatorSource>,
     authenticator: Option<DynAuthenticator>,
+    /// The credential `authenticator` was found for.
+    opened_for: Option<VaultCredential>,
 }
 
 impl DeviceSlot {
@@ -438,8 +440,12 @@ impl DeviceSlot {
         credential: &VaultCredential,
         prompt: &dyn Prompt,
     ) -> Result<&mut DynAuthenticator, Error> {
-        if self.authenticator.is_none() {
+        if self.authenticator.is_none() || self.opened_for.as_ref() != Some(credential) {
+            // A vault replaced by one with another credential may need
+            // another authenticator: look again (no tap).
+            self.authenticator = None;
             self.authenticator = Some(self.source.open(credential, prompt)?);
+            self.opened_for = Some(credential.clone());
         }
         self.authenticator
             .as_mut()
@@ -501,6 +507,7 @@ impl DeviceGate {
             slot: Mutex::new(DeviceSlot {
                 source,
                 authenticator: None,
+                opened_for: None,
             }),
         }
     }
