@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,8 @@ use opensk::api::user_presence::UserPresenceError;
 use opensk::ctap::{Channel, CtapState};
 use opensk::env::test::TestEnv;
 use opensk::env::Env as _;
+use opensk::Ctap;
+use tokenring_hid::{HidReports, HidTransport, REPORT_SIZE};
 
 /// The largest CTAPHID message (the `ctaphid-dispatch` default, 7609 bytes:
 /// 64-byte reports, one initialization and 128 continuation packets, CTAP 2.1
@@ -229,6 +232,25 @@ pub struct OpenSkTransport {
     state: CtapState<TestEnv>,
 }
 
+/// OpenSK's test environment whose user touches when `presence` says so.
+/// While nobody touches, every poll of the touch sensor moves the virtual
+/// clock on by [`OPENSK_POLL_MS`], so OpenSK's 30-second touch timeout runs
+/// out at once in real time.
+fn opensk_env(presence: &Presence) -> TestEnv {
+    let mut env = TestEnv::default();
+    let presence = presence.clone();
+    let clock = env.clock().clone();
+    env.user_presence().set(move || {
+        if presence.is_touching() {
+            Ok(())
+        } else {
+            clock.advance(OPENSK_POLL_MS);
+            Err(UserPresenceError::Timeout)
+        }
+    });
+    env
+}
+
 /// How far OpenSK's virtual clock moves per unanswered touch poll, in
 /// milliseconds.
 pub const OPENSK_POLL_MS: usize = 1000;
@@ -238,22 +260,9 @@ const OPENSK_CHANNEL: Channel = Channel::MainHid([0x54, 0x52, 0x49, 0x4E]);
 
 impl OpenSkTransport {
     /// A freshly booted OpenSK (no PIN, default customization) whose user
-    /// touches when `presence` says so. While nobody touches, every poll of
-    /// the touch sensor moves OpenSK's virtual clock on by
-    /// [`OPENSK_POLL_MS`], so its 30-second touch timeout runs out at once
-    /// in real time.
+    /// touches when `presence` says so (see [`OPENSK_POLL_MS`]).
     pub fn new(presence: &Presence) -> Self {
-        let mut env = TestEnv::default();
-        let presence = presence.clone();
-        let clock = env.clock().clone();
-        env.user_presence().set(move || {
-            if presence.is_touching() {
-                Ok(())
-            } else {
-                clock.advance(OPENSK_POLL_MS);
-                Err(UserPresenceError::Timeout)
-            }
-        });
+        let mut env = opensk_env(presence);
         let state = CtapState::new(&mut env);
         OpenSkTransport { env, state }
     }
@@ -302,5 +311,64 @@ impl Transport for OpenSkTransport {
 
     fn reports_keepalive(&self) -> bool {
         false
+    }
+}
+
+/// OpenSK as a USB HID device: 64-byte reports go through OpenSK's own
+/// CTAPHID layer (channel allocation, fragmentation, reassembly, CTAP 2.1
+/// §11.2), so that our CTAPHID client (`tokenring-hid`) meets a framing
+/// implementation that is not ours.
+///
+/// OpenSK answers every output report at once; the answer's reports wait in
+/// a queue for [`HidReports::read_report`]. Keepalives that OpenSK sends
+/// while it waits for a touch go to its test environment, which drops them.
+pub struct OpenSkHidDevice {
+    ctap: Ctap<TestEnv>,
+    pending: VecDeque<[u8; REPORT_SIZE]>,
+}
+
+impl OpenSkHidDevice {
+    /// A freshly booted OpenSK whose user touches when `presence` says so.
+    pub fn new(presence: &Presence) -> Self {
+        OpenSkHidDevice {
+            ctap: Ctap::new(opensk_env(presence)),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Our CTAPHID transport over this device, with a channel allocated.
+    pub fn connect(presence: &Presence) -> Result<HidTransport<OpenSkHidDevice>, TransportError> {
+        HidTransport::connect(
+            OpenSkHidDevice::new(presence),
+            TransportInfo {
+                kind: TransportKind::Hid,
+                name: "OpenSK (TestEnv, CTAPHID)".to_string(),
+                path: "in-process".to_string(),
+            },
+        )
+    }
+}
+
+impl HidReports for OpenSkHidDevice {
+    fn write_report(&mut self, report: &[u8; REPORT_SIZE]) -> Result<(), TransportError> {
+        let answer = self
+            .ctap
+            .process_hid_packet(report, opensk::Transport::MainHid);
+        self.pending.extend(answer);
+        Ok(())
+    }
+
+    fn read_report(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<[u8; REPORT_SIZE]>, TransportError> {
+        // Everything OpenSK will ever say to a write is already queued: when
+        // the queue is empty, nothing more will come. Pause briefly so that
+        // a caller waiting in a loop does not spin.
+        let report = self.pending.pop_front();
+        if report.is_none() {
+            std::thread::sleep(timeout.min(Duration::from_millis(1)));
+        }
+        Ok(report)
     }
 }

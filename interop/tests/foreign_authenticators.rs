@@ -11,7 +11,7 @@ use tokenring_core::{
     Error, HmacSecretOutput, Pin, Prompt, PromptEvent, Reply, Salts, ScriptedPrompt, Transport,
     TransportError, TransportInfo, UserEntity, UvMode, DEFAULT_RP_ID,
 };
-use tokenring_interop::{with_fido_authenticator, OpenSkTransport, Presence};
+use tokenring_interop::{with_fido_authenticator, OpenSkHidDevice, OpenSkTransport, Presence};
 
 const SALT_A: [u8; 32] = [0xA5; 32];
 const SALT_B: [u8; 32] = [0x5A; 32];
@@ -585,6 +585,18 @@ macro_rules! against_each_authenticator {
                 }
             )*
         }
+        /// OpenSK through its own CTAPHID layer and our `tokenring-hid`.
+        mod opensk_hid {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let presence = Presence::touching();
+                    let transport = OpenSkHidDevice::connect(&presence).expect("CTAPHID_INIT");
+                    super::$scenario(&presence, transport);
+                }
+            )*
+        }
     };
 }
 
@@ -723,5 +735,9 @@ fn opensk_pin_blocks_after_eight_wrong_pins() {
     .err()
     .expect("blocked");
     assert!(matches!(err, Error::PinBlocked), "{err:?}");
-    assert_eq!(prompt.pin_requests(), 0, "no PIN is asked for a blocked PIN");
+    assert_eq!(
+        prompt.pin_requests(),
+        0,
+        "no PIN is asked for a blocked PIN"
+    );
 }
