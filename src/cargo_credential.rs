@@ -262,7 +262,7 @@ impl TokenRingCredential {
                 typed.as_str()
             }
         };
-        // `cargo login` passes what it read from stdin, newline included.
+        // A pasted token often carries spaces or a newline around it.
         let token = given.trim();
         if token.is_empty() {
             return Err(ProtocolError::from(format!(
