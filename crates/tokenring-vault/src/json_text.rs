@@ -11,10 +11,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if bytes
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
+    // No short-circuit: this form vectorises.
+    let plain = bytes.iter().fold(true, |plain, &b| {
+        plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
         out.extend_from_slice(bytes);
     } else {
         for c in s.chars() {
