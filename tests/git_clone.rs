@@ -431,6 +431,43 @@ fn git_credential_reject_erases_only_the_refused_password() {
     assert_eq!(setup.stored(USER), None);
 }
 
+#[test]
+fn the_short_helper_name_and_per_repository_credentials() {
+    let setup = Setup::new();
+    // `credential.helper = tokenring`: git runs `git credential-tokenring`,
+    // found on PATH.
+    std::fs::write(
+        &setup.gitconfig,
+        "[credential]\n\thelper = tokenring\n\tuseHttpPath = true\n",
+    )
+    .expect("gitconfig");
+    let helper_dir = std::path::Path::new(env!("CARGO_BIN_EXE_git-credential-tokenring"))
+        .parent()
+        .expect("the helper's directory")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(helper_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    // With useHttpPath, the repository's path is part of the service name.
+    let service = format!("{}/repo.git", setup.service());
+    setup.env.set(&service, USER, PASSWORD);
+    setup
+        .env
+        .set(&setup.service(), USER, "the host-wide one is not used");
+    let mut command = setup.git(&["clone", "-q", &setup.server.url("repo.git"), "copy"]);
+    command.env("PATH", &path);
+    let run = bounded(command, b"");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.cloned_readme("copy"), README);
+    setup.only_right_credentials_seen();
+    assert!(
+        run.stderr.contains(&format!("'{service}'")),
+        "{}",
+        run.stderr
+    );
+}
+
 // ------------------------------------------------------------- with agent
 
 #[test]
