@@ -360,12 +360,12 @@ struct Home {
 
 impl Home {
     fn new(py: &'static Python) -> Home {
+        Home::with_config(py, SimConfig::with_seed(11).pin(PIN))
+    }
+
+    fn with_config(py: &'static Python, config: SimConfig) -> Home {
         let dir = tempfile::tempdir().expect("tempdir");
-        Simulator::create(
-            SimConfig::with_seed(11).pin(PIN),
-            &dir.path().join("sim.json"),
-        )
-        .expect("create the simulator");
+        Simulator::create(config, &dir.path().join("sim.json")).expect("create the simulator");
         std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).expect("pin file");
         let home = Home { dir, py };
         run(home.command(&home.py.tokenring, &["init"]), None).ok();
@@ -777,5 +777,48 @@ fn twine_upload_gets_its_password_from_tokenring() {
         .says("denied")
         .says("Credential not found for password");
     assert!(upload.took < Duration::from_secs(30), "{upload:#?}");
+    agent.stop();
+}
+
+#[test]
+fn pin_requests_are_answered_by_the_backend_with_and_without_the_agent() {
+    let Some(py) = python() else { return };
+    // alwaysUv: every derivation needs the PIN.
+    let home = Home::with_config(py, SimConfig::with_seed(12).pin(PIN).always_uv(true));
+    std::fs::write(home.path("wrong-pin"), "9999\n").expect("wrong pin file");
+    home.keyring_set("example.org", "alice", "needs a PIN");
+    let with_pin_file = |pin_file: Option<&str>, args: &[&str]| {
+        let mut command = home.keyring(args);
+        match pin_file {
+            Some(name) => command.env("TOKENRING_PIN_FILE", home.path(name)),
+            None => command.env_remove("TOKENRING_PIN_FILE"),
+        };
+        command
+    };
+    let get = ["get", "example.org", "alice"];
+    run(with_pin_file(Some("wrong-pin"), &get), None)
+        .failed()
+        .says("wrong PIN");
+    run(with_pin_file(None, &get), None)
+        .failed()
+        .says("TokenRingError")
+        .says("PIN");
+
+    // The agent relays its PIN requests to the backend, which answers from
+    // the client's TOKENRING_PIN_FILE (or the terminal), not the agent's.
+    let agent = home.start_agent(&[("TOKENRING_PIN_FILE", "/nonexistent/pin")]);
+    let via_socket = |pin_file: Option<&str>| {
+        let mut command = with_pin_file(pin_file, &get);
+        command.env("TOKENRING_BINARY", "/nonexistent/tokenring");
+        command
+    };
+    run(via_socket(Some("wrong-pin")), None)
+        .failed()
+        .says("wrong PIN");
+    run(via_socket(None), None)
+        .failed()
+        .says("a PIN is needed and none was given");
+    let got = run(via_socket(Some("pin")), None).ok();
+    assert_eq!(got.stdout, "needs a PIN\n");
     agent.stop();
 }
