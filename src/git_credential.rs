@@ -56,7 +56,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use tokenring_core::Prompt;
@@ -156,13 +156,22 @@ impl fmt::Debug for CredentialDescription {
 }
 
 impl CredentialDescription {
-    /// Reads a description from `input` (at most [`MAX_INPUT`] bytes).
-    pub fn read(input: &mut dyn Read) -> Result<CredentialDescription, Error> {
+    /// Reads a description from `input`, up to a blank line or the end of
+    /// input (at most [`MAX_INPUT`] bytes): a caller that keeps its end of
+    /// the pipe open after the blank line is not waited for.
+    pub fn read(input: &mut dyn BufRead) -> Result<CredentialDescription, Error> {
         let mut bytes = Zeroizing::new(Vec::new());
-        input
-            .take(MAX_INPUT)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Other(format!("cannot read git's request from stdin: {e}")))?;
+        let mut limited = input.take(MAX_INPUT);
+        loop {
+            let start = bytes.len();
+            let n = limited
+                .read_until(b'\n', &mut bytes)
+                .map_err(|e| Error::Other(format!("cannot read git's request from stdin: {e}")))?;
+            let line = bytes.get(start..).unwrap_or_default();
+            if n == 0 || line == b"\n" || line == b"\r\n" {
+                break;
+            }
+        }
         Ok(CredentialDescription::parse(&bytes))
     }
 
@@ -807,6 +816,32 @@ mod tests {
             !shown.contains("p=w") && shown.contains("<redacted>"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn reading_stops_at_the_blank_line() {
+        /// Gives the description once, then fails: reading on would be a
+        /// hang with a caller that keeps the pipe open.
+        struct OpenPipe(Option<&'static [u8]>);
+        impl Read for OpenPipe {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let data = self
+                    .0
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("read past the blank line"))?;
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok(n)
+            }
+        }
+        let mut pipe = std::io::BufReader::new(OpenPipe(Some(
+            b"protocol=https\r\nhost=h\r\n\r\nhost=ignored\n",
+        )));
+        let d = CredentialDescription::read(&mut pipe).expect("read");
+        assert_eq!(d.service().as_deref(), Some("git:https://h"));
+        // Without a blank line, the end of input ends it.
+        let d = CredentialDescription::read(&mut &b"protocol=https\nhost=h"[..]).expect("read");
+        assert_eq!(d.service().as_deref(), Some("git:https://h"));
     }
 
     #[test]

@@ -397,6 +397,16 @@ fn a_wrong_password_is_refused_and_erased() {
         }]
     );
     assert_eq!(setup.stored(USER), None);
+    // Erasing its own answer needs no touch to compare the password
+    // (in-process, the erase opens the vault: one unlock touch).
+    assert_eq!(
+        touch_prompts(&run)
+            .iter()
+            .filter(|p| p.contains("decrypt the password"))
+            .count(),
+        1,
+        "{run:#?}"
+    );
 }
 
 #[test]
