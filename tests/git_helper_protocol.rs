@@ -6,7 +6,9 @@
 
 mod cli_support;
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use cli_support::{Env, Run};
 
@@ -84,4 +86,43 @@ fn get_answers_from_the_vault_and_nothing_without_one() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn answers_without_waiting_for_the_end_of_input() {
+    let env = Env::with_vault();
+    env.set("git:https://git.example.com", "alice", "pw");
+    let mut command: Command = env.wrapped(&[env!("CARGO_BIN_EXE_git-credential-tokenring")]);
+    command
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn the helper");
+    // Keep our end of stdin open after the blank line.
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"protocol=https\nhost=git.example.com\nusername=alice\n\n")
+        .expect("write");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the helper waited for the end of input");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(stdin);
+    assert!(status.success());
+    let mut answer = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut answer)
+        .expect("read");
+    assert_eq!(answer, "username=alice\npassword=pw\n");
 }
