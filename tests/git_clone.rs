@@ -478,6 +478,53 @@ fn the_short_helper_name_and_per_repository_credentials() {
     );
 }
 
+#[test]
+fn push_with_the_password_in_tokenring() {
+    let setup = Setup::new();
+    setup.env.set(&setup.service(), USER, PASSWORD);
+    let run = setup.clone(&setup.server.url("repo.git"), "copy", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let work = setup.env.path("copy");
+    std::fs::write(work.join("NEW"), "pushed\n").expect("NEW");
+    for args in [
+        &["add", "NEW"][..],
+        &[
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "second",
+        ],
+    ] {
+        let mut command = setup.git(args);
+        command.current_dir(&work);
+        assert_eq!(bounded(command, b"").code, Some(0));
+    }
+    let mut command = setup.git(&["push", "-q", "origin", "main"]);
+    command.current_dir(&work);
+    let run = bounded(command, b"");
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        setup
+            .server
+            .requests()
+            .iter()
+            .any(|r| r == "200 POST /repo.git/git-receive-pack"),
+        "{:?}",
+        setup.server.requests()
+    );
+    setup.only_right_credentials_seen();
+    let run = setup.clone(&setup.server.url("repo.git"), "copy2", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(
+        std::fs::read_to_string(setup.env.path("copy2").join("NEW")).expect("NEW"),
+        "pushed\n"
+    );
+}
+
 // ------------------------------------------------------------- with agent
 
 #[test]
