@@ -3,7 +3,9 @@
 //! firmware) on trussed's virtual platform, and OpenSK (Google) on its test
 //! environment. Every request is the CBOR our client encodes; every answer
 //! is the CBOR the foreign authenticator encodes. Each scenario below runs
-//! against both (`fido_authenticator::NAME`, `opensk::NAME`).
+//! against both (`fido_authenticator::NAME`, `opensk::NAME`), and against
+//! OpenSK once more through its CTAPHID layer and our `tokenring-hid`
+//! (`opensk_hid::NAME`).
 
 use ciborium::Value;
 use tokenring_core::{
@@ -83,6 +85,7 @@ fn get_info_is_understood<T: Transport>(_presence: &Presence, transport: T) {
     assert!(info.versions.iter().any(|v| v == "FIDO_2_1"), "{info:?}");
     assert!(info.pin_uv_auth_protocols.contains(&2), "{info:?}");
     assert!(info.pin_uv_auth_protocols.contains(&1), "{info:?}");
+    assert!(info.make_cred_uv_not_required, "{info:?}");
     assert!(client.protocol().is_some(), "a common PIN/UV protocol");
 }
 
@@ -290,9 +293,8 @@ fn enroll_and_derive_with_pin_protocol_2<T: Transport>(_presence: &Presence, tra
 
 fn enroll_with_pin_token_protocol_2<T: Transport>(_presence: &Presence, transport: T) {
     let client = Ctap2Client::new(EditGetInfo {
-        inner: transport,
-        only_protocol_one: false,
         hide_make_cred_uv_not_rqd: true,
+        ..EditGetInfo::new(transport)
     })
     .expect("getInfo");
     assert_eq!(client.protocol().map(|p| p.number()), Some(2));
@@ -301,21 +303,77 @@ fn enroll_with_pin_token_protocol_2<T: Transport>(_presence: &Presence, transpor
 
 fn enroll_with_pin_token_protocol_1<T: Transport>(_presence: &Presence, transport: T) {
     let client = Ctap2Client::new(EditGetInfo {
-        inner: transport,
         only_protocol_one: true,
         hide_make_cred_uv_not_rqd: true,
+        ..EditGetInfo::new(transport)
     })
     .expect("getInfo");
     assert_eq!(client.protocol().map(|p| p.number()), Some(1));
     enroll_and_derive_with_pin(client, true);
 }
 
-fn protocols_one_and_two_give_the_same_outputs<T: Transport>(_presence: &Presence, transport: T) {
+/// The client's CTAP 2.0 paths against CTAP 2.1 authenticators that keep
+/// them for compatibility: getPinToken (0x05) instead of a token with
+/// permissions, makeCredential with its pinUvAuthParam, a cached PIN token,
+/// and selection by a makeCredential with a zero-length pinUvAuthParam
+/// (§6.1.2 step 1).
+fn ctap_2_0_paths<T: Transport>(presence: &Presence, transport: T) {
     let edit = EditGetInfo {
-        inner: transport,
-        only_protocol_one: false,
-        hide_make_cred_uv_not_rqd: false,
+        as_ctap_2_0: true,
+        ..EditGetInfo::new(CountingTransport::new(transport))
     };
+    let mut client = Ctap2Client::new(edit).expect("getInfo");
+    assert_eq!(client.protocol().map(|p| p.number()), Some(1));
+    client
+        .select(&ScriptedPrompt::new())
+        .expect("selection without a PIN");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    client
+        .select(&ScriptedPrompt::new())
+        .expect("selection with a PIN");
+
+    let prompt = ScriptedPrompt::new().with_pin(PIN);
+    let credential = client
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll with getPinToken");
+    assert_eq!(prompt.pin_requests(), 1);
+    // The client keeps a CTAP 2.0 PIN token (valid until power-off on a
+    // CTAP 2.0 authenticator). fido-authenticator accepts it again; OpenSK
+    // does not, since CTAP 2.1 §6.2.2 step 14 clears a token's permissions
+    // after each getAssertion with user presence, and the client then asks
+    // for the PIN again. Either way: stable outputs, and a refused token
+    // never costs a PIN retry.
+    let prompt = ScriptedPrompt::new();
+    for _ in 0..8 {
+        prompt.push_pin(Some(PIN));
+    }
+    let with_uv = check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
+    let without_uv = check_outputs(&mut client, &credential, UvMode::PresenceOnly, &prompt);
+    assert_ne!(with_uv, without_uv);
+    assert!(prompt.pin_requests() >= 1);
+    assert!(
+        prompt.events().iter().all(|e| !matches!(
+            e,
+            PromptEvent::Pin {
+                previous_wrong: true,
+                ..
+            }
+        )),
+        "{:?}",
+        prompt.events()
+    );
+    assert_eq!(client.pin_retries().expect("getPINRetries"), 8);
+    assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+
+    presence.set(false);
+    let err = client
+        .select(&ScriptedPrompt::new())
+        .expect_err("selection without a touch");
+    assert!(matches!(err, Error::UserActionTimeout), "{err:?}");
+}
+
+fn protocols_one_and_two_give_the_same_outputs<T: Transport>(_presence: &Presence, transport: T) {
+    let edit = EditGetInfo::new(transport);
     let mut client = Ctap2Client::new(edit).expect("getInfo");
     client.set_pin(&Pin::new(PIN)).expect("setPIN");
     let prompt = ScriptedPrompt::new();
@@ -509,6 +567,40 @@ struct EditGetInfo<T> {
     /// Drop the `makeCredUvNotRqd` option (in key 0x04), so that the client
     /// sends makeCredential with a pinUvAuthParam once a PIN is set.
     hide_make_cred_uv_not_rqd: bool,
+    /// Look like a CTAP 2.0 authenticator: no `FIDO_2_1` version (key 0x01),
+    /// no CTAP 2.1 options (`pinUvAuthToken`, `makeCredUvNotRqd`), protocol
+    /// one only; the client takes its CTAP 2.0 paths (getPinToken, the
+    /// makeCredential touch probe for selection).
+    as_ctap_2_0: bool,
+}
+
+impl<T> EditGetInfo<T> {
+    fn new(inner: T) -> Self {
+        EditGetInfo {
+            inner,
+            only_protocol_one: false,
+            hide_make_cred_uv_not_rqd: false,
+            as_ctap_2_0: false,
+        }
+    }
+}
+
+/// The value under integer `key` in a getInfo map.
+fn entry(entries: &mut [(Value, Value)], key: u8) -> &mut Value {
+    entries
+        .iter_mut()
+        .find(|(k, _)| *k == Value::Integer(key.into()))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("getInfo has key {key:#04x}"))
+}
+
+fn drop_option(entries: &mut [(Value, Value)], name: &str) {
+    let Value::Map(options) = entry(entries, 0x04) else {
+        panic!("options is a map");
+    };
+    let before = options.len();
+    options.retain(|(option, _)| *option != Value::Text(name.into()));
+    assert_eq!(options.len() + 1, before, "getInfo had the {name} option");
 }
 
 impl<T: Transport> Transport for EditGetInfo<T> {
@@ -527,27 +619,20 @@ impl<T: Transport> Transport for EditGetInfo<T> {
         let Value::Map(entries) = &mut info else {
             panic!("getInfo is a map");
         };
-        let mut edited = 0;
-        for (key, value) in entries.iter_mut() {
-            if *key == Value::Integer(6.into()) && self.only_protocol_one {
-                *value = Value::Array(vec![Value::Integer(1.into())]);
-                edited += 1;
-            }
-            if *key == Value::Integer(4.into()) && self.hide_make_cred_uv_not_rqd {
-                let Value::Map(options) = value else {
-                    panic!("options is a map");
-                };
-                let before = options.len();
-                options.retain(|(name, _)| *name != Value::Text("makeCredUvNotRqd".into()));
-                assert_eq!(options.len() + 1, before, "makeCredUvNotRqd was there");
-                edited += 1;
-            }
+        if self.only_protocol_one || self.as_ctap_2_0 {
+            *entry(entries, 0x06) = Value::Array(vec![Value::Integer(1.into())]);
         }
-        assert_eq!(
-            edited,
-            usize::from(self.only_protocol_one) + usize::from(self.hide_make_cred_uv_not_rqd),
-            "getInfo has the keys to edit"
-        );
+        if self.hide_make_cred_uv_not_rqd || self.as_ctap_2_0 {
+            drop_option(entries, "makeCredUvNotRqd");
+        }
+        if self.as_ctap_2_0 {
+            drop_option(entries, "pinUvAuthToken");
+            let Value::Array(versions) = entry(entries, 0x01) else {
+                panic!("versions is an array");
+            };
+            versions.retain(|v| *v != Value::Text("FIDO_2_1".into()));
+            assert!(versions.contains(&Value::Text("FIDO_2_0".into())));
+        }
         reply.body.clear();
         ciborium::into_writer(&info, &mut reply.body).expect("re-encode getInfo");
         Ok(reply)
@@ -608,6 +693,7 @@ against_each_authenticator!(
     enroll_with_pin_token_protocol_2,
     enroll_with_pin_token_protocol_1,
     protocols_one_and_two_give_the_same_outputs,
+    ctap_2_0_paths,
     select_waits_for_a_touch,
     always_uv_requires_the_pin,
     three_wrong_pins_block_until_power_cycle,
@@ -740,4 +826,35 @@ fn opensk_pin_blocks_after_eight_wrong_pins() {
         0,
         "no PIN is asked for a blocked PIN"
     );
+}
+
+/// A vault made on one authenticator, probed on another: the credential id
+/// of one foreign authenticator is unknown to the other, both ways.
+#[test]
+fn credentials_do_not_cross_authenticators() {
+    let presence = Presence::touching();
+    let prompt = ScriptedPrompt::new();
+    let mut opensk = Ctap2Client::new(OpenSkTransport::new(&presence)).expect("getInfo");
+    let opensk_credential = opensk
+        .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+        .expect("enroll on OpenSK");
+    let fido_credential = with_fido_authenticator(&presence, |transport| {
+        let mut fido = Ctap2Client::new(transport).expect("getInfo");
+        let fido_credential = fido
+            .enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt)
+            .expect("enroll on fido-authenticator");
+        assert!(fido
+            .probe(&fido_credential, DEFAULT_RP_ID)
+            .expect("probe own"));
+        assert!(!fido
+            .probe(&opensk_credential, DEFAULT_RP_ID)
+            .expect("probe OpenSK's credential"));
+        fido_credential
+    });
+    assert!(opensk
+        .probe(&opensk_credential, DEFAULT_RP_ID)
+        .expect("probe own"));
+    assert!(!opensk
+        .probe(&fido_credential, DEFAULT_RP_ID)
+        .expect("probe fido-authenticator's credential"));
 }
