@@ -4,9 +4,15 @@
 //! # Set-up
 //!
 //! ```text
-//! git config --global credential.helper "$(command -v git-credential-tokenring)"
-//! tokenring set git:https://git.example.com alice    # or let git store it on first use
+//! git config --global credential.helper ""              # forget other helpers (they would get `store` too)
+//! git config --global --add credential.helper tokenring  # runs git-credential-tokenring from PATH
+//! tokenring set git:https://git.example.com alice        # or let git store it after first use
 //! ```
+//!
+//! An absolute path works as the helper too. The vault and authenticator
+//! come from `TOKENRING_VAULT` and `TOKENRING_AUTHENTICATOR` as for the
+//! `tokenring` command; the agent is used when it runs for the vault
+//! (`TOKENRING_NO_AGENT=1`: never).
 //!
 //! # Service names
 //!
@@ -35,10 +41,12 @@
 //!   costs one touch, not two. Any other one is stored (touches as for
 //!   `get`). git never calls `store` for a credential the server refused.
 //! - `erase`: git calls it after the server refused a credential. The entry
-//!   is removed when it holds that very password (compared with one touch;
-//!   no touch when this helper answered it just before), or when git gives
-//!   no password; without a user name, every user of the service is
-//!   concerned, as with git's own `credential-store`.
+//!   is removed when it holds that very password (compared with one touch
+//!   for the secret; not compared when this helper answered it just
+//!   before), or when git gives no password; without a user name, every
+//!   user of the service is concerned, as with git's own
+//!   `credential-store`. Removing needs the unlocked vault (the unlock
+//!   touch when no agent runs).
 //!
 //! Unknown attributes (`wwwauth[]`, `password_expiry_utc`, …) and malformed
 //! lines are ignored; unknown operations are ignored, as gitcredentials(7)

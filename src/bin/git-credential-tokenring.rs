@@ -1,8 +1,9 @@
 //! `git-credential-tokenring`: a git credential helper whose passwords only
 //! leave the TokenRing vault with a tap on a FIDO2 authenticator.
 //!
-//! Set up with `git config --global credential.helper
-//! /path/to/git-credential-tokenring`; git then runs it with `get`, `store`
+//! Set up with `git config --global credential.helper tokenring` (git runs
+//! `git-credential-tokenring` from PATH; an absolute path works too); git
+//! then runs it with `get`, `store`
 //! or `erase` and a credential description on stdin (see
 //! [`tokenring::git_credential`] for the service names and semantics).
 //!
@@ -23,7 +24,8 @@ usage: git-credential-tokenring get|store|erase
 
 A git credential helper: git runs it with a credential description on stdin.
 Set it up with:
-  git config --global credential.helper \"$(command -v git-credential-tokenring)\"
+  git config --global credential.helper \"\"
+  git config --global --add credential.helper tokenring
 Passwords are kept in the TokenRing vault as service git:PROTOCOL://HOST[:PORT][/PATH]
 (the path only with credential.useHttpPath) and user USERNAME, e.g.
   tokenring set git:https://git.example.com alice";
