@@ -1,0 +1,94 @@
+//! `fido-authenticator` (the FIDO app of the Nitrokey 3 and Solo 2
+//! firmware) on trussed's virtual platform.
+
+use std::time::Duration;
+
+use fido_authenticator::{Authenticator as FidoAuthenticator, Config, Conforming};
+use trussed::backend::BackendId;
+use trussed::platform::{Platform as _, UserInterface};
+use trussed::types::ui::Status;
+use trussed::virt::{self, StoreConfig};
+use trussed_core::types::{consent::Level, reboot::To};
+use trussed_staging::virt::{BackendIds, Client, Dispatcher};
+
+use crate::{CtaphidAppTransport, Presence, MAX_MESSAGE_SIZE};
+
+/// How long the authenticator waits for a touch that never comes, in
+/// milliseconds. Short, so that tests of a missing touch stay fast.
+pub const USER_PRESENCE_TIMEOUT_MS: u32 = 100;
+
+/// The foreign authenticator as the trussed virtual platform runs it.
+pub type VirtualFidoAuthenticator<'a> = FidoAuthenticator<Conforming, Client<'a>>;
+
+/// The user interface of the virtual platform: presence comes from a
+/// [`Presence`]; everything else is ignored.
+struct PresenceUi(Presence);
+
+impl UserInterface for PresenceUi {
+    fn check_user_presence(&mut self) -> Level {
+        level(&self.0)
+    }
+
+    fn set_status(&mut self, _status: Status) {}
+
+    fn refresh(&mut self) {}
+
+    // The virtual platform's own user interface answers uptime; the inner
+    // one is never asked for it.
+    fn uptime(&mut self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn reboot(&mut self, _to: To) -> ! {
+        // Nothing asks a test platform to reboot; park the thread for good
+        // rather than panic.
+        loop {
+            std::thread::park();
+        }
+    }
+
+    fn wink(&mut self, _duration: Duration) {}
+}
+
+/// The consent level the platform reports for `presence`.
+fn level(presence: &Presence) -> Level {
+    if presence.is_touching() {
+        Level::Normal
+    } else {
+        Level::None
+    }
+}
+
+/// Runs `f` with a fresh `fido-authenticator` (RAM storage, no PIN, no
+/// attestation certificate) on trussed's virtual platform, reached through a
+/// [`CtaphidAppTransport`]. The user touches when `presence` says so.
+///
+/// The virtual platform's random number generator has a fixed seed, so every
+/// run starts from the same authenticator state.
+pub fn with_fido_authenticator<R>(
+    presence: &Presence,
+    f: impl FnOnce(CtaphidAppTransport<VirtualFidoAuthenticator<'_>>) -> R,
+) -> R {
+    virt::with_platform(StoreConfig::ram(), |mut platform| {
+        platform
+            .user_interface()
+            .set_inner(Box::new(PresenceUi(presence.clone())));
+        platform.run_client_with_backends(
+            "fido",
+            Dispatcher::default(),
+            &[
+                BackendId::Custom(BackendIds::StagingBackend),
+                BackendId::Core,
+            ],
+            |client| {
+                let mut config = Config::new(MAX_MESSAGE_SIZE);
+                config.fido2_up_timeout = Some(USER_PRESENCE_TIMEOUT_MS);
+                let authenticator = FidoAuthenticator::new(client, Conforming {}, config);
+                f(CtaphidAppTransport::new(
+                    authenticator,
+                    "fido-authenticator (trussed virt)",
+                ))
+            },
+        )
+    })
+}
