@@ -499,3 +499,61 @@ fn a_vault_replaced_under_the_agent_is_opened_afresh() {
         "q"
     );
 }
+
+#[test]
+fn large_secrets_fit_up_to_the_frame_limit() {
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+    let big = "x".repeat(60 * 1024);
+    client.set("big", "u", &big, &NoPrompt).unwrap();
+    assert_eq!(
+        client
+            .get("big", "u", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        big
+    );
+    // Beyond the frame limit: refused by the client before sending, with
+    // what to do; the agent and the connection are unharmed.
+    let error = client
+        .set("bigger", "u", &"y".repeat(MAX_FRAME_LEN), &NoPrompt)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("too long") && error.contains("--no-agent"),
+        "{error}"
+    );
+    assert_eq!(client.list(&NoPrompt).unwrap().len(), 1);
+}
+
+#[test]
+fn an_answer_too_large_for_a_frame_is_an_error_not_a_hang() {
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    // Stored without the agent: 30 000 control characters, which JSON
+    // escapes to six bytes each (180 KB), more than a frame holds.
+    let tricky = "\u{1}".repeat(30_000);
+    {
+        let vault = fx.open_directly();
+        let mut auth = tokenring_core::Ctap2Client::new(tokenring_sim::SimTransport::new(
+            std::sync::Arc::clone(&fx.sim),
+        ))
+        .unwrap();
+        vault
+            .set("tricky", "u", &tricky, &mut auth, &NoPrompt)
+            .unwrap();
+    }
+    let client = fx.client();
+    let started = Instant::now();
+    let error = client
+        .get("tricky", "u", &NoPrompt)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("too long"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(client.list(&NoPrompt).unwrap().len(), 1);
+}

@@ -801,14 +801,25 @@ struct Connection {
 impl Connection {
     /// Sends a frame; a failure cancels the running request.
     fn send(&self, message: &AgentMessage) -> bool {
+        // A message that does not fit in a frame (a huge secret) becomes
+        // an error reply, so the client is never left waiting.
+        let frame = protocol::encode(message).or_else(|e| {
+            protocol::encode(&AgentMessage::Error(WireError::new(
+                ErrorKind::Internal,
+                e.to_string(),
+            )))
+        });
         let mut writer = lock(&self.writer);
-        match protocol::write_message(&mut *writer, message) {
-            Ok(()) => true,
-            Err(_) => {
-                self.cancel.store(true, Ordering::SeqCst);
-                false
-            }
+        let written = frame.map_err(|_| ()).and_then(|frame| {
+            writer
+                .write_all(&frame)
+                .and_then(|()| writer.flush())
+                .map_err(|_| ())
+        });
+        if written.is_err() {
+            self.cancel.store(true, Ordering::SeqCst);
         }
+        written.is_ok()
     }
 }
 
