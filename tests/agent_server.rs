@@ -208,7 +208,7 @@ fn malformed_and_oversized_frames_get_an_error_and_the_agent_serves_on() {
         assert_eq!(frames[0]["type"], "error", "{frames:?}");
         assert_eq!(frames[0]["kind"], kind, "{frames:?}");
         assert!(
-            started.elapsed() < Duration::from_secs(3),
+            started.elapsed() < Duration::from_secs(5),
             "{kind} took {:?}",
             started.elapsed()
         );
@@ -239,7 +239,7 @@ fn a_silent_client_holds_nothing() {
     let client = fx.client();
     let started = Instant::now();
     client.set("s", "u", "p", &NoPrompt).unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(5));
     drop(silent);
 }
 
