@@ -212,9 +212,7 @@ fn prepare() -> Option<Python> {
     }
     // twine and keyring as wheels, so each fresh environment installs offline.
     let wheelhouse = tools_dir.join("wheelhouse");
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-keyring");
-    std::fs::remove_dir_all(&work).ok();
-    std::fs::create_dir_all(&work).expect("work dir");
+    let work = work_dir();
 
     // The wheel, around the binary this test run built.
     let wheels = work.join("wheels");
@@ -327,6 +325,28 @@ fn prepare() -> Option<Python> {
         tokenring,
         dist,
     })
+}
+
+/// This process's directory under `target/tmp/python-keyring/` (named by
+/// its pid); those of test processes that are gone are removed.
+fn work_dir() -> PathBuf {
+    let parent = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-keyring");
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let gone = match name.parse::<u32>() {
+                Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+                Err(_) => true,
+            };
+            if gone {
+                std::fs::remove_dir_all(entry.path()).ok();
+            }
+        }
+    }
+    let work = parent.join(std::process::id().to_string());
+    std::fs::remove_dir_all(&work).ok();
+    std::fs::create_dir_all(&work).expect("work dir");
+    work
 }
 
 /// The one file in `dir` whose name starts with `prefix`.
@@ -539,6 +559,20 @@ fn keyring_cli_chooses_tokenring_and_sets_gets_deletes() {
     )
     .ok();
     assert_eq!(creds.stdout, "alice\nin-process secret\n");
+    // The vault named by keyring's property instead of TOKENRING_VAULT;
+    // without either, the default vault (absent here) is an error.
+    let mut by_property = home.keyring(&["get", "example.org", "alice"]);
+    by_property
+        .env_remove("TOKENRING_VAULT")
+        .env("KEYRING_PROPERTY_VAULT", home.path("test.tokenvault"));
+    assert_eq!(run(by_property, None).ok().stdout, "in-process secret\n");
+    let mut no_vault = home.keyring(&["get", "example.org", "alice"]);
+    no_vault.env_remove("TOKENRING_VAULT");
+    run(no_vault, None)
+        .failed()
+        .says("TokenRingError")
+        .says("no vault at")
+        .says("tokenring init");
     run(home.keyring(&["get", "example.org", "bob"]), None).failed();
     run(
         home.keyring(&["--mode", "creds", "get", "nowhere.org"]),
@@ -588,6 +622,11 @@ fn keyring_cli_chooses_tokenring_and_sets_gets_deletes() {
     );
     let creds = run(via_socket(&["--mode", "creds", "get", "example.org"]), None).ok();
     assert_eq!(creds.stdout, "dave\nagent secret\n");
+    let mut by_property = via_socket(&["get", "example.org", "dave"]);
+    by_property
+        .env_remove("TOKENRING_VAULT")
+        .env("KEYRING_PROPERTY_VAULT", home.path("test.tokenvault"));
+    assert_eq!(run(by_property, None).ok().stdout, "agent secret\n");
     run(via_socket(&["get", "example.org", "erin"]), None).failed();
     run(via_socket(&["del", "example.org", "dave"]), None).ok();
     run(via_socket(&["del", "example.org", "dave"]), None)

@@ -73,7 +73,8 @@ class TokenRingKeyring(KeyringBackend):
 
     @properties.classproperty
     def priority(cls):
-        if command.find_binary() is None and not agent.agent_runs(cls._default_vault()):
+        vault = os.environ.get("KEYRING_PROPERTY_VAULT") or cls._default_vault()
+        if command.find_binary() is None and not agent.agent_runs(vault):
             raise RuntimeError(
                 "the tokenring program is not installed in this environment (%s)" % command.BINARY_ENV
             )

@@ -146,7 +146,10 @@ def run(args, options, stdin_text=None):
     message = errors[-1] if errors else "tokenring %s exited with status %d" % (args[0], code)
     if message.startswith("error: "):
         message = message[len("error: ") :]
-    raise TokenRingError("TokenRing: %s" % message, kind=_KINDS.get(code, "other"))
+    kind = _KINDS.get(code, "other")
+    if kind == "no_vault" and args[0] != "init":
+        message += " (create it with `tokenring init`)"
+    raise TokenRingError("TokenRing: %s" % message, kind=kind)
 
 
 def get(service, user, options):
