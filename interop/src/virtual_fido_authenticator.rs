@@ -14,8 +14,10 @@ use trussed_staging::virt::{BackendIds, Client, Dispatcher};
 use crate::{CtaphidAppTransport, Presence, MAX_MESSAGE_SIZE};
 
 /// How long the authenticator waits for a touch that never comes, in
-/// milliseconds. Short, so that tests of a missing touch stay fast.
-pub const USER_PRESENCE_TIMEOUT_MS: u32 = 100;
+/// milliseconds (real time: trussed's virtual clock is the wall clock).
+/// Short, so that tests of a missing touch stay fast; long enough that a
+/// loaded machine never turns a touch into a timeout.
+pub const USER_PRESENCE_TIMEOUT_MS: u32 = 500;
 
 /// The foreign authenticator as the trussed virtual platform runs it.
 pub type VirtualFidoAuthenticator<'a> = FidoAuthenticator<Conforming, Client<'a>>;
