@@ -17,6 +17,8 @@
 //!   or SIGINT.
 
 pub mod client;
+mod connection;
+mod device;
 pub mod harden;
 pub mod protocol;
 pub mod server;
@@ -28,11 +30,18 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use client::{AgentClient, AgentConnection};
+pub use device::AuthenticatorSource;
 pub use protocol::StatusReport;
-pub use server::{Agent, AgentConfig, AuthenticatorSource, Limits, ShutdownHandle};
+pub use server::{Agent, AgentConfig, Limits, ShutdownHandle};
 
 use crate::devices::DeviceOptions;
 use crate::Error;
+
+/// Locks a mutex, ignoring poisoning (no invariant of the agent's state
+/// depends on a panicking holder finishing).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The default idle lock: 15 minutes without a request.
 pub const DEFAULT_IDLE_LOCK: Duration = Duration::from_secs(15 * 60);

@@ -7,17 +7,17 @@
 //! - A lock file beside the socket (`flock`) makes a second agent for the
 //!   same vault refuse to start; a socket left by a crashed agent (whose
 //!   lock died with it) is replaced.
-//! - Each connection has a reader thread (frames, `cancel`, PIN answers,
-//!   timeouts) and a worker thread (one request at a time, its prompts
-//!   relayed to the client as event frames). A malformed frame gets an
-//!   error reply and the connection is closed; nothing a client sends can
+//! - Each connection (see `connection.rs`) has a reader thread (frames,
+//!   `cancel`, PIN answers, timeouts) and a worker thread (one request at a
+//!   time, its prompts relayed to the client as event frames). A malformed
+//!   frame gets an error reply and the connection is closed; nothing a client sends can
 //!   crash or block the agent: partial frames must complete within
 //!   [`Limits::frame_timeout`], idle connections are closed after
 //!   [`Limits::idle_connection_timeout`], PIN answers must come within
 //!   [`Limits::pin_timeout`], and writes to a client time out.
-//! - The authenticator is shared behind a gate that waiters can leave when
-//!   their client cancels; the vault's own locks serialise writes (also
-//!   against other processes).
+//! - The authenticator (see `device.rs`) is shared behind a gate that
+//!   waiters can leave when their client cancels; the vault's own locks
+//!   serialise writes (also against other processes).
 //! - The vault is unlocked lazily by the first request that needs it and
 //!   locked again (key zeroized) after [`AgentConfig::idle_lock`] without a
 //!   request (`status` does not count), on `lock`, and at shutdown.
@@ -26,48 +26,25 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
-use tokenring_vault::{Password, Vault, VaultCredential, VaultError};
+use tokenring_core::Prompt;
+use tokenring_vault::{Password, Vault, VaultError};
 
+use super::connection::spawn_connection;
+use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard};
+use super::lock;
 use super::protocol::{
-    self, AgentMessage, ClientMessage, ErrorKind, FrameReader, Name, StatusReport, WireError,
-    WireSecret, PROTOCOL_VERSION,
+    AgentMessage, ClientMessage, ErrorKind, Name, StatusReport, WireError, WireSecret,
+    PROTOCOL_VERSION,
 };
 use crate::devices::DynAuthenticator;
 use crate::Error;
-
-/// Opens the authenticator that holds a vault's credential (no tap). The
-/// agent calls it when it first needs the authenticator, and again after
-/// the authenticator failed at the transport level (unplugged, …).
-pub trait AuthenticatorSource: Send {
-    /// The authenticator for `credential`.
-    fn open(
-        &mut self,
-        credential: &VaultCredential,
-        prompt: &dyn Prompt,
-    ) -> Result<DynAuthenticator, Error>;
-}
-
-impl<F> AuthenticatorSource for F
-where
-    F: FnMut(&VaultCredential, &dyn Prompt) -> Result<DynAuthenticator, Error> + Send,
-{
-    fn open(
-        &mut self,
-        credential: &VaultCredential,
-        prompt: &dyn Prompt,
-    ) -> Result<DynAuthenticator, Error> {
-        self(credential, prompt)
-    }
-}
 
 /// Bounds that keep a silent or hostile client from holding anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,10 +150,6 @@ impl Drop for BoundSocket {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Agent {
@@ -388,17 +361,19 @@ fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// What the whole agent shares.
-struct Shared {
+pub(super) struct Shared {
     vault_path: PathBuf,
     /// The vault, once opened (locked or not).
     vault: Mutex<Option<Arc<Vault>>>,
     device: DeviceGate,
     activity: Mutex<Activity>,
     idle_lock: Duration,
-    limits: Limits,
-    shutdown: Arc<AtomicBool>,
-    clients: AtomicUsize,
-    uid: rustix::process::Uid,
+    pub(super) limits: Limits,
+    pub(super) shutdown: Arc<AtomicBool>,
+    /// Connected clients.
+    pub(super) clients: AtomicUsize,
+    /// Our effective uid: the only one served.
+    pub(super) uid: rustix::process::Uid,
 }
 
 /// Requests running now and when the last one ended (for the idle lock).
@@ -415,141 +390,6 @@ impl Drop for ActivityGuard<'_> {
         let mut activity = lock(&self.0.activity);
         activity.in_flight = activity.in_flight.saturating_sub(1);
         activity.last = Instant::now();
-    }
-}
-
-/// The authenticator, for one request at a time. Waiters poll their
-/// prompt so that a cancelled client stops waiting.
-struct DeviceGate {
-    busy: Mutex<bool>,
-    freed: Condvar,
-    slot: Mutex<DeviceSlot>,
-}
-
-struct DeviceSlot {
-    source: Box<dyn AuthenticatorSource>,
-    authenticator: Option<DynAuthenticator>,
-    /// The credential `authenticator` was found for.
-    opened_for: Option<VaultCredential>,
-}
-
-impl DeviceSlot {
-    /// The open authenticator, opening it (no tap) when needed.
-    fn authenticator(
-        &mut self,
-        credential: &VaultCredential,
-        prompt: &dyn Prompt,
-    ) -> Result<&mut DynAuthenticator, Error> {
-        if self.authenticator.is_none() || self.opened_for.as_ref() != Some(credential) {
-            // A vault replaced by one with another credential may need
-            // another authenticator: look again (no tap).
-            self.authenticator = None;
-            self.authenticator = Some(self.source.open(credential, prompt)?);
-            self.opened_for = Some(credential.clone());
-        }
-        self.authenticator
-            .as_mut()
-            .ok_or_else(|| Error::Agent("the authenticator is not open".into()))
-    }
-
-    /// After a failure: forget an authenticator whose transport failed, so
-    /// the next request looks for it again (it may have been re-plugged).
-    fn after_error(&mut self, error: &Error) {
-        let transport_failed = |e: &tokenring_core::Error| {
-            matches!(e, tokenring_core::Error::Transport(t)
-                if t.kind != tokenring_core::TransportErrorKind::Cancelled)
-        };
-        let failed = match error {
-            Error::Authenticator(e) => transport_failed(e),
-            Error::Vault(VaultError::Authenticator(e)) => transport_failed(e),
-            _ => false,
-        };
-        if failed {
-            self.authenticator = None;
-        }
-    }
-}
-
-/// The authenticator, held by one request; released (and the next waiter
-/// woken) on drop.
-struct DeviceGuard<'a> {
-    gate: &'a DeviceGate,
-    slot: MutexGuard<'a, DeviceSlot>,
-}
-
-impl std::ops::Deref for DeviceGuard<'_> {
-    type Target = DeviceSlot;
-    fn deref(&self) -> &DeviceSlot {
-        &self.slot
-    }
-}
-
-impl std::ops::DerefMut for DeviceGuard<'_> {
-    fn deref_mut(&mut self) -> &mut DeviceSlot {
-        &mut self.slot
-    }
-}
-
-impl Drop for DeviceGuard<'_> {
-    fn drop(&mut self) {
-        // The slot's mutex is released right after this, when the field
-        // drops; a woken waiter blocks on it only for that instant.
-        *lock(&self.gate.busy) = false;
-        self.gate.freed.notify_one();
-    }
-}
-
-impl DeviceGate {
-    fn new(source: Box<dyn AuthenticatorSource>) -> Self {
-        DeviceGate {
-            busy: Mutex::new(false),
-            freed: Condvar::new(),
-            slot: Mutex::new(DeviceSlot {
-                source,
-                authenticator: None,
-                opened_for: None,
-            }),
-        }
-    }
-
-    /// Waits for the authenticator (leaving when the prompt is cancelled).
-    fn acquire(&self, prompt: &dyn Prompt, tick: Duration) -> Result<DeviceGuard<'_>, Error> {
-        let mut busy = lock(&self.busy);
-        let mut told = false;
-        while *busy {
-            if prompt.is_cancelled() {
-                return Err(Error::Authenticator(tokenring_core::Error::Cancelled));
-            }
-            if !told {
-                prompt.info("waiting for another request to finish with the authenticator");
-                told = true;
-            }
-            busy = self
-                .freed
-                .wait_timeout(busy, tick)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        *busy = true;
-        drop(busy);
-        Ok(DeviceGuard {
-            gate: self,
-            slot: lock(&self.slot),
-        })
-    }
-
-    /// The authenticator now, if nobody uses it.
-    fn try_acquire(&self) -> Option<DeviceGuard<'_>> {
-        let mut busy = lock(&self.busy);
-        if *busy {
-            return None;
-        }
-        *busy = true;
-        drop(busy);
-        Some(DeviceGuard {
-            gate: self,
-            slot: lock(&self.slot),
-        })
     }
 }
 
@@ -724,7 +564,7 @@ impl Shared {
     }
 
     /// Runs one request and returns its final reply.
-    fn execute(&self, request: ClientMessage, prompt: &dyn Prompt) -> AgentMessage {
+    pub(super) fn execute(&self, request: ClientMessage, prompt: &dyn Prompt) -> AgentMessage {
         let result = match request {
             ClientMessage::Status => return AgentMessage::Status(self.status()),
             ClientMessage::Lock => {
@@ -785,347 +625,4 @@ impl Shared {
 
 fn into_wire(password: Password) -> WireSecret {
     WireSecret::new(password.expose_secret())
-}
-
-/// The per-connection state the reader and the worker share.
-struct Connection {
-    writer: Mutex<UnixStream>,
-    /// Set by `cancel`, a dropped connection, a protocol violation, a failed write.
-    cancel: AtomicBool,
-    /// A request runs (set by the reader, cleared by the worker before the reply).
-    in_flight: AtomicBool,
-    /// Where a PIN answer goes while the worker waits for one.
-    pin_answer: Mutex<Option<Sender<Option<Pin>>>>,
-}
-
-impl Connection {
-    /// Sends a frame; a failure cancels the running request.
-    fn send(&self, message: &AgentMessage) -> bool {
-        // A message that does not fit in a frame (a huge secret) becomes
-        // an error reply, so the client is never left waiting.
-        let frame = protocol::encode(message).or_else(|e| {
-            protocol::encode(&AgentMessage::Error(WireError::new(
-                ErrorKind::Internal,
-                e.to_string(),
-            )))
-        });
-        let mut writer = lock(&self.writer);
-        let written = frame.map_err(|_| ()).and_then(|frame| {
-            writer
-                .write_all(&frame)
-                .and_then(|()| writer.flush())
-                .map_err(|_| ())
-        });
-        if written.is_err() {
-            self.cancel.store(true, Ordering::SeqCst);
-        }
-        written.is_ok()
-    }
-}
-
-fn spawn_connection(shared: &Arc<Shared>, stream: UnixStream) {
-    let shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("agent-connection".into())
-        .spawn(move || serve_connection(shared, stream));
-    if let Err(e) = spawned {
-        eprintln!("tokenring agent: cannot start a thread for a client: {e}");
-    }
-}
-
-/// Counts a connected client for as long as it lives.
-struct ClientCount<'a>(&'a AtomicUsize);
-
-impl Drop for ClientCount<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn refuse(stream: &mut UnixStream, error: WireError) {
-    let _ = protocol::write_message(stream, &AgentMessage::Error(error));
-    close_gently(stream);
-}
-
-/// Closes a connection so that the client reads our last frame: a socket
-/// closed with unread input is reset, which may cost the client the
-/// frames it has not read yet. So: stop writing, then read and drop what
-/// the client still sends (briefly, boundedly), then close.
-fn close_gently(stream: &mut UnixStream) {
-    use std::io::Read;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
-    let mut sink = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_millis(100);
-    let mut drained = 0usize;
-    while Instant::now() < deadline && drained < 256 * 1024 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
-
-fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
-    let limits = shared.limits;
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(limits.write_timeout));
-    // SO_PEERCRED: the uid of the process that connected, from the kernel.
-    match rustix::net::sockopt::socket_peercred(&stream) {
-        Ok(cred) if cred.uid == shared.uid => {}
-        Ok(cred) => {
-            eprintln!(
-                "tokenring agent: refused a client running as uid {} (pid {})",
-                cred.uid.as_raw(),
-                cred.pid.as_raw_nonzero()
-            );
-            refuse(
-                &mut stream,
-                WireError::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "this agent serves only uid {}; you are uid {}",
-                        shared.uid.as_raw(),
-                        cred.uid.as_raw()
-                    ),
-                ),
-            );
-            return;
-        }
-        Err(e) => {
-            refuse(
-                &mut stream,
-                WireError::new(
-                    ErrorKind::PermissionDenied,
-                    format!("cannot check the peer's uid: {e}"),
-                ),
-            );
-            return;
-        }
-    }
-    let clients = shared.clients.fetch_add(1, Ordering::SeqCst) + 1;
-    let _count = ClientCount(&shared.clients);
-    if clients > limits.max_clients {
-        refuse(
-            &mut stream,
-            WireError::new(
-                ErrorKind::Busy,
-                format!("the agent has too many clients ({})", limits.max_clients),
-            ),
-        );
-        return;
-    }
-    let _ = stream.set_read_timeout(Some(limits.tick));
-    let writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(e) => {
-            refuse(
-                &mut stream,
-                WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")),
-            );
-            return;
-        }
-    };
-    let connection = Arc::new(Connection {
-        writer: Mutex::new(writer),
-        cancel: AtomicBool::new(false),
-        in_flight: AtomicBool::new(false),
-        pin_answer: Mutex::new(None),
-    });
-    let (requests, inbox) = mpsc::channel::<ClientMessage>();
-    let worker = {
-        let shared = Arc::clone(&shared);
-        let connection = Arc::clone(&connection);
-        thread::Builder::new()
-            .name("agent-request".into())
-            .spawn(move || work(&shared, &connection, &inbox))
-    };
-    let worker = match worker {
-        Ok(w) => w,
-        Err(e) => {
-            refuse(
-                &mut stream,
-                WireError::new(ErrorKind::Internal, format!("cannot serve: {e}")),
-            );
-            return;
-        }
-    };
-    read_frames(&shared, &connection, &mut stream, &requests);
-    // Whatever ended the loop ends the running request too.
-    connection.cancel.store(true, Ordering::SeqCst);
-    drop(requests);
-    let _ = worker.join();
-    close_gently(&mut stream);
-}
-
-/// The reader: frames in, requests to the worker, cancel and PIN answers
-/// to the running request. Returns when the connection must close.
-fn read_frames(
-    shared: &Shared,
-    connection: &Connection,
-    stream: &mut UnixStream,
-    requests: &Sender<ClientMessage>,
-) {
-    let limits = shared.limits;
-    let mut reader = FrameReader::new(limits.frame_timeout);
-    let mut last_frame = Instant::now();
-    loop {
-        // During a request, the worker sees the shutdown through its prompt
-        // and replies; then the loop ends here.
-        if shared.shutdown.load(Ordering::SeqCst) && !connection.in_flight.load(Ordering::SeqCst) {
-            return;
-        }
-        let body = match reader.poll(stream) {
-            Ok(Some(body)) => body,
-            Ok(None) => {
-                let busy = connection.in_flight.load(Ordering::SeqCst) || reader.in_frame();
-                if !busy && last_frame.elapsed() > limits.idle_connection_timeout {
-                    return;
-                }
-                if shared.shutdown.load(Ordering::SeqCst)
-                    && !connection.in_flight.load(Ordering::SeqCst)
-                {
-                    return;
-                }
-                continue;
-            }
-            Err(error) => {
-                if let Some(reply) = error.reply() {
-                    violation(connection, reply);
-                }
-                return;
-            }
-        };
-        last_frame = Instant::now();
-        let message: ClientMessage = match protocol::decode(&body) {
-            Ok(message) => message,
-            Err(error) => {
-                let reply = error
-                    .reply()
-                    .map(|mut r| {
-                        r.kind = ErrorKind::BadRequest;
-                        r
-                    })
-                    .unwrap_or_else(|| WireError::new(ErrorKind::BadRequest, error.to_string()));
-                violation(connection, reply);
-                return;
-            }
-        };
-        drop(body);
-        match message {
-            ClientMessage::Cancel => connection.cancel.store(true, Ordering::SeqCst),
-            ClientMessage::Pin { pin } => {
-                // A PIN nobody waits for (it came too late) is dropped, zeroized.
-                if let Some(answer) = lock(&connection.pin_answer).take() {
-                    let _ = answer.send(protocol::pin_from_wire(pin));
-                }
-            }
-            request => {
-                if connection.in_flight.swap(true, Ordering::SeqCst) {
-                    violation(
-                        connection,
-                        WireError::new(
-                            ErrorKind::Busy,
-                            format!(
-                                "a {} request came while another one runs on this connection; \
-                                 send one request at a time",
-                                request.kind()
-                            ),
-                        ),
-                    );
-                    return;
-                }
-                connection.cancel.store(false, Ordering::SeqCst);
-                if requests.send(request).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// A protocol violation: cancel the running request, say why, close.
-fn violation(connection: &Connection, reply: WireError) {
-    connection.cancel.store(true, Ordering::SeqCst);
-    // Wait (bounded) for a running request to end so that the error is the
-    // last frame the client sees.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while connection.in_flight.load(Ordering::SeqCst) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(5));
-    }
-    connection.send(&AgentMessage::Error(reply));
-}
-
-/// The worker: one request at a time, with a prompt relayed to the client.
-fn work(shared: &Shared, connection: &Connection, inbox: &Receiver<ClientMessage>) {
-    for request in inbox {
-        let prompt = RelayPrompt { shared, connection };
-        let reply = shared.execute(request, &prompt);
-        connection.in_flight.store(false, Ordering::SeqCst);
-        if !connection.send(&reply) {
-            return;
-        }
-    }
-}
-
-/// The agent's side of a client's [`Prompt`]: events become frames, PIN
-/// requests wait for the client's answer, cancellation comes from the
-/// client (a `cancel` frame or a dropped connection) or the shutdown.
-struct RelayPrompt<'a> {
-    shared: &'a Shared,
-    connection: &'a Connection,
-}
-
-impl Prompt for RelayPrompt<'_> {
-    fn touch_needed(&self, purpose: &str) {
-        self.connection.send(&AgentMessage::Touch {
-            purpose: purpose.to_string(),
-        });
-    }
-
-    fn touch_done(&self) {
-        self.connection.send(&AgentMessage::TouchDone);
-    }
-
-    fn keepalive(&self, status: KeepaliveStatus) {
-        self.connection.send(&AgentMessage::Keepalive {
-            status: status.into(),
-        });
-    }
-
-    fn info(&self, message: &str) {
-        self.connection.send(&AgentMessage::Info {
-            message: message.to_string(),
-        });
-    }
-
-    fn pin(&self, request: &PinRequest<'_>) -> Option<Pin> {
-        let (answer, answers) = mpsc::channel();
-        *lock(&self.connection.pin_answer) = Some(answer);
-        let asked = self.connection.send(&AgentMessage::PinRequest {
-            purpose: request.purpose.to_string(),
-            kind: request.kind.into(),
-            retries: request.retries,
-            previous_wrong: request.previous_wrong,
-        });
-        let deadline = Instant::now() + self.shared.limits.pin_timeout;
-        let mut pin = None;
-        while asked && !self.is_cancelled() && Instant::now() < deadline {
-            match answers.recv_timeout(self.shared.limits.tick) {
-                Ok(answer) => {
-                    pin = answer;
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        lock(&self.connection.pin_answer).take();
-        pin
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.connection.cancel.load(Ordering::SeqCst) || self.shared.shutdown.load(Ordering::SeqCst)
-    }
 }
