@@ -882,3 +882,118 @@ fn pin_requests_are_answered_by_the_backend_with_and_without_the_agent() {
     assert_eq!(got.stdout, "needs a PIN\n");
     agent.stop();
 }
+
+/// Starts `command`, waits until it asks for a touch, sends SIGINT to its
+/// process group (as Ctrl-C on a terminal would) and returns how it ended
+/// and how long that took after the signal.
+fn interrupt_while_waiting_for_a_touch(mut command: Command) -> (Run, Duration) {
+    use std::io::BufRead;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            all.push_str(&line);
+            all.push('\n');
+            lines_tx.send(line).ok();
+        }
+        all
+    });
+    let started = Instant::now();
+    loop {
+        match lines_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) if line.starts_with("Touch your authenticator") => break,
+            Ok(_) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!(
+                    "the program ended before asking for a touch: {}",
+                    reader.join().unwrap_or_default()
+                )
+            }
+        }
+        if started.elapsed() > DEADLINE {
+            child.kill().ok();
+            panic!("the program never asked for a touch");
+        }
+    }
+    // `setsid` made the program the leader of its own process group.
+    Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", child.id())])
+        .status()
+        .expect("kill -INT");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(20) {
+            child.kill().ok();
+            panic!("the program did not stop after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut stdout).ok();
+    }
+    let run = Run {
+        code: status.code(),
+        stdout,
+        stderr: reader.join().unwrap_or_default(),
+        took: started.elapsed(),
+    };
+    (run, took)
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_a_touch_stops_at_once() {
+    let Some(py) = python() else { return };
+    let home = Home::new(py);
+    home.keyring_set("example.org", "alice", "secret");
+    // Nobody touches for 20 s (real time); Ctrl-C must not wait for that.
+    let slow = "delay:20000";
+
+    // In-process: the bundled command cancels the authenticator's wait.
+    let mut get = home.keyring(&["get", "example.org", "alice"]);
+    get.env("TOKENRING_SIM_PRESENCE", slow);
+    let (run, took) = interrupt_while_waiting_for_a_touch(get);
+    eprintln!(
+        "stopped {took:?} after Ctrl-C: {}",
+        run.stderr.lines().last().unwrap_or_default()
+    );
+    assert!(took < Duration::from_secs(10), "{took:?} {run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    assert!(run.stderr.contains("KeyboardInterrupt"), "{run:#?}");
+
+    // Through the agent: the backend sends `cancel`, and the agent is
+    // ready for the next client.
+    let agent = home.start_agent(&[("TOKENRING_SIM_PRESENCE", slow)]);
+    let mut get = home.keyring(&["get", "example.org", "alice"]);
+    get.env("TOKENRING_BINARY", "/nonexistent/tokenring");
+    let (run, took) = interrupt_while_waiting_for_a_touch(get);
+    eprintln!(
+        "stopped {took:?} after Ctrl-C: {}",
+        run.stderr.lines().last().unwrap_or_default()
+    );
+    assert!(took < Duration::from_secs(10), "{took:?} {run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    let status = run_status(&home);
+    assert!(status.contains("agent"), "{status}");
+    agent.stop();
+}
+
+/// `tokenring status` (the wheel's) while an agent runs.
+fn run_status(home: &Home) -> String {
+    let status = run(home.command(&home.py.tokenring, &["status"]), None).ok();
+    format!("{}{}", status.stdout, status.stderr)
+}
