@@ -446,10 +446,9 @@ impl Shared {
             return Ok(vault);
         }
         let current = self.current_vault();
-        let credential = match &current {
-            Some(vault) => vault.credential(),
-            None => Vault::credential_of(&self.vault_path)?,
-        };
+        // From the file as it is now (it may have been replaced while the
+        // vault was locked): the authenticator must hold this credential.
+        let credential = Vault::credential_of(&self.vault_path)?;
         let result = (|| {
             let authenticator = device.authenticator(&credential, prompt)?;
             match current {
