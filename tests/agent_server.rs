@@ -20,11 +20,16 @@ use tokenring_sim::{ClockMode, PresencePolicy, SimConfig};
 fn thirty_two_clients_at_once_lose_no_update() {
     let fx = Fixture::new();
     let _agent = fx.start(fx.config());
-    let threads: Vec<_> = (0..32)
+    fx.client().set("svc", "seed", "s", &NoPrompt).unwrap();
+    // 32 writers and 16 readers, all connected first, then released at once.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(48));
+    let writers: Vec<_> = (0..32)
         .map(|i| {
             let socket = fx.socket.clone();
+            let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
                 let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+                barrier.wait();
                 client
                     .set(
                         "svc",
@@ -33,14 +38,32 @@ fn thirty_two_clients_at_once_lose_no_update() {
                         &NoPrompt,
                     )
                     .unwrap();
-                // And a read of someone's entry at the same time.
                 client.list(&NoPrompt).unwrap().len()
             })
         })
         .collect();
-    for t in threads {
-        assert!(t.join().unwrap() >= 1);
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let socket = fx.socket.clone();
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+                barrier.wait();
+                for _ in 0..3 {
+                    let seed = client.get("svc", "seed", &NoPrompt).unwrap().unwrap();
+                    assert_eq!(seed.expose_secret(), "s");
+                    client.status().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in writers {
+        assert!(t.join().unwrap() >= 2);
     }
+    for t in readers {
+        t.join().unwrap();
+    }
+    assert!(fx.client().delete("svc", "seed", &NoPrompt).unwrap());
     let client = fx.client();
     let mut names = client.list(&NoPrompt).unwrap();
     names.sort();
