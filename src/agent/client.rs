@@ -47,7 +47,7 @@ impl AgentConnection {
                 )))
             }
         };
-        let cred = rustix::net::sockopt::socket_peercred(&stream).map_err(|e| {
+        let cred = super::peer_credentials(&stream).map_err(|e| {
             Error::Agent(format!("cannot check who serves {}: {e}", socket.display()))
         })?;
         let me = rustix::process::geteuid();
@@ -59,7 +59,7 @@ impl AgentConnection {
                 me.as_raw()
             )));
         }
-        let pid = u32::try_from(cred.pid.as_raw_nonzero().get()).unwrap_or(0);
+        let pid = cred.pid;
         stream
             .set_read_timeout(Some(POLL))
             .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))

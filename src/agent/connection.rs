@@ -103,13 +103,13 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
     // SO_PEERCRED: the uid of the process that connected, from the kernel.
-    match rustix::net::sockopt::socket_peercred(&stream) {
+    match super::peer_credentials(&stream) {
         Ok(cred) if cred.uid == shared.uid => {}
         Ok(cred) => {
             eprintln!(
                 "tokenring agent: refused a client running as uid {} (pid {})",
                 cred.uid.as_raw(),
-                cred.pid.as_raw_nonzero()
+                cred.pid
             );
             refuse(
                 &mut stream,

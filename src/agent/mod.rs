@@ -43,6 +43,32 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Who is at the other end of a Unix socket, as the kernel says.
+struct PeerCredentials {
+    uid: rustix::process::Uid,
+    pid: u32,
+}
+
+/// The peer's credentials (SO_PEERCRED).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_credentials(stream: &std::os::unix::net::UnixStream) -> std::io::Result<PeerCredentials> {
+    let cred = rustix::net::sockopt::socket_peercred(stream)?;
+    Ok(PeerCredentials {
+        uid: cred.uid,
+        pid: u32::try_from(cred.pid.as_raw_nonzero().get()).unwrap_or(0),
+    })
+}
+
+/// Peer credentials are only read on Linux so far: elsewhere the agent
+/// refuses every connection rather than serve someone it cannot check.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_credentials(_: &std::os::unix::net::UnixStream) -> std::io::Result<PeerCredentials> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "checking a peer's uid is implemented on Linux only",
+    ))
+}
+
 /// The default idle lock: 15 minutes without a request.
 pub const DEFAULT_IDLE_LOCK: Duration = Duration::from_secs(15 * 60);
 
