@@ -455,7 +455,7 @@ fn cancel_from_the_client_cancels_the_touch_wait() {
 }
 
 #[test]
-fn shutdown_cancels_a_waiting_request_and_zeroizes() {
+fn shutdown_cancels_a_waiting_request_and_removes_the_socket() {
     let fx = Fixture::new();
     let agent = fx.start(fx.config());
     let client = fx.client();
