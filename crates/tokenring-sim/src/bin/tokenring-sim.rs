@@ -119,7 +119,8 @@ fn main() -> Result<()> {
                 });
             if let Some(pin) = pin {
                 let n = pin.chars().count();
-                if n < tokenring_sim::MIN_PIN_CODE_POINTS || pin.len() > tokenring_sim::MAX_PIN_BYTES
+                if n < tokenring_sim::MIN_PIN_CODE_POINTS
+                    || pin.len() > tokenring_sim::MAX_PIN_BYTES
                 {
                     bail!("the PIN must have at least 4 characters and at most 63 bytes");
                 }
@@ -208,7 +209,10 @@ fn parse_presence(text: &str) -> Result<PresencePolicy> {
 fn serve_stdio(statefile: &Path, presence: &str) -> Result<()> {
     let mut sim = Simulator::open(statefile)?;
     sim.set_presence_policy(parse_presence(presence)?);
-    eprintln!("tokenring-sim: serving {} on stdio (protects nothing)", statefile.display());
+    eprintln!(
+        "tokenring-sim: serving {} on stdio (protects nothing)",
+        statefile.display()
+    );
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut input = stdin.lock();
