@@ -262,20 +262,24 @@ fn prepare() -> Option<Python> {
         run(pip, None)
     };
     if install(true).code != Some(0) {
+        // Fill the wheelhouse (for the tools' Python), then retry; when
+        // that Python differs from this one, install from PyPI directly.
         let mut download = Command::new(&tools);
         download
             .args(["-m", "pip", "download", "--quiet", "--dest"])
             .arg(&wheelhouse)
             .args(["twine", "keyring"]);
-        let fetched = run(download, None);
-        if fetched.code != Some(0) {
-            unavailable(&format!(
-                "cannot download twine and keyring from PyPI: {}",
-                fetched.stderr
-            ));
-            return None;
+        run(download, None);
+        if install(true).code != Some(0) {
+            let online = install(false);
+            if online.code != Some(0) {
+                unavailable(&format!(
+                    "cannot install twine and keyring from PyPI: {}",
+                    online.stderr
+                ));
+                return None;
+            }
         }
-        install(true).ok();
     }
     let tokenring = fresh.join("bin/tokenring");
     assert!(
