@@ -96,7 +96,7 @@ pub const TOKEN_USER: &str = "token";
 
 /// The environment variable naming the vault (as for the `tokenring`
 /// command).
-pub const VAULT_ENV: &str = "TOKENRING_VAULT";
+pub const VAULT_ENV: &str = crate::paths::VAULT_ENV;
 
 /// The name this provider gives itself in messages.
 const NAME: &str = "cargo-credential-tokenring";
@@ -158,19 +158,7 @@ impl ProviderOptions {
     /// Where the vault is and how to reach it: these options, then the
     /// environment (an empty variable counts as unset), then the defaults.
     pub fn store_options(&self) -> Result<StoreOptions, Error> {
-        let vault = match self.vault.clone().or_else(|| {
-            std::env::var_os(VAULT_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        }) {
-            Some(path) => path,
-            None => crate::paths::default_vault_path().ok_or_else(|| {
-                Error::Other(format!(
-                    "{NAME}: cannot tell where the vault is: HOME is not set; \
-                     add --vault PATH to credential-provider"
-                ))
-            })?,
-        };
+        let vault = crate::paths::vault_path(self.vault.clone())?;
         let devices = match &self.authenticator {
             Some(selector) => DeviceOptions {
                 selector: Some(selector.clone()),

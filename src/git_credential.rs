@@ -601,14 +601,7 @@ impl HelperStore {
 
     /// The vault file named by `TOKENRING_VAULT`, else the default one.
     pub fn vault_from_env() -> Result<PathBuf, Error> {
-        match std::env::var_os("TOKENRING_VAULT").filter(|v| !v.is_empty()) {
-            Some(path) => Ok(PathBuf::from(path)),
-            None => crate::paths::default_vault_path().ok_or_else(|| {
-                Error::Other(
-                    "cannot tell where the vault is: HOME is not set; set TOKENRING_VAULT".into(),
-                )
-            }),
-        }
+        crate::paths::vault_path(None)
     }
 
     fn with<R>(

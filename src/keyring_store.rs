@@ -96,12 +96,7 @@ impl TokenRingStore {
     /// authenticator from `TOKENRING_AUTHENTICATOR` (or discovery), the
     /// agent when it runs.
     pub fn from_env() -> Result<Self, Error> {
-        let vault = match std::env::var_os("TOKENRING_VAULT").filter(|v| !v.is_empty()) {
-            Some(path) => path.into(),
-            None => crate::paths::default_vault_path().ok_or_else(|| {
-                Error::Other("no vault location: set TOKENRING_VAULT or HOME".to_string())
-            })?,
-        };
+        let vault = crate::paths::vault_path(None)?;
         Ok(Self::new(StoreOptions {
             vault,
             devices: DeviceOptions::from_env()?,

@@ -45,3 +45,25 @@ fn home() -> Option<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
 }
+
+/// The environment variable that names the vault file.
+pub const VAULT_ENV: &str = "TOKENRING_VAULT";
+
+/// The vault every command and integration uses: `explicit` (a `--vault`
+/// option), else `TOKENRING_VAULT` (an empty value counts as unset), else
+/// [`default_vault_path`].
+pub fn vault_path(explicit: Option<PathBuf>) -> Result<PathBuf, crate::Error> {
+    explicit
+        .or_else(|| {
+            env::var_os(VAULT_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(default_vault_path)
+        .ok_or_else(|| {
+            crate::Error::Other(
+                "cannot tell where the vault is: HOME is not set; use --vault PATH or set TOKENRING_VAULT"
+                    .into(),
+            )
+        })
+}

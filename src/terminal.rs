@@ -42,7 +42,7 @@ struct Shared {
     /// `touch_done`): Ctrl-C cancels instead of exiting.
     waiting: AtomicBool,
     /// The terminal settings to restore when Ctrl-C interrupts PIN entry.
-    saved_tty: Mutex<Option<nix::sys::termios::Termios>>,
+    saved_tty: Mutex<Option<rustix::termios::Termios>>,
 }
 
 /// The terminal [`Prompt`] (see the module documentation).
@@ -97,7 +97,7 @@ impl TerminalPrompt {
     /// terminal if Ctrl-C interrupts. `None` when there is no terminal.
     pub fn read_hidden(&self, question: &str) -> Option<Result<Zeroizing<String>, Error>> {
         let tty = File::open("/dev/tty").ok()?;
-        if let Ok(settings) = nix::sys::termios::tcgetattr(&tty) {
+        if let Ok(settings) = rustix::termios::tcgetattr(&tty) {
             *self
                 .shared
                 .saved_tty
@@ -160,7 +160,7 @@ fn restore_tty(shared: &Shared) {
         .unwrap_or_else(PoisonError::into_inner)
         .take();
     if let (Some(settings), Ok(tty)) = (saved, File::open("/dev/tty")) {
-        let _ = nix::sys::termios::tcsetattr(&tty, nix::sys::termios::SetArg::TCSANOW, &settings);
+        let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &settings);
     }
 }
 

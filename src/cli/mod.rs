@@ -24,9 +24,6 @@ use tokenring::store::{AgentUse, StoreOptions};
 use tokenring::terminal::TerminalPrompt;
 use tokenring::{Error, SecretStore};
 
-/// The environment variable naming the vault file (like `--vault`).
-const VAULT_ENV: &str = "TOKENRING_VAULT";
-
 const EXAMPLES: &str = "\
 Examples:
   tokenring init                                  # create a vault (touch your authenticator)
@@ -141,17 +138,7 @@ impl Context {
     /// The options, then the environment (an empty variable counts as
     /// unset), then the defaults.
     fn from_global(global: &Global) -> Result<Context, Error> {
-        let from_env = std::env::var_os(VAULT_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        let vault = match global.vault.clone().or(from_env) {
-            Some(path) => path,
-            None => tokenring::paths::default_vault_path().ok_or_else(|| {
-                Error::Other(
-                    "cannot tell where the vault is: HOME is not set; use --vault PATH".into(),
-                )
-            })?,
-        };
+        let vault = tokenring::paths::vault_path(global.vault.clone())?;
         let devices = match &global.authenticator {
             Some(selector) => DeviceOptions {
                 selector: Some(selector.clone()),
