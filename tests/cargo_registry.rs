@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::{Env, Run};
+use cli_support::{Agent, Env, Run};
 use registry::Registry;
 
 /// The token the registry accepts.
@@ -209,53 +209,6 @@ fn run(mut command: Command, input: &[u8]) -> Run {
         code: status.code(),
         stdout: stdout.join().expect("stdout"),
         stderr: stderr.join().expect("stderr"),
-    }
-}
-
-/// A running `tokenring agent` for the test's vault, stopped with SIGTERM
-/// on drop.
-struct Agent {
-    child: Option<Child>,
-}
-
-impl Agent {
-    fn start(env: &Env, presence: Option<&str>) -> Agent {
-        let mut command = env.command();
-        command.args(["agent", "--idle-lock", "10m"]);
-        if let Some(p) = presence {
-            command.env("TOKENRING_SIM_PRESENCE", p);
-        }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let agent = Agent {
-            child: Some(command.spawn().expect("spawn the agent")),
-        };
-        let start = Instant::now();
-        while !env
-            .run(&["status"])
-            .stdout
-            .contains("agent:         running (pid")
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the agent did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        agent
-    }
-
-    fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        child.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -7,54 +7,9 @@
 mod cli_support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::Env;
-
-/// A running `tokenring agent`, stopped with SIGTERM on drop.
-struct Agent {
-    child: Option<Child>,
-}
-
-impl Agent {
-    fn start(env: &Env, presence: Option<&str>) -> Agent {
-        let mut command = env.command();
-        command.args(["agent", "--idle-lock", "10m"]);
-        if let Some(p) = presence {
-            command.env("TOKENRING_SIM_PRESENCE", p);
-        }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let child = command.spawn().expect("spawn the agent");
-        let agent = Agent { child: Some(child) };
-        let start = Instant::now();
-        loop {
-            let status = env.run(&["status"]).expect(0);
-            if status.stdout.contains("agent:         running (pid") {
-                return agent;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the agent did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        child.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use cli_support::{Agent, Env};
 
 #[test]
 fn every_command_through_the_agent() {

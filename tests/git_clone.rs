@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::{Env, Run};
+use cli_support::{Agent, Env, Run};
 use git_http::{create_bare_repo, GitHttpServer, SeenCredentials};
 
 const USER: &str = "alice";
@@ -168,50 +168,6 @@ fn bounded(mut command: Command, input: &[u8]) -> Run {
         code: status.code(),
         stdout: out.join().expect("stdout reader"),
         stderr: err.join().expect("stderr reader"),
-    }
-}
-
-/// A running `tokenring agent` for the setup's vault, stopped with SIGTERM
-/// on drop.
-struct Agent {
-    child: Option<Child>,
-}
-
-impl Agent {
-    fn start(env: &Env, presence: Option<&str>) -> Agent {
-        let mut command = env.command();
-        command.args(["agent", "--idle-lock", "10m"]);
-        if let Some(p) = presence {
-            command.env("TOKENRING_SIM_PRESENCE", p);
-        }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let agent = Agent {
-            child: Some(command.spawn().expect("spawn the agent")),
-        };
-        let start = Instant::now();
-        while !env
-            .run(&["status"])
-            .stdout
-            .contains("agent:         running (pid")
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "the agent did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        agent
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -160,3 +160,53 @@ impl Env {
         Simulator::open(&self.sim).expect("open the simulator state")
     }
 }
+
+/// A running `tokenring agent` for an [`Env`]'s vault, stopped with SIGTERM
+/// on drop.
+pub struct Agent {
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Starts the agent (with `TOKENRING_SIM_PRESENCE=presence` when given)
+    /// and waits until `tokenring status` sees it.
+    pub fn start(env: &Env, presence: Option<&str>) -> Agent {
+        let mut command = env.command();
+        command.args(["agent", "--idle-lock", "10m"]);
+        if let Some(p) = presence {
+            command.env("TOKENRING_SIM_PRESENCE", p);
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let agent = Agent {
+            child: Some(command.spawn().expect("spawn the agent")),
+        };
+        let start = std::time::Instant::now();
+        while !env
+            .run(&["status"])
+            .stdout
+            .contains("agent:         running (pid")
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "the agent did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        agent
+    }
+
+    /// Stops the agent with SIGTERM; its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
