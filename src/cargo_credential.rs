@@ -171,7 +171,7 @@ impl ProviderOptions {
             agent: if self.no_agent {
                 AgentUse::Never
             } else {
-                AgentUse::Auto
+                AgentUse::from_env()
             },
         })
     }

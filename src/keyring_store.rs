@@ -100,7 +100,7 @@ impl TokenRingStore {
         Ok(Self::new(StoreOptions {
             vault,
             devices: DeviceOptions::from_env()?,
-            agent: AgentUse::Auto,
+            agent: AgentUse::from_env(),
         }))
     }
 

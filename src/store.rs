@@ -54,6 +54,28 @@ pub enum AgentUse {
     Require,
 }
 
+/// The environment variable that keeps every command and integration away
+/// from the agent (as `--no-agent` does).
+pub const NO_AGENT_ENV: &str = "TOKENRING_NO_AGENT";
+
+impl AgentUse {
+    /// `Never` when `TOKENRING_NO_AGENT` is set to anything but an empty
+    /// value, `0`, `false`, `no` or `off`; `Auto` otherwise.
+    pub fn from_env() -> AgentUse {
+        match std::env::var(NO_AGENT_ENV) {
+            Ok(v)
+                if !matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "" | "0" | "false" | "no" | "off"
+                ) =>
+            {
+                AgentUse::Never
+            }
+            _ => AgentUse::Auto,
+        }
+    }
+}
+
 /// Where the vault is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {

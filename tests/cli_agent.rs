@@ -69,6 +69,20 @@ fn every_command_through_the_agent() {
         .expect(0);
     assert_eq!(direct.stdout, "hunter2\n");
     assert_eq!(direct.touch_prompts().len(), 2);
+    // TOKENRING_NO_AGENT=1 does the same as --no-agent; "0" does not.
+    let mut command = env.command();
+    command
+        .env("TOKENRING_NO_AGENT", "1")
+        .args(["get", "bank.example", "alice"]);
+    let from_env = cli_support::Env::run_with_input(command, b"").expect(0);
+    assert_eq!(from_env.stdout, "hunter2\n");
+    assert_eq!(from_env.touch_prompts().len(), 2, "{from_env:?}");
+    let mut command = env.command();
+    command
+        .env("TOKENRING_NO_AGENT", "0")
+        .args(["get", "bank.example", "alice"]);
+    let through_agent = cli_support::Env::run_with_input(command, b"").expect(0);
+    assert_eq!(through_agent.touch_prompts().len(), 1, "{through_agent:?}");
     // A write without the agent is seen by the agent (nothing lost).
     env.run_input(&["--no-agent", "set", "direct", "write"], "x\n")
         .expect(0);

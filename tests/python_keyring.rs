@@ -653,6 +653,12 @@ fn keyring_cli_chooses_tokenring_and_sets_gets_deletes() {
         .env("KEYRING_PROPERTY_VAULT", home.path("test.tokenvault"));
     assert_eq!(run(by_property, None).ok().stdout, "agent secret\n");
     run(via_socket(&["get", "example.org", "erin"]), None).failed();
+    // TOKENRING_NO_AGENT=1: the backend leaves the agent alone and runs the
+    // (here unfindable) binary instead, as the `tokenring` command would.
+    let mut no_agent = via_socket(&["get", "example.org", "dave"]);
+    no_agent.env("TOKENRING_NO_AGENT", "1");
+    let refused = run(no_agent, None).failed();
+    assert!(!refused.stdout.contains("agent secret"), "{refused:#?}");
     run(via_socket(&["del", "example.org", "dave"]), None).ok();
     run(via_socket(&["del", "example.org", "dave"]), None)
         .failed()

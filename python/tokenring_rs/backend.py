@@ -97,7 +97,12 @@ class TokenRingKeyring(KeyringBackend):
         }
 
     def _agent(self):
-        """A connection to the agent serving the vault, or ``None``."""
+        """A connection to the agent serving the vault, or ``None`` (also
+        when ``TOKENRING_NO_AGENT`` says never, as for the ``tokenring``
+        command; the bundled binary reads it too)."""
+        no_agent = os.environ.get("TOKENRING_NO_AGENT", "").strip().lower()
+        if no_agent not in ("", "0", "false", "no", "off"):
+            return None
         try:
             return agent.connect(self._vault())
         except agent.NoAgent:

@@ -64,7 +64,7 @@ fn run(operation: Operation) -> u8 {
     let setup = || -> Result<(HelperStore, TerminalPrompt), tokenring::Error> {
         let vault = HelperStore::vault_from_env()?;
         let devices = DeviceOptions::from_env()?;
-        let use_agent = std::env::var_os("TOKENRING_NO_AGENT").is_none_or(|v| v.is_empty());
+        let use_agent = tokenring::store::AgentUse::from_env() != tokenring::store::AgentUse::Never;
         let prompt = TerminalPrompt::with_ctrl_c()?;
         Ok((HelperStore::new(vault, devices, use_agent), prompt))
     };

@@ -56,6 +56,7 @@ const ENVIRONMENT: &str = "\
 Environment:
   TOKENRING_VAULT          the vault file (like --vault)
   TOKENRING_AUTHENTICATOR  the authenticator to use (like --authenticator)
+  TOKENRING_NO_AGENT       1: never use the agent (like --no-agent)
   TOKENRING_PIN_FILE       a file whose first line is the authenticator's PIN, used when
                            there is no terminal to ask on (scripts, tests); tried once
   TOKENRING_SIM_PRESENCE   the simulator's simulated touch: approve (default), deny,
@@ -100,7 +101,7 @@ pub struct Global {
     authenticator: Option<Selector>,
 
     /// Open the vault in this process even when an agent runs for it
-    /// (two touches per secret instead of one).
+    /// (two touches per secret instead of one) [env: TOKENRING_NO_AGENT=1].
     #[arg(long, global = true)]
     no_agent: bool,
 }
@@ -148,7 +149,7 @@ impl Context {
         Ok(Context {
             vault,
             devices,
-            use_agent: !global.no_agent,
+            use_agent: !global.no_agent && AgentUse::from_env() != AgentUse::Never,
         })
     }
 
