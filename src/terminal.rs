@@ -65,11 +65,14 @@ impl TerminalPrompt {
         }
     }
 
-    /// A prompt that turns Ctrl-C (SIGINT) into a cancel: a thread waits for
-    /// the signal (crate `signal-hook`, no `unsafe`). Call once per process.
+    /// A prompt that turns Ctrl-C (SIGINT) — and SIGTERM and SIGHUP, so that
+    /// a closed terminal or a `kill` also tells the authenticator to stop
+    /// waiting — into a cancel: a thread waits for the signals (crate
+    /// `signal-hook`, no `unsafe`). Call once per process.
     pub fn with_ctrl_c() -> Result<Self, Error> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let prompt = Self::new();
-        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT])
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
             .map_err(|e| Error::Other(format!("cannot watch for Ctrl-C: {e}")))?;
         let shared = Arc::clone(&prompt.shared);
         std::thread::Builder::new()

@@ -112,9 +112,14 @@ fn a_delayed_touch_is_waited_for() {
 }
 
 /// Starts `tokenring ARGS` with the simulator waiting `delay:20000` for a
-/// touch, waits for the touch prompt on stderr, sends SIGINT, and returns
-/// what it printed and how it ended.
+/// touch, waits for the touch prompt on stderr, sends SIGINT `signals`
+/// times, and returns what it printed and how it ended.
 fn interrupt_during_touch(env: &Env, args: &[&str], signals: usize) -> (Run, Duration) {
+    signal_during_touch(env, args, "-INT", signals)
+}
+
+/// As [`interrupt_during_touch`], with any signal (`-TERM`, `-HUP`, …).
+fn signal_during_touch(env: &Env, args: &[&str], signal: &str, signals: usize) -> (Run, Duration) {
     let mut command = env.command();
     command
         .env("TOKENRING_SIM_PRESENCE", "delay:20000")
@@ -135,7 +140,7 @@ fn interrupt_during_touch(env: &Env, args: &[&str], signals: usize) -> (Run, Dur
     let start = Instant::now();
     for _ in 0..signals {
         let status = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -177,6 +182,24 @@ fn ctrl_c_while_waiting_for_a_touch_sends_ctap_cancel_and_exits_130() {
     assert!(!run.stderr.contains("interrupted"));
     assert_eq!(run.stdout, "");
     assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn sigterm_and_sighup_while_waiting_for_a_touch_also_send_ctap_cancel() {
+    let env = Env::with_vault();
+    env.set("s", "u", "v");
+    for signal in ["-TERM", "-HUP"] {
+        let (run, took) = signal_during_touch(&env, &["get", "s", "u"], signal, 1);
+        let run = run.expect(130);
+        assert!(
+            run.stderr
+                .contains("tokenring: cancelled; the authenticator was told to stop waiting"),
+            "{signal}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "");
+        assert!(took < Duration::from_secs(10), "{signal} took {took:?}");
+    }
 }
 
 #[test]

@@ -50,7 +50,7 @@ Exit codes:
   9    no vault (run `tokenring init`), or `init` found one already
   10   agent error
   11   anything else
-  130  cancelled with Ctrl-C (the authenticator was told to stop waiting)";
+  130  cancelled with Ctrl-C, SIGTERM or SIGHUP (the authenticator was told to stop waiting)";
 
 const ENVIRONMENT: &str = "\
 Environment:
