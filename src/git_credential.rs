@@ -62,19 +62,13 @@
 //! vault, cancelled), otherwise the `tokenring` command's exit code of the
 //! failure (see [`crate::error::exit`]), e.g. 7 for a corrupt vault.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufRead, Read, Write};
-use std::path::PathBuf;
 
 use tokenring_core::Prompt;
-use tokenring_vault::{Password, Vault};
 use zeroize::Zeroizing;
 
-use crate::agent::AgentClient;
-use crate::devices::{DeviceOptions, DynAuthenticator};
 use crate::error::exit;
-use crate::inprocess::InProcessStore;
 use crate::{Error, SecretStore};
 
 /// The prefix of every service name this helper uses.
@@ -571,128 +565,12 @@ fn shell_word(text: &str) -> String {
     }
 }
 
-/// The vault for one helper run, opened at most once: through the agent
-/// when it runs for the vault, else in this process (one unlock touch for
-/// the whole run, so `get` without a user name or `erase` with a compare
-/// costs no extra unlock).
-pub struct HelperStore {
-    vault: PathBuf,
-    devices: DeviceOptions,
-    use_agent: bool,
-    opened: RefCell<Option<Opened>>,
-}
-
-enum Opened {
-    Agent(AgentClient),
-    InProcess(Box<Vault>, DynAuthenticator),
-}
-
-impl HelperStore {
-    /// A store over `vault` with the authenticators `devices` allows; the
-    /// agent is used when `use_agent` and one runs for the vault.
-    pub fn new(vault: PathBuf, devices: DeviceOptions, use_agent: bool) -> Self {
-        HelperStore {
-            vault,
-            devices,
-            use_agent,
-            opened: RefCell::new(None),
-        }
-    }
-
-    /// The vault file named by `TOKENRING_VAULT`, else the default one.
-    pub fn vault_from_env() -> Result<PathBuf, Error> {
-        crate::paths::vault_path(None)
-    }
-
-    fn with<R>(
-        &self,
-        prompt: &dyn Prompt,
-        agent: impl FnOnce(&AgentClient) -> Result<R, Error>,
-        local: impl FnOnce(&Vault, &mut DynAuthenticator) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        let mut opened = self.opened.borrow_mut();
-        if opened.is_none() {
-            let agent_client = if self.use_agent {
-                AgentClient::connect(&self.vault)?
-            } else {
-                None
-            };
-            *opened = Some(match agent_client {
-                Some(client) => Opened::Agent(client),
-                None => {
-                    let (vault, authenticator) =
-                        InProcessStore::new(self.vault.clone(), self.devices.clone())
-                            .open(prompt)?;
-                    Opened::InProcess(Box::new(vault), authenticator)
-                }
-            });
-        }
-        match opened.as_mut() {
-            Some(Opened::Agent(client)) => agent(client),
-            Some(Opened::InProcess(vault, authenticator)) => local(vault, authenticator),
-            None => Err(Error::Other("the vault could not be opened".into())),
-        }
-    }
-}
-
-impl SecretStore for HelperStore {
-    fn get(
-        &self,
-        service: &str,
-        user: &str,
-        prompt: &dyn Prompt,
-    ) -> Result<Option<Password>, Error> {
-        self.with(
-            prompt,
-            |agent| agent.get(service, user, prompt),
-            |vault, auth| Ok(vault.get(service, user, &mut **auth, prompt)?),
-        )
-    }
-
-    fn set(
-        &self,
-        service: &str,
-        user: &str,
-        password: &str,
-        prompt: &dyn Prompt,
-    ) -> Result<(), Error> {
-        self.with(
-            prompt,
-            |agent| agent.set(service, user, password, prompt),
-            |vault, auth| Ok(vault.set(service, user, password, &mut **auth, prompt)?),
-        )
-    }
-
-    fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error> {
-        self.with(
-            prompt,
-            |agent| agent.delete(service, user, prompt),
-            |vault, _| Ok(vault.delete(service, user)?),
-        )
-    }
-
-    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-        self.with(
-            prompt,
-            |agent| agent.list(prompt),
-            |vault, _| Ok(vault.list()?),
-        )
-    }
-
-    fn describe(&self) -> String {
-        match &*self.opened.borrow() {
-            Some(Opened::Agent(client)) => client.describe(),
-            Some(Opened::InProcess(..)) => "in-process".into(),
-            None => "not opened yet".into(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::{Cell, RefCell};
 
     use tokenring_core::NoPrompt;
+    use tokenring_vault::Password;
 
     use super::*;
 

@@ -1,13 +1,15 @@
 //! The vault opened in this process: [`InProcessStore`].
 //!
-//! Every operation finds the authenticator that holds the vault's
-//! credential without a tap ([`crate::devices::open_for_credential`]),
-//! unlocks the vault (one tap) and then, for `get` and `set`, derives the
-//! entry's key (one more tap). `list` and `delete` need only the unlock
-//! tap. Writes happen under the vault's file lock (re-read under the lock),
-//! so a CLI `set` beside an agent or another CLI loses nothing.
+//! The first operation finds the authenticator that holds the vault's
+//! credential without a tap ([`crate::devices::open_for_credential`]) and
+//! unlocks the vault (one tap); the store keeps both for its lifetime, so
+//! later operations of the same store need no unlock tap. `get` and `set`
+//! each derive the entry's key (one more tap); `list` and `delete` need
+//! none. Writes happen under the vault's file lock (re-read under the
+//! lock), so a CLI `set` beside an agent or another CLI loses nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use tokenring_core::Prompt;
 use tokenring_vault::{CreateOptions, Password, Vault};
@@ -15,19 +17,33 @@ use tokenring_vault::{CreateOptions, Password, Vault};
 use crate::devices::{self, DeviceOptions, DynAuthenticator};
 use crate::{Error, SecretStore};
 
-/// A vault opened in this process for each operation (see the module
-/// documentation).
-#[derive(Debug, Clone)]
+/// A vault opened in this process on first use and kept open (see the
+/// module documentation).
 pub struct InProcessStore {
     vault: PathBuf,
     devices: DeviceOptions,
+    /// The unlocked vault and its authenticator, after the first operation.
+    opened: Mutex<Option<(Vault, DynAuthenticator)>>,
+}
+
+impl std::fmt::Debug for InProcessStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessStore")
+            .field("vault", &self.vault)
+            .field("devices", &self.devices)
+            .finish_non_exhaustive()
+    }
 }
 
 impl InProcessStore {
     /// A store over the vault at `vault`, using the authenticators `devices`
     /// allows.
     pub fn new(vault: PathBuf, devices: DeviceOptions) -> Self {
-        InProcessStore { vault, devices }
+        InProcessStore {
+            vault,
+            devices,
+            opened: Mutex::new(None),
+        }
     }
 
     /// The vault's path.
@@ -42,6 +58,21 @@ impl InProcessStore {
         let mut authenticator = devices::open_for_credential(&self.devices, &credential, prompt)?;
         let vault = Vault::open(&self.vault, &mut *authenticator, prompt)?;
         Ok((vault, authenticator))
+    }
+
+    /// Runs `operation` on the vault, opening it first (one tap) unless an
+    /// earlier operation of this store already did.
+    fn with<R>(
+        &self,
+        prompt: &dyn Prompt,
+        operation: impl FnOnce(&Vault, &mut DynAuthenticator) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        let (vault, authenticator) = match &mut *opened {
+            Some(open) => open,
+            empty => empty.insert(self.open(prompt)?),
+        };
+        operation(vault, authenticator)
     }
 }
 
@@ -93,8 +124,9 @@ impl SecretStore for InProcessStore {
         user: &str,
         prompt: &dyn Prompt,
     ) -> Result<Option<Password>, Error> {
-        let (vault, mut authenticator) = self.open(prompt)?;
-        Ok(vault.get(service, user, &mut *authenticator, prompt)?)
+        self.with(prompt, |vault, auth| {
+            Ok(vault.get(service, user, &mut **auth, prompt)?)
+        })
     }
 
     fn set(
@@ -104,18 +136,17 @@ impl SecretStore for InProcessStore {
         password: &str,
         prompt: &dyn Prompt,
     ) -> Result<(), Error> {
-        let (vault, mut authenticator) = self.open(prompt)?;
-        Ok(vault.set(service, user, password, &mut *authenticator, prompt)?)
+        self.with(prompt, |vault, auth| {
+            Ok(vault.set(service, user, password, &mut **auth, prompt)?)
+        })
     }
 
     fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error> {
-        let (vault, _authenticator) = self.open(prompt)?;
-        Ok(vault.delete(service, user)?)
+        self.with(prompt, |vault, _| Ok(vault.delete(service, user)?))
     }
 
     fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-        let (vault, _authenticator) = self.open(prompt)?;
-        Ok(vault.list()?)
+        self.with(prompt, |vault, _| Ok(vault.list()?))
     }
 
     fn describe(&self) -> String {

@@ -16,8 +16,10 @@ use std::process::ExitCode;
 
 use tokenring::devices::DeviceOptions;
 use tokenring::error::exit;
-use tokenring::git_credential::{self, CredentialDescription, HelperStore, Messages, Operation};
+use tokenring::git_credential::{self, CredentialDescription, Messages, Operation};
+use tokenring::store::{AgentUse, StoreOptions};
 use tokenring::terminal::TerminalPrompt;
+use tokenring::SecretStore;
 
 const USAGE: &str = "\
 usage: git-credential-tokenring get|store|erase
@@ -61,13 +63,20 @@ fn run(operation: Operation) -> u8 {
             return e.exit_code();
         }
     };
-    let setup = || -> Result<(HelperStore, TerminalPrompt), tokenring::Error> {
-        let vault = HelperStore::vault_from_env()?;
-        let devices = DeviceOptions::from_env()?;
-        let use_agent = tokenring::store::AgentUse::from_env() != tokenring::store::AgentUse::Never;
-        let prompt = TerminalPrompt::with_ctrl_c()?;
-        Ok((HelperStore::new(vault, devices, use_agent), prompt))
-    };
+    // One store for the whole run: through the agent when it runs, else the
+    // vault opened in this process once (one unlock touch for the run, so a
+    // `get` without a user name or an `erase` with a compare costs no extra
+    // unlock).
+    let setup =
+        || -> Result<(Box<dyn SecretStore + Send + Sync>, TerminalPrompt), tokenring::Error> {
+            let store = tokenring::store::connect(&StoreOptions {
+                vault: tokenring::paths::vault_path(None)?,
+                devices: DeviceOptions::from_env()?,
+                agent: AgentUse::from_env(),
+            })?;
+            let prompt = TerminalPrompt::with_ctrl_c()?;
+            Ok((store, prompt))
+        };
     let (store, prompt) = match setup() {
         Ok(ready) => ready,
         Err(e) => {
@@ -79,7 +88,7 @@ fn run(operation: Operation) -> u8 {
     git_credential::serve(
         operation,
         &description,
-        &store,
+        &*store,
         &prompt,
         &mut stdout,
         &mut messages,
