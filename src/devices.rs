@@ -313,39 +313,14 @@ fn open_sim(path: &std::path::Path, _detail: bool) -> Result<Candidate, Error> {
 /// whether the simulator must run on the real clock (a `delay:` answer).
 #[cfg(feature = "sim")]
 pub fn parse_presence(text: &str) -> Result<(tokenring_sim::PresencePolicy, bool), Error> {
-    use tokenring_sim::{PresenceAnswer, PresencePolicy};
     let text = text.trim();
     if text.is_empty() {
-        return Ok((PresencePolicy::approve(), false));
+        return Ok((tokenring_sim::PresencePolicy::approve(), false));
     }
-    let mut answers = Vec::new();
-    for word in text.split(',') {
-        let word = word.trim();
-        let answer = match word {
-            "approve" => PresenceAnswer::Approve,
-            "deny" => PresenceAnswer::Deny,
-            "timeout" => PresenceAnswer::TimeOut,
-            other => {
-                let millis = other
-                    .strip_prefix("delay:")
-                    .and_then(|m| m.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        Error::BadSelector(format!(
-                            "{SIM_PRESENCE_ENV}={text:?}: {other:?} is not approve, deny, timeout or delay:MILLIS"
-                        ))
-                    })?;
-                PresenceAnswer::ApproveAfter(Duration::from_millis(millis))
-            }
-        };
-        answers.push(answer);
-    }
-    let real_clock = answers
-        .iter()
-        .any(|a| matches!(a, PresenceAnswer::ApproveAfter(_)));
-    let policy = match answers.as_slice() {
-        [one] => PresencePolicy::Always(*one),
-        _ => PresencePolicy::Scripted(answers),
-    };
+    let policy: tokenring_sim::PresencePolicy = text
+        .parse()
+        .map_err(|e| Error::BadSelector(format!("{SIM_PRESENCE_ENV}={text:?}: {e}")))?;
+    let real_clock = policy.waits();
     Ok((policy, real_clock))
 }
 

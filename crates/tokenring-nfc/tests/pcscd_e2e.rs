@@ -145,13 +145,7 @@ impl Drop for Card {
 }
 
 fn parse_presence(text: &str) -> PresencePolicy {
-    match text.strip_prefix("delay:") {
-        Some(ms) => {
-            PresencePolicy::approve_after(Duration::from_millis(ms.parse().expect("delay:MILLIS")))
-        }
-        None if text == "timeout" => PresencePolicy::time_out(),
-        None => PresencePolicy::approve(),
-    }
+    text.parse().expect("a presence policy")
 }
 
 fn options() -> NfcOptions {

@@ -65,6 +65,61 @@ impl PresencePolicy {
     pub fn approve_after(delay: Duration) -> Self {
         PresencePolicy::Always(PresenceAnswer::ApproveAfter(delay))
     }
+
+    /// Whether some answer waits (`ApproveAfter`), so that the simulator
+    /// should run on the real clock for a cancel to be able to arrive.
+    pub fn waits(&self) -> bool {
+        let answers = match self {
+            PresencePolicy::Always(one) => std::slice::from_ref(one),
+            PresencePolicy::Scripted(all) => all.as_slice(),
+        };
+        answers
+            .iter()
+            .any(|a| matches!(a, PresenceAnswer::ApproveAfter(_)))
+    }
+}
+
+/// The text of a presence policy is not `approve`, `deny`, `timeout` or
+/// `delay:MILLIS`, or a comma-separated list of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadPresence(pub String);
+
+impl std::fmt::Display for BadPresence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is not approve, deny, timeout or delay:MILLIS",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadPresence {}
+
+impl std::str::FromStr for PresencePolicy {
+    type Err = BadPresence;
+
+    /// `approve`, `deny`, `timeout`, `delay:MILLIS`, or a comma-separated
+    /// script of those (one answer per presence request).
+    fn from_str(text: &str) -> Result<Self, BadPresence> {
+        let answers = text
+            .split(',')
+            .map(|word| match word.trim() {
+                "approve" => Ok(PresenceAnswer::Approve),
+                "deny" => Ok(PresenceAnswer::Deny),
+                "timeout" => Ok(PresenceAnswer::TimeOut),
+                other => other
+                    .strip_prefix("delay:")
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .map(|ms| PresenceAnswer::ApproveAfter(Duration::from_millis(ms)))
+                    .ok_or_else(|| BadPresence(other.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match answers.as_slice() {
+            [one] => PresencePolicy::Always(*one),
+            _ => PresencePolicy::Scripted(answers),
+        })
+    }
 }
 
 impl Default for PresencePolicy {

@@ -24,7 +24,9 @@ pub mod transport;
 pub mod vpcd;
 
 pub use client_pin::{MAX_PIN_BYTES, MIN_PIN_CODE_POINTS};
-pub use config::{AttestationMode, ClockMode, PresenceAnswer, PresencePolicy, SimConfig};
+pub use config::{
+    AttestationMode, BadPresence, ClockMode, PresenceAnswer, PresencePolicy, SimConfig,
+};
 pub use context::{DeviceContext, NoContext};
 pub use credential::ProvisionedCredential;
 pub use error::SimError;

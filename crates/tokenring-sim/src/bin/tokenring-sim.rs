@@ -4,13 +4,11 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tokenring_sim::{
-    AttestationMode, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential, SimConfig,
-    Simulator,
+    AttestationMode, NoContext, PresencePolicy, ProvisionedCredential, SimConfig, Simulator,
 };
 
 /// A software CTAP 2.1 authenticator for tests and demos (protects nothing).
@@ -186,24 +184,7 @@ fn hex32(text: &str) -> Result<[u8; 32]> {
 /// Parses a presence policy: approve | deny | timeout | delay:MILLIS, or a
 /// comma-separated script of them.
 fn parse_presence(text: &str) -> Result<PresencePolicy> {
-    let answers: Vec<PresenceAnswer> = text
-        .split(',')
-        .map(|a| match a.trim() {
-            "approve" => Ok(PresenceAnswer::Approve),
-            "deny" => Ok(PresenceAnswer::Deny),
-            "timeout" => Ok(PresenceAnswer::TimeOut),
-            other => match other.strip_prefix("delay:") {
-                Some(ms) => Ok(PresenceAnswer::ApproveAfter(Duration::from_millis(
-                    ms.parse().context("delay:MILLIS")?,
-                ))),
-                None => bail!("unknown presence answer {other:?}"),
-            },
-        })
-        .collect::<Result<_>>()?;
-    Ok(match answers.as_slice() {
-        [one] => PresencePolicy::Always(*one),
-        _ => PresencePolicy::Scripted(answers),
-    })
+    text.parse().context("--presence")
 }
 
 fn serve_stdio(statefile: &Path, presence: &str) -> Result<()> {
