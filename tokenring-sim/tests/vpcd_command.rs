@@ -2,7 +2,7 @@
 //! listener speaking vpcd's framing): it connects, answers the ATR and the
 //! FIDO APDUs, comes back after the connection drops (pcscd restart), and
 //! exits cleanly on SIGTERM. The real pcscd is exercised by
-//! `crates/tokenring-nfc/tests/pcscd_e2e.rs`.
+//! `tokenring-nfc/tests/pcscd_e2e.rs`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -2,11 +2,11 @@
 # Side by side in one run: the original's vault code (../shared/bench/glyph_bench.py)
 # and tokenring-vault (benches/vault_bench.rs), same sizes, same machine.
 #
-#   sh crates/tokenring-vault/benches/compare.sh [SIZES...]     (default: 10 1000 10000 100000)
+#   sh tokenring-vault/benches/compare.sh [SIZES...]     (default: 10 1000 10000 100000)
 #
 # The interpreter: $TOKENRING_PYTHON, else what ../shared/compat/setup.sh prints.
 set -eu
-root=$(cd "$(dirname "$0")/../../.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 shared="$root/../shared"
 sizes="${*:-10 1000 10000 100000}"
 py="${TOKENRING_PYTHON:-$(sh "$shared/compat/setup.sh" | tail -n 1)}"

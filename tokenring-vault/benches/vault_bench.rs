@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench -p tokenring-vault --bench vault_bench -- 10 1000 10000 100000
-//! sh crates/tokenring-vault/benches/compare.sh          # side by side with the original
+//! sh tokenring-vault/benches/compare.sh          # side by side with the original
 //! ```
 //!
 //! One JSON line per size, in the shape `../shared/bench/glyph_bench.py`
