@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokenring::agent::protocol::{AgentMessage, ClientMessage};
-use tokenring::agent::{Agent, AgentClient, AgentConfig, AgentConnection};
-use tokenring::devices::DynAuthenticator;
+use tokenring::agent::{AgentClient, AgentConnection};
+use tokenring::app::agent::{Agent, AgentConfig};
+use tokenring::DynAuthenticator;
 use tokenring::SecretStore;
 use tokenring_core::{Ctap2Client, NoPrompt};
 use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};

@@ -4,8 +4,8 @@
 //! ```text
 //! # A throw-away simulator and vault, no hardware (the simulator protects nothing):
 //! cargo run --example keyring_entry -- demo
-//! # Your own vault (TOKENRING_VAULT, TOKENRING_AUTHENTICATOR as for the CLI;
-//! # the agent is used when it runs):
+//! # Your own vault at the default path, with whatever authenticator holds it
+//! # (the agent is used when it runs):
 //! cargo run --example keyring_entry -- set SERVICE USER   # the secret is read from stdin
 //! cargo run --example keyring_entry -- get SERVICE USER
 //! cargo run --example keyring_entry -- delete SERVICE USER
@@ -18,6 +18,19 @@ use std::sync::Arc;
 
 use keyring_core::Entry;
 use tokenring::keyring_store::TokenRingStore;
+
+/// What this program shows its user: touch requests and notices on stderr.
+/// (A real program would also answer `pin` requests.)
+struct Stderr;
+
+impl tokenring::Prompt for Stderr {
+    fn touch_needed(&self, purpose: &str) {
+        eprintln!("Touch your authenticator to {purpose}");
+    }
+    fn info(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,7 +58,7 @@ fn main() -> ExitCode {
 /// The program's own code: nothing TokenRing-specific but the store set
 /// at start-up.
 fn with_env_store(command: &str, service: &str, user: &str) -> keyring_core::Result<()> {
-    let store = TokenRingStore::from_env()
+    let store = TokenRingStore::with_prompt(Arc::new(Stderr))
         .map_err(|e| keyring_core::Error::NoStorageAccess(Box::new(e)))?;
     keyring_core::set_default_store(Arc::new(store));
     let entry = Entry::new(service, user)?;
@@ -73,8 +86,7 @@ fn with_env_store(command: &str, service: &str, user: &str) -> keyring_core::Res
 /// A temporary simulator and vault: set, get, search, delete.
 #[cfg(feature = "sim")]
 fn demo() -> keyring_core::Result<()> {
-    use tokenring::devices::{DeviceOptions, Selector};
-    use tokenring::store::{AgentUse, StoreOptions};
+    use tokenring::{AgentUse, Selector, Tokenring};
     let failure =
         |e: &dyn std::fmt::Display| keyring_core::Error::PlatformFailure(e.to_string().into());
     let tmp = tempfile::tempdir().map_err(|e| failure(&e))?;
@@ -82,17 +94,16 @@ fn demo() -> keyring_core::Result<()> {
     let state = dir.join("token.json");
     tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(1), &state)
         .map_err(|e| failure(&e))?;
-    let devices = DeviceOptions {
-        selector: Some(Selector::Sim(state)),
-    };
+    let tokenring = Tokenring::new()
+        .only(Selector::Sim(state))
+        .agent(AgentUse::Never);
     let vault = dir.join("keyring.tokenvault");
-    let prompt = tokenring::terminal::TerminalPrompt::new();
-    tokenring::inprocess::create_vault(&vault, &devices, &prompt).map_err(|e| failure(&e))?;
-    keyring_core::set_default_store(Arc::new(TokenRingStore::new(StoreOptions {
+    tokenring.create(&vault, &Stderr).map_err(|e| failure(&e))?;
+    keyring_core::set_default_store(Arc::new(TokenRingStore::new(
         vault,
-        devices,
-        agent: AgentUse::Never,
-    })));
+        tokenring,
+        Arc::new(Stderr),
+    )));
 
     let entry = Entry::new("demo.example", "alice")?;
     entry.set_password("correct horse battery staple")?;

@@ -1,7 +1,7 @@
 //! The vault opened in this process: [`InProcessStore`].
 //!
 //! The first operation finds the authenticator that holds the vault's
-//! credential without a tap ([`crate::devices::open_for_credential`]) and
+//! credential without a tap ([`Discovery::find_holder`]) and
 //! unlocks the vault (one tap); the store keeps both for its lifetime, so
 //! later operations of the same store need no unlock tap. `get` and `set`
 //! each derive the entry's key (one more tap); `list` and `delete` need
@@ -11,17 +11,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use tokenring_core::Prompt;
+use tokenring_core::{Discovery, DynAuthenticator, Prompt};
 use tokenring_vault::{CreateOptions, Password, Vault};
 
-use crate::devices::{self, DeviceOptions, DynAuthenticator};
 use crate::{Error, SecretStore};
 
 /// A vault opened in this process on first use and kept open (see the
 /// module documentation).
-pub struct InProcessStore {
+pub(crate) struct InProcessStore {
     vault: PathBuf,
-    devices: DeviceOptions,
+    discovery: Discovery,
     /// The unlocked vault and its authenticator, after the first operation.
     opened: Mutex<Option<(Vault, DynAuthenticator)>>,
 }
@@ -30,32 +29,30 @@ impl std::fmt::Debug for InProcessStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InProcessStore")
             .field("vault", &self.vault)
-            .field("devices", &self.devices)
+            .field("discovery", &self.discovery)
             .finish_non_exhaustive()
     }
 }
 
 impl InProcessStore {
-    /// A store over the vault at `vault`, using the authenticators `devices`
-    /// allows.
-    pub fn new(vault: PathBuf, devices: DeviceOptions) -> Self {
+    /// A store over the vault at `vault`, using the authenticators
+    /// `discovery` finds.
+    pub(crate) fn new(vault: PathBuf, discovery: Discovery) -> Self {
         InProcessStore {
             vault,
-            devices,
+            discovery,
             opened: Mutex::new(None),
         }
     }
 
-    /// The vault's path.
-    pub fn vault_path(&self) -> &Path {
-        &self.vault
-    }
-
     /// Finds the authenticator that holds the vault's credential (no tap)
     /// and unlocks the vault with it (one tap).
-    pub fn open(&self, prompt: &dyn Prompt) -> Result<(Vault, DynAuthenticator), Error> {
+    fn open(&self, prompt: &dyn Prompt) -> Result<(Vault, DynAuthenticator), Error> {
         let credential = Vault::credential_of(&self.vault)?;
-        let mut authenticator = devices::open_for_credential(&self.devices, &credential, prompt)?;
+        let mut authenticator = self
+            .discovery
+            .find_holder(&credential.id, &credential.rp_id, prompt)?
+            .authenticator;
         let vault = Vault::open(&self.vault, &mut *authenticator, prompt)?;
         Ok((vault, authenticator))
     }
@@ -76,27 +73,34 @@ impl InProcessStore {
     }
 }
 
-/// Creates a new, empty vault at `path` with the authenticator `devices`
-/// chooses (one tap to choose among several, one to enroll — and the PIN
-/// if the authenticator has one — and one to derive the vault key).
-/// Refuses before touching any authenticator if something exists at `path`.
-pub fn create_vault(
-    path: &Path,
-    devices: &DeviceOptions,
-    prompt: &dyn Prompt,
-) -> Result<Vault, Error> {
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(tokenring_vault::VaultError::AlreadyExists {
-            path: path.to_path_buf(),
+impl InProcessStore {
+    /// Creates a new, empty vault at `path` with the authenticator
+    /// `discovery` chooses (one tap to choose among several, one to enroll
+    /// — and the PIN if the authenticator has one — and one to derive the
+    /// vault key), and keeps it open. Refuses before touching any
+    /// authenticator if something exists at `path`.
+    pub(crate) fn create(
+        path: &Path,
+        discovery: Discovery,
+        prompt: &dyn Prompt,
+    ) -> Result<InProcessStore, Error> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(tokenring_vault::VaultError::AlreadyExists {
+                path: path.to_path_buf(),
+            }
+            .into());
         }
-        .into());
+        let mut authenticator = discovery.choose(prompt)?.authenticator;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        let vault = Vault::create(path, &mut *authenticator, &CreateOptions::default(), prompt)?;
+        Ok(InProcessStore {
+            vault: path.to_path_buf(),
+            discovery,
+            opened: Mutex::new(Some((vault, authenticator))),
+        })
     }
-    let mut authenticator = devices::choose_for_enrollment(devices, prompt)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir)?;
-    }
-    let vault = Vault::create(path, &mut *authenticator, &CreateOptions::default(), prompt)?;
-    Ok(vault)
 }
 
 /// Creates `dir` and its parents; the directories created are private

@@ -6,8 +6,16 @@
 //! use std::sync::Arc;
 //! use tokenring::keyring_store::TokenRingStore;
 //!
+//! /// Shows touch requests on stderr (a real program would also ask for the PIN).
+//! struct Stderr;
+//! impl tokenring::Prompt for Stderr {
+//!     fn touch_needed(&self, purpose: &str) {
+//!         eprintln!("Touch your authenticator to {purpose}");
+//!     }
+//! }
+//!
 //! // Once, at start-up: TokenRing becomes the default store.
-//! keyring_core::set_default_store(Arc::new(TokenRingStore::from_env()?));
+//! keyring_core::set_default_store(Arc::new(TokenRingStore::with_prompt(Arc::new(Stderr))?));
 //! // Then the usual keyring API.
 //! let entry = keyring_core::Entry::new("crates.io", "alice")?;
 //! entry.set_password("s3cret")?;               // one tap (plus the unlock tap without the agent)
@@ -16,11 +24,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Every operation goes through [`crate::store::connect`]: the agent when
-//! it runs for the vault, in-process access otherwise (then each operation
+//! Every operation goes through [`Tokenring::open`]: the agent when it
+//! runs for the vault, in-process access otherwise (then each operation
 //! also taps once to unlock). Touch prompts and PIN requests go to the
-//! store's [`Prompt`] — by default the terminal ([`TerminalPrompt`], on
-//! stderr).
+//! store's [`Prompt`].
 //!
 //! What the vault can hold, and so what this store supports:
 //!
@@ -35,16 +42,14 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyring_core::api::{CredentialApi, CredentialPersistence, CredentialStoreApi};
 use keyring_core::{Credential, Entry};
 use tokenring_core::Prompt;
 
-use crate::devices::DeviceOptions;
-use crate::store::{connect, AgentUse, StoreOptions};
-use crate::terminal::TerminalPrompt;
-use crate::Error;
+use crate::{Error, Store, Tokenring};
 
 /// The vendor string of this store.
 pub const VENDOR: &str = "TokenRing (FIDO2 hmac-secret vault), tokenring crate";
@@ -53,13 +58,14 @@ pub const VENDOR: &str = "TokenRing (FIDO2 hmac-secret vault), tokenring crate";
 pub type SharedPrompt = Arc<dyn Prompt + Send + Sync>;
 
 struct Inner {
-    options: StoreOptions,
+    vault: PathBuf,
+    tokenring: Tokenring,
     prompt: SharedPrompt,
 }
 
 impl Inner {
-    fn store(&self) -> keyring_core::Result<Box<dyn crate::SecretStore + Send + Sync>> {
-        connect(&self.options).map_err(to_keyring)
+    fn store(&self) -> keyring_core::Result<Store> {
+        self.tokenring.open(&self.vault).map_err(to_keyring)
     }
 }
 
@@ -72,41 +78,39 @@ pub struct TokenRingStore {
 impl fmt::Debug for TokenRingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRingStore")
-            .field("vault", &self.inner.options.vault)
-            .field("agent", &self.inner.options.agent)
+            .field("vault", &self.inner.vault)
+            .field("agent", &self.inner.tokenring.agent_use())
             .finish_non_exhaustive()
     }
 }
 
 impl TokenRingStore {
-    /// A store over the vault `options` name, prompting on the terminal.
-    pub fn new(options: StoreOptions) -> Self {
-        Self::with_prompt(options, Arc::new(TerminalPrompt::new()))
-    }
-
-    /// A store that shows touch prompts and asks for PINs through `prompt`.
-    pub fn with_prompt(options: StoreOptions, prompt: SharedPrompt) -> Self {
+    /// A store over the vault at `vault`, reached as `tokenring` says,
+    /// showing touch prompts and asking for PINs through `prompt`.
+    pub fn new(vault: PathBuf, tokenring: Tokenring, prompt: SharedPrompt) -> Self {
         TokenRingStore {
-            inner: Arc::new(Inner { options, prompt }),
+            inner: Arc::new(Inner {
+                vault,
+                tokenring,
+                prompt,
+            }),
         }
     }
 
-    /// The store the `tokenring` command would use: the vault from
-    /// `TOKENRING_VAULT` (or the original's default location), the
-    /// authenticator from `TOKENRING_AUTHENTICATOR` (or discovery), the
-    /// agent when it runs.
-    pub fn from_env() -> Result<Self, Error> {
-        let vault = crate::paths::vault_path(None)?;
-        Ok(Self::new(StoreOptions {
-            vault,
-            devices: DeviceOptions::from_env()?,
-            agent: AgentUse::from_env(),
-        }))
+    /// A store over the vault at the default path
+    /// ([`crate::default_vault_path`]) with every transport, the agent
+    /// when it runs, prompting through `prompt`.
+    pub fn with_prompt(prompt: SharedPrompt) -> Result<Self, Error> {
+        Ok(Self::new(
+            crate::default_vault_path()?,
+            Tokenring::new(),
+            prompt,
+        ))
     }
 
-    /// The options the store connects with.
-    pub fn options(&self) -> &StoreOptions {
-        &self.inner.options
+    /// The vault's path.
+    pub fn vault(&self) -> &std::path::Path {
+        &self.inner.vault
     }
 
     fn entry(&self, service: &str, user: &str) -> Entry {
@@ -127,7 +131,7 @@ impl CredentialStoreApi for TokenRingStore {
         format!(
             "tokenring {} for {}",
             env!("CARGO_PKG_VERSION"),
-            self.inner.options.vault.display()
+            self.inner.vault.display()
         )
     }
 
@@ -194,7 +198,7 @@ pub struct TokenRingCredential {
 impl fmt::Debug for TokenRingCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRingCredential")
-            .field("vault", &self.inner.options.vault)
+            .field("vault", &self.inner.vault)
             .field("service", &self.service)
             .field("user", &self.user)
             .finish()
@@ -285,9 +289,7 @@ fn to_keyring(error: Error) -> keyring_core::Error {
     use tokenring_vault::VaultError;
     let access = matches!(
         &error,
-        Error::NoAuthenticator { .. }
-            | Error::WrongAuthenticator { .. }
-            | Error::Authenticator(_)
+        Error::Authenticator(_)
             | Error::Vault(
                 VaultError::NotFound { .. }
                     | VaultError::WrongAuthenticator

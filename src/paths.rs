@@ -1,5 +1,7 @@
 //! Where things live: the vault (the original's location, so existing
-//! vaults are found) and the agent's socket.
+//! vaults are found) and the agent's socket. These follow the platform's
+//! conventions (`HOME`, `XDG_DATA_HOME`, `XDG_RUNTIME_DIR`), as Python's
+//! keyring does; nothing here reads TokenRing's own settings.
 
 use std::env;
 use std::path::PathBuf;
@@ -22,14 +24,22 @@ pub fn python_keyring_data_root() -> Option<PathBuf> {
     Some(data_home.join("python_keyring"))
 }
 
-/// The default vault path: the original's, `<data root>/keyring.tokenvault`.
-pub fn default_vault_path() -> Option<PathBuf> {
-    python_keyring_data_root().map(|root| root.join(VAULT_FILE_NAME))
+/// The default vault path: the original's, `<data root>/keyring.tokenvault`
+/// (see [`python_keyring_data_root`]), so an existing vault is found. An
+/// error when `HOME` is not set.
+pub fn default_vault_path() -> Result<PathBuf, crate::Error> {
+    python_keyring_data_root()
+        .map(|root| root.join(VAULT_FILE_NAME))
+        .ok_or_else(|| {
+            crate::Error::Other(
+                "cannot tell where the vault is: HOME is not set; name the vault's path".into(),
+            )
+        })
 }
 
 /// The directory that holds the agent's socket: `$XDG_RUNTIME_DIR/tokenring`,
 /// or `<data root>/tokenring-agent` (created 0700) when that is unset.
-pub fn agent_dir() -> Option<PathBuf> {
+pub(crate) fn agent_dir() -> Option<PathBuf> {
     if let Some(runtime) = env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(runtime).join("tokenring"));
     }
@@ -44,26 +54,4 @@ fn home() -> Option<PathBuf> {
     env::var_os("HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-}
-
-/// The environment variable that names the vault file.
-pub const VAULT_ENV: &str = "TOKENRING_VAULT";
-
-/// The vault every command and integration uses: `explicit` (a `--vault`
-/// option), else `TOKENRING_VAULT` (an empty value counts as unset), else
-/// [`default_vault_path`].
-pub fn vault_path(explicit: Option<PathBuf>) -> Result<PathBuf, crate::Error> {
-    explicit
-        .or_else(|| {
-            env::var_os(VAULT_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(default_vault_path)
-        .ok_or_else(|| {
-            crate::Error::Other(
-                "cannot tell where the vault is: HOME is not set; use --vault PATH or set TOKENRING_VAULT"
-                    .into(),
-            )
-        })
 }

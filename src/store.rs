@@ -1,16 +1,19 @@
-//! The one interface the CLI and every integration use: a vault's
-//! operations, wherever the vault is open — in a running agent (one tap per
-//! secret) or in this process (one tap to unlock, one per secret).
+//! A vault's operations, wherever the vault is open: in a running agent
+//! (one tap per secret) or in this process (one tap to unlock, one per
+//! secret).
 //!
-//! [`SecretStore`] is implemented by the in-process store (vault + the
-//! chosen authenticator, see [`crate::devices`]) and by the agent client
-//! (see [`crate::agent`]); [`connect`] picks the agent when it runs for
-//! this vault and falls back to in-process access otherwise.
+//! [`SecretStore`] is implemented by [`Store`] (what [`crate::Tokenring::open`]
+//! returns), by the agent client ([`crate::agent::AgentClient`]) and by the
+//! in-process store.
 
+use std::path::Path;
 use tokenring_core::Prompt;
+
 use tokenring_vault::Password;
 
-use crate::Error;
+use crate::agent::AgentClient;
+use crate::inprocess::InProcessStore;
+use crate::{Error, Tokenring};
 
 /// A vault's operations, wherever the vault is open.
 pub trait SecretStore {
@@ -42,68 +45,150 @@ pub trait SecretStore {
     fn describe(&self) -> String;
 }
 
-/// Whether [`connect`] uses the agent.
+/// Whether [`crate::Tokenring::open`] uses the agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AgentUse {
     /// The agent when one runs for the vault, in-process access otherwise.
     #[default]
     Auto,
-    /// Always in-process (`--no-agent`).
+    /// Always in-process (the CLI's `--no-agent`).
     Never,
     /// The agent, or an error saying it does not run.
     Require,
 }
 
-/// The environment variable that keeps every command and integration away
-/// from the agent (as `--no-agent` does).
-pub const NO_AGENT_ENV: &str = "TOKENRING_NO_AGENT";
+/// A vault opened by [`crate::Tokenring::open`]: through the agent, or in
+/// this process (see [`Store::describe`]).
+pub struct Store {
+    inner: Inner,
+}
 
-impl AgentUse {
-    /// `Never` when `TOKENRING_NO_AGENT` is set to anything but an empty
-    /// value, `0`, `false`, `no` or `off`; `Auto` otherwise.
-    pub fn from_env() -> AgentUse {
-        match std::env::var(NO_AGENT_ENV) {
-            Ok(v)
-                if !matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "" | "0" | "false" | "no" | "off"
-                ) =>
-            {
-                AgentUse::Never
+enum Inner {
+    Agent(AgentClient),
+    InProcess(Box<InProcessStore>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("where", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The agent when it runs for this vault, in-process access otherwise
+    /// (as `tokenring`'s agent use allows). Looking for the agent costs
+    /// one `connect(2)`; no authenticator is touched here.
+    pub(crate) fn connect(vault: &Path, tokenring: &Tokenring) -> Result<Store, Error> {
+        let agent = tokenring.agent_use();
+        if agent != AgentUse::Never {
+            if let Some(client) = AgentClient::connect(vault)? {
+                return Ok(Store {
+                    inner: Inner::Agent(client),
+                });
             }
-            _ => AgentUse::Auto,
+            if agent == AgentUse::Require {
+                return Err(Error::Agent(format!(
+                    "no agent runs for {}; start one with `tokenring agent`",
+                    vault.display()
+                )));
+            }
         }
+        Ok(Store::from_in_process(InProcessStore::new(
+            vault.to_path_buf(),
+            tokenring.discovery().clone(),
+        )))
+    }
+
+    pub(crate) fn from_in_process(store: InProcessStore) -> Store {
+        Store {
+            inner: Inner::InProcess(Box::new(store)),
+        }
+    }
+
+    fn as_dyn(&self) -> &dyn SecretStore {
+        match &self.inner {
+            Inner::Agent(client) => client,
+            Inner::InProcess(store) => &**store,
+        }
+    }
+
+    /// Whether the agent serves this store.
+    pub fn is_agent(&self) -> bool {
+        matches!(self.inner, Inner::Agent(_))
+    }
+
+    /// The password for (service, user); `Ok(None)` when there is no such
+    /// entry. One tap (plus one to unlock, the first time in-process).
+    pub fn get(
+        &self,
+        service: &str,
+        user: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<Option<Password>, Error> {
+        self.as_dyn().get(service, user, prompt)
+    }
+
+    /// Stores (or replaces) the password for (service, user). One tap
+    /// (plus one to unlock, the first time in-process).
+    pub fn set(
+        &self,
+        service: &str,
+        user: &str,
+        password: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<(), Error> {
+        self.as_dyn().set(service, user, password, prompt)
+    }
+
+    /// Deletes the entry; `Ok(false)` when there was none. No tap once
+    /// unlocked.
+    pub fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error> {
+        self.as_dyn().delete(service, user, prompt)
+    }
+
+    /// The (service, user) names, in vault order; never secrets. No tap
+    /// once unlocked.
+    pub fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
+        self.as_dyn().list(prompt)
+    }
+
+    /// Where the vault is open: "agent (pid N)" or "in-process".
+    pub fn describe(&self) -> String {
+        self.as_dyn().describe()
     }
 }
 
-/// Where the vault is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// The vault file.
-    pub vault: std::path::PathBuf,
-    /// Which authenticators in-process access may use.
-    pub devices: crate::devices::DeviceOptions,
-    /// Whether to use the agent.
-    pub agent: AgentUse,
-}
-
-/// The agent when it runs for this vault, in-process access otherwise (as
-/// `opts.agent` allows). Looking for the agent costs one `connect(2)`; no
-/// authenticator is touched here.
-pub fn connect(opts: &StoreOptions) -> Result<Box<dyn SecretStore + Send + Sync>, Error> {
-    if opts.agent != AgentUse::Never {
-        if let Some(client) = crate::agent::AgentClient::connect(&opts.vault)? {
-            return Ok(Box::new(client));
-        }
-        if opts.agent == AgentUse::Require {
-            return Err(Error::Agent(format!(
-                "no agent runs for {}; start one with `tokenring agent`",
-                opts.vault.display()
-            )));
-        }
+impl SecretStore for Store {
+    fn get(
+        &self,
+        service: &str,
+        user: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<Option<Password>, Error> {
+        Store::get(self, service, user, prompt)
     }
-    Ok(Box::new(crate::inprocess::InProcessStore::new(
-        opts.vault.clone(),
-        opts.devices.clone(),
-    )))
+
+    fn set(
+        &self,
+        service: &str,
+        user: &str,
+        password: &str,
+        prompt: &dyn Prompt,
+    ) -> Result<(), Error> {
+        Store::set(self, service, user, password, prompt)
+    }
+
+    fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error> {
+        Store::delete(self, service, user, prompt)
+    }
+
+    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
+        Store::list(self, prompt)
+    }
+
+    fn describe(&self) -> String {
+        Store::describe(self)
+    }
 }

@@ -2,6 +2,7 @@
 //! (examples/python/tokenring_agent.py) speaks the protocol, and a client
 //! running under another uid is refused (SO_PEERCRED).
 
+#![cfg(all(feature = "sim", feature = "cli"))]
 #![allow(clippy::unwrap_used)]
 
 mod agent_support;

@@ -3,7 +3,7 @@
 //! in the middle of writes leaves the vault intact and a new agent starts
 //! (replacing the stale socket), and the process is hardened.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
 use tokenring::agent::AgentClient;
-use tokenring::devices::{DeviceOptions, Selector};
-use tokenring::inprocess::InProcessStore;
 use tokenring::SecretStore;
+use tokenring::{AgentUse, Selector, Store, Tokenring};
 use tokenring_core::NoPrompt;
 
 struct Env {
@@ -31,7 +30,7 @@ impl Env {
         tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(seed), &state)
             .unwrap();
         let vault = dir.path().join("keyring.tokenvault");
-        tokenring::inprocess::create_vault(&vault, &devices(&state), &NoPrompt).unwrap();
+        tokenring_at(&state).create(&vault, &NoPrompt).unwrap();
         let runtime = dir.path().join("run");
         std::fs::create_dir(&runtime).unwrap();
         Env {
@@ -103,15 +102,17 @@ impl Env {
         }
     }
 
-    fn in_process(&self) -> InProcessStore {
-        InProcessStore::new(self.vault.clone(), devices(&self.state))
+    fn in_process(&self) -> Store {
+        tokenring_at(&self.state)
+            .agent(AgentUse::Never)
+            .open(&self.vault)
+            .unwrap()
     }
 }
 
-fn devices(state: &Path) -> DeviceOptions {
-    DeviceOptions {
-        selector: Some(Selector::Sim(state.to_path_buf())),
-    }
+/// The simulator whose state is in `state`, and only it.
+fn tokenring_at(state: &Path) -> Tokenring {
+    Tokenring::new().only(Selector::Sim(state.to_path_buf()))
 }
 
 fn stderr_of(child: &mut Child) -> String {

@@ -1,6 +1,7 @@
 //! The agent served on a thread of the test process, against the
 //! simulator: concurrency, hostile frames, locking, relayed prompts, cancel.
 
+#![cfg(all(feature = "sim", feature = "cli"))]
 #![allow(clippy::unwrap_used)]
 
 mod agent_support;
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use agent_support::{frame, raw_exchange, read_frames_until_closed, Fixture};
 use tokenring::agent::protocol::MAX_FRAME_LEN;
-use tokenring::agent::{Agent, AgentClient};
+use tokenring::agent::AgentClient;
+use tokenring::app::agent::Agent;
 use tokenring::{Error, SecretStore};
 use tokenring_core::{NoPrompt, PinPurpose, PromptEvent, ScriptedPrompt};
 use tokenring_sim::{ClockMode, PresencePolicy, SimConfig};

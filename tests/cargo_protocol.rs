@@ -4,7 +4,7 @@
 //! prompts go to stderr, the options cargo passes in `args`, and the
 //! command's own usage text.
 
-#![cfg(all(feature = "sim", feature = "cargo-credential"))]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 

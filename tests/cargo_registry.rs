@@ -10,7 +10,7 @@
 //! and only 127.0.0.1 bypasses it, the test crate has no dependencies, and
 //! CARGO_HOME is private to each test.
 
-#![cfg(all(feature = "sim", feature = "cargo-credential"))]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 #[path = "support/registry.rs"]

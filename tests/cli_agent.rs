@@ -2,7 +2,7 @@
 //! per secret), `--no-agent` bypasses it, `status` and `lock` talk to it,
 //! errors and Ctrl-C keep their exit codes through it.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 

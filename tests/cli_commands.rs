@@ -1,6 +1,6 @@
 //! Every `tokenring` command through the real binary, against the simulator.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 
@@ -300,13 +300,13 @@ fn devices_lists_the_named_simulator_with_hmac_secret_and_pin() {
     let env = Env::new();
     let run = env.run(&["devices"]).expect(0);
     assert!(run.stdout.contains(&format!(
-        "{} (TokenRing simulated authenticator)\n    transport:   simulator\n    hmac-secret: yes\n    PIN:         set (8 tries left)\n",
+        "{} (TokenRing simulated authenticator)\n    transport:   sim\n    hmac-secret: yes\n    PIN:         set (8 tries left)\n",
         env.selector()
     )));
     let json = env.run(&["devices", "--json"]).expect(0);
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     let first = &value["devices"][0];
-    assert_eq!(first["transport"], "simulator");
+    assert_eq!(first["transport"], "sim");
     assert_eq!(first["selector"], env.selector());
     assert_eq!(first["hmac_secret"], true);
     assert_eq!(first["pin"], "set (8 tries left)");
@@ -335,7 +335,7 @@ fn devices_without_any_authenticator() {
     let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let devices = value["devices"].as_array().expect("array");
     // Never the simulator unless named.
-    assert!(devices.iter().all(|d| d["transport"] != "simulator"));
+    assert!(devices.iter().all(|d| d["transport"] != "sim"));
     assert!(!run.stderr.contains(WARNING));
     if devices.iter().any(|d| d["error"].is_null()) {
         eprintln!("skipping the empty-list check: a real authenticator is connected");

@@ -1,7 +1,7 @@
 //! The errors a user sees (DESIGN.md, "Errors a user sees"), each with its
 //! message and exit code, through the real binary against the simulator.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 

@@ -2,7 +2,7 @@
 //! of the PIN (with the retries left), through a pseudo-terminal made by
 //! util-linux `script`.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 

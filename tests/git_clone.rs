@@ -8,7 +8,7 @@
 //! GIT_TERMINAL_PROMPT=0 and no controlling terminal, so git can never ask
 //! anyone; every run is bounded by a deadline.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 #[path = "support/git_http.rs"]

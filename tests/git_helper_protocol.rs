@@ -2,7 +2,7 @@
 //! input, unknown operations, no vault — never a panic, never a hang,
 //! nothing on stdout unless it answers.
 
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", feature = "cli"))]
 
 mod cli_support;
 

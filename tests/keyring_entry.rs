@@ -1,7 +1,7 @@
 //! The keyring-core credential store, driven through keyring-core's own
 //! `Entry` API, against the simulator: in-process and through the agent.
 
-#![cfg(feature = "keyring")]
+#![cfg(all(feature = "keyring", feature = "sim", feature = "cli"))]
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 
 use keyring_core::{CredentialStore, Entry};
-use tokenring::agent::{Agent, AgentConfig};
-use tokenring::devices::{DeviceOptions, DynAuthenticator, Selector};
+use tokenring::app::agent::{Agent, AgentConfig, AuthenticatorSource};
 use tokenring::keyring_store::TokenRingStore;
-use tokenring::store::{AgentUse, StoreOptions};
+use tokenring::{AgentUse, DynAuthenticator, Selector, Tokenring};
 use tokenring_core::{Ctap2Client, ScriptedPrompt};
 use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
 
@@ -42,10 +41,9 @@ fn setup(seed: u64) -> Setup {
     let state = dir.path().join("token.json");
     Simulator::create(SimConfig::with_seed(seed), &state).unwrap();
     let vault = dir.path().join("keyring.tokenvault");
-    let devices = DeviceOptions {
-        selector: Some(Selector::Sim(state.clone())),
-    };
-    tokenring::inprocess::create_vault(&vault, &devices, &ScriptedPrompt::new()).unwrap();
+    sim_only(&state)
+        .create(&vault, &ScriptedPrompt::new())
+        .unwrap();
     Setup {
         _dir: dir,
         vault,
@@ -53,21 +51,20 @@ fn setup(seed: u64) -> Setup {
     }
 }
 
-fn make_store(setup: &Setup, agent: AgentUse, prompt: Arc<ScriptedPrompt>) -> Arc<CredentialStore> {
-    let options = StoreOptions {
-        vault: setup.vault.clone(),
-        devices: DeviceOptions {
-            selector: Some(Selector::Sim(setup.state.clone())),
-        },
-        agent,
-    };
-    Arc::new(TokenRingStore::with_prompt(options, prompt))
+/// The simulator whose state is in `state`, and only it.
+fn sim_only(state: &Path) -> Tokenring {
+    Tokenring::new().only(Selector::Sim(state.to_path_buf()))
 }
 
-fn sim_source(
-    state: &Path,
-    policy: PresencePolicy,
-) -> Box<dyn tokenring::agent::AuthenticatorSource> {
+fn make_store(setup: &Setup, agent: AgentUse, prompt: Arc<ScriptedPrompt>) -> Arc<CredentialStore> {
+    Arc::new(TokenRingStore::new(
+        setup.vault.clone(),
+        sim_only(&setup.state).agent(agent),
+        prompt,
+    ))
+}
+
+fn sim_source(state: &Path, policy: PresencePolicy) -> Box<dyn AuthenticatorSource> {
     let state = state.to_path_buf();
     Box::new(
         move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {

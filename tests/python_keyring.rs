@@ -18,6 +18,8 @@
 //! network the tests are skipped with the reason, except under `CI`, where
 //! they fail.
 
+#![cfg(all(feature = "sim", feature = "cli"))]
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -83,7 +83,7 @@ impl<A: App<'static>> Transport for CtaphidAppTransport<A> {
 
     fn info(&self) -> TransportInfo {
         TransportInfo {
-            kind: TransportKind::Simulator,
+            kind: TransportKind::Sim,
             name: self.name.clone(),
             path: "in-process".to_string(),
         }

@@ -97,7 +97,7 @@ impl Transport for OpenSkTransport {
 
     fn info(&self) -> TransportInfo {
         TransportInfo {
-            kind: TransportKind::Simulator,
+            kind: TransportKind::Sim,
             name: "OpenSK (TestEnv)".to_string(),
             path: "in-process".to_string(),
         }

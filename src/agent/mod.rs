@@ -1,57 +1,37 @@
-//! The TokenRing agent: a background process that unlocks a vault once
-//! (one tap) and then needs exactly one tap per secret, serving the CLI and
-//! every integration over a private Unix socket.
+//! The TokenRing agent's client side: a background process (`tokenring
+//! agent`) unlocks a vault once (one tap) and then needs exactly one tap per
+//! secret, serving the CLI and every integration over a private Unix socket.
 //!
-//! - [`socket_path`]: one agent per vault, `<agent_dir>/vault-<hash>.sock`
-//!   where the hash is of the canonical vault path;
-//!   [`crate::paths::agent_dir`] is created 0700 and must be ours and
-//!   private.
+//! - [`socket_path`]: one agent per vault, `<agent dir>/vault-<hash>.sock`
+//!   where the hash is of the canonical vault path; the agent directory is
+//!   `$XDG_RUNTIME_DIR/tokenring` (or `tokenring/agent` under the data
+//!   directory), 0700.
 //! - [`protocol`]: length-prefixed, versioned frames of JSON messages
 //!   (documented there, for thin clients in other languages).
-//! - [`server`]: [`Agent`] — the peer's uid checked on every connection,
-//!   a thread pair per client, prompts relayed to the client that asked,
-//!   lazy unlock, idle lock, clean shutdown.
-//! - [`client`]: [`AgentClient`], a [`crate::SecretStore`] that talks to it.
-//! - [`harden`]: no core dumps, not dumpable, memory locked where allowed.
-//! - [`run`]: what `tokenring agent` runs in the foreground until SIGTERM
-//!   or SIGINT.
+//! - [`AgentClient`]: a [`crate::SecretStore`] that talks to the agent;
+//!   [`crate::Tokenring::open`] uses it when an agent runs for the vault.
 
-pub mod client;
-mod connection;
-mod device;
-pub mod harden;
+mod client;
 pub mod protocol;
-pub mod server;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 pub use client::{AgentClient, AgentConnection};
-pub use device::AuthenticatorSource;
 pub use protocol::StatusReport;
-pub use server::{Agent, AgentConfig, Limits, ShutdownHandle};
-
-use crate::devices::DeviceOptions;
-use crate::Error;
-
-/// Locks a mutex, ignoring poisoning (no invariant of the agent's state
-/// depends on a panicking holder finishing).
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Who is at the other end of a Unix socket, as the kernel says.
-struct PeerCredentials {
-    uid: rustix::process::Uid,
-    pid: u32,
+pub(crate) struct PeerCredentials {
+    pub(crate) uid: rustix::process::Uid,
+    pub(crate) pid: u32,
 }
 
 /// The peer's credentials (SO_PEERCRED).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn peer_credentials(stream: &std::os::unix::net::UnixStream) -> std::io::Result<PeerCredentials> {
+pub(crate) fn peer_credentials(
+    stream: &std::os::unix::net::UnixStream,
+) -> std::io::Result<PeerCredentials> {
     let cred = rustix::net::sockopt::socket_peercred(stream)?;
     Ok(PeerCredentials {
         uid: cred.uid,
@@ -62,15 +42,14 @@ fn peer_credentials(stream: &std::os::unix::net::UnixStream) -> std::io::Result<
 /// Peer credentials are only read on Linux so far: elsewhere the agent
 /// refuses every connection rather than serve someone it cannot check.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn peer_credentials(_: &std::os::unix::net::UnixStream) -> std::io::Result<PeerCredentials> {
+pub(crate) fn peer_credentials(
+    _: &std::os::unix::net::UnixStream,
+) -> std::io::Result<PeerCredentials> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "checking a peer's uid is implemented on Linux only",
     ))
 }
-
-/// The default idle lock: 15 minutes without a request.
-pub const DEFAULT_IDLE_LOCK: Duration = Duration::from_secs(15 * 60);
 
 /// The socket of the agent for `vault`: `<agent_dir>/vault-<hash>.sock`,
 /// the hash being the first 12 bytes of SHA-256 of the canonical vault
@@ -84,7 +63,7 @@ pub fn socket_path(vault: &Path) -> Option<PathBuf> {
 }
 
 /// The socket's file name for a canonical vault path.
-fn socket_file_name(canonical: &Path) -> String {
+pub(crate) fn socket_file_name(canonical: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let digest = Sha256::digest(canonical.as_os_str().as_bytes());
     format!(
@@ -93,132 +72,10 @@ fn socket_file_name(canonical: &Path) -> String {
     )
 }
 
-/// How `tokenring agent` runs.
-#[derive(Debug, Clone)]
-pub struct AgentOptions {
-    /// The vault to serve.
-    pub vault: PathBuf,
-    /// Which authenticators to consider (as for in-process access).
-    pub devices: DeviceOptions,
-    /// Lock the vault after this long without a request ([`DEFAULT_IDLE_LOCK`]).
-    pub idle_lock: Duration,
-}
-
-/// Runs the agent for `options.vault` in the foreground until SIGTERM,
-/// SIGINT or SIGHUP: hardens the process (reporting once on stderr what
-/// could not be done), binds the socket (refusing when an agent already
-/// serves this vault, replacing a stale socket), serves, and on the signal
-/// removes the socket and zeroizes the vault key.
-pub fn run(options: AgentOptions) -> Result<(), Error> {
-    let report = harden::harden();
-    for warning in &report.warnings {
-        eprintln!("tokenring agent: warning: {warning}");
-    }
-    let socket = socket_path(&options.vault).ok_or_else(|| {
-        if options.vault.exists() {
-            Error::Agent(
-                "no directory for the agent's socket: set XDG_RUNTIME_DIR or HOME".to_string(),
-            )
-        } else {
-            Error::Vault(tokenring_vault::VaultError::NotFound {
-                path: options.vault.clone(),
-            })
-        }
-    })?;
-    let devices = options.devices.clone();
-    let source = move |credential: &tokenring_vault::VaultCredential,
-                       prompt: &dyn tokenring_core::Prompt| {
-        crate::devices::open_for_credential(&devices, credential, prompt)
-    };
-    let config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
-        .idle_lock(options.idle_lock);
-    let agent = Agent::bind(config)?;
-    let flag = agent.shutdown_handle().flag();
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&flag))
-            .map_err(|e| Error::Agent(format!("cannot install the signal handler: {e}")))?;
-    }
-    eprintln!(
-        "tokenring agent: serving {} on {} (pid {}); {}; idle lock after {}",
-        options.vault.display(),
-        agent.socket_path().display(),
-        std::process::id(),
-        report,
-        format_duration(options.idle_lock),
-    );
-    agent.serve()?;
-    eprintln!("tokenring agent: stopped; the vault key is forgotten");
-    Ok(())
-}
-
-/// Parses an idle-lock duration: a number with a unit `ms`, `s`, `m` or
-/// `h` (`30s`, `15m`, `1h`, `500ms`); a bare number means seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, Error> {
-    let text = text.trim();
-    let bad = || {
-        Error::Other(format!(
-            "{text:?} is not a duration: use a number with a unit, e.g. 30s, 15m, 1h"
-        ))
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" | "sec" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
-}
-
-/// A duration the way [`parse_duration`] reads it (`15m`, `30s`, `1h`, `250ms`).
-pub fn format_duration(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms.is_multiple_of(3_600_000) && ms > 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn durations_parse_and_print() {
-        for (text, secs) in [
-            ("30s", 30.0),
-            ("15m", 900.0),
-            ("1h", 3600.0),
-            ("250ms", 0.25),
-            ("7", 7.0),
-        ] {
-            assert_eq!(
-                parse_duration(text).unwrap(),
-                Duration::from_secs_f64(secs),
-                "{text}"
-            );
-        }
-        for bad in ["", "m", "5x", "-1s", "1.2.3s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_duration(DEFAULT_IDLE_LOCK), "15m");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-    }
 
     #[test]
     fn socket_names_depend_on_the_canonical_path_only() {

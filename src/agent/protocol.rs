@@ -413,14 +413,6 @@ impl WireError {
         match error {
             Error::Authenticator(e) => Self::from_core(e, ErrorKind::Authenticator),
             Error::Vault(e) => Self::from_vault(e),
-            Error::NoAuthenticator { tried } => WireError {
-                tried: tried.clone(),
-                ..WireError::new(ErrorKind::NoAuthenticator, error.to_string())
-            },
-            Error::WrongAuthenticator { tried } => WireError {
-                tried: tried.clone(),
-                ..WireError::new(ErrorKind::WrongAuthenticator, error.to_string())
-            },
             Error::Agent(message) => WireError::new(ErrorKind::Internal, message.clone()),
             other => WireError::new(ErrorKind::Internal, other.to_string()),
         }
@@ -428,6 +420,21 @@ impl WireError {
 
     fn from_core(error: &tokenring_core::Error, kind: ErrorKind) -> Self {
         use tokenring_core::Error as E;
+        match error {
+            E::NoAuthenticator { tried } => {
+                return WireError {
+                    tried: tried.clone(),
+                    ..WireError::new(ErrorKind::NoAuthenticator, error.to_string())
+                }
+            }
+            E::WrongAuthenticator { tried } => {
+                return WireError {
+                    tried: tried.clone(),
+                    ..WireError::new(ErrorKind::WrongAuthenticator, error.to_string())
+                }
+            }
+            _ => {}
+        }
         let kind = if error.is_cancelled() {
             ErrorKind::Cancelled
         } else {
@@ -518,8 +525,14 @@ impl WireError {
                 Some(core) => Error::Authenticator(core),
                 None => Error::Agent(self.message),
             },
-            ErrorKind::NoAuthenticator => Error::NoAuthenticator { tried: self.tried },
-            ErrorKind::WrongAuthenticator => Error::WrongAuthenticator { tried: self.tried },
+            ErrorKind::NoAuthenticator => {
+                Error::Authenticator(tokenring_core::Error::NoAuthenticator { tried: self.tried })
+            }
+            ErrorKind::WrongAuthenticator => {
+                Error::Authenticator(tokenring_core::Error::WrongAuthenticator {
+                    tried: self.tried,
+                })
+            }
             ErrorKind::Vault => match self.vault() {
                 Some(vault) => Error::Vault(vault),
                 None => Error::Agent(self.message),
@@ -1027,9 +1040,12 @@ mod tests {
             }),
             Error::Vault(VaultError::from(tokenring_core::Error::UserActionTimeout)),
             Error::Vault(VaultError::NotFound { path: "/v".into() }),
-            Error::NoAuthenticator {
+            Error::Authenticator(tokenring_core::Error::NoAuthenticator {
                 tried: vec!["hid".into()],
-            },
+            }),
+            Error::Authenticator(tokenring_core::Error::WrongAuthenticator {
+                tried: vec!["hid:/dev/hidraw0".into()],
+            }),
         ];
         for error in cases {
             let text = error.to_string();

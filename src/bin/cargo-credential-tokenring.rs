@@ -31,7 +31,7 @@ cargo-registry:<index-url>, user token (see `tokenring list`).";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--cargo-plugin") {
-        cargo_credential::main(tokenring::cargo_credential::TokenRingCredential::new());
+        cargo_credential::main(tokenring::app::cargo_credential::TokenRingCredential::new());
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {

@@ -5,7 +5,8 @@
 //! `git-credential-tokenring` from PATH; an absolute path works too); git
 //! then runs it with `get`, `store`
 //! or `erase` and a credential description on stdin (see
-//! [`tokenring::git_credential`] for the service names and semantics).
+//! the `git_credential` module of the programs' shared code for the service
+//! names and semantics).
 //!
 //! Environment: `TOKENRING_VAULT`, `TOKENRING_AUTHENTICATOR`,
 //! `TOKENRING_PIN_FILE`, `TOKENRING_SIM_PRESENCE` as for `tokenring`;
@@ -14,12 +15,11 @@
 
 use std::process::ExitCode;
 
-use tokenring::devices::DeviceOptions;
-use tokenring::error::exit;
-use tokenring::git_credential::{self, CredentialDescription, Messages, Operation};
-use tokenring::store::{AgentUse, StoreOptions};
-use tokenring::terminal::TerminalPrompt;
-use tokenring::SecretStore;
+use tokenring::app::env::StoreOptions;
+use tokenring::app::exit::{self, ExitStatus};
+use tokenring::app::git_credential::{self, CredentialDescription, Messages, Operation};
+use tokenring::app::terminal::TerminalPrompt;
+use tokenring::Store;
 
 const USAGE: &str = "\
 usage: git-credential-tokenring get|store|erase
@@ -67,16 +67,11 @@ fn run(operation: Operation) -> u8 {
     // vault opened in this process once (one unlock touch for the run, so a
     // `get` without a user name or an `erase` with a compare costs no extra
     // unlock).
-    let setup =
-        || -> Result<(Box<dyn SecretStore + Send + Sync>, TerminalPrompt), tokenring::Error> {
-            let store = tokenring::store::connect(&StoreOptions {
-                vault: tokenring::paths::vault_path(None)?,
-                devices: DeviceOptions::from_env()?,
-                agent: AgentUse::from_env(),
-            })?;
-            let prompt = TerminalPrompt::with_ctrl_c()?;
-            Ok((store, prompt))
-        };
+    let setup = || -> Result<(Store, TerminalPrompt), tokenring::Error> {
+        let store = StoreOptions::resolve(None, None, false)?.connect()?;
+        let prompt = TerminalPrompt::with_ctrl_c()?;
+        Ok((store, prompt))
+    };
     let (store, prompt) = match setup() {
         Ok(ready) => ready,
         Err(e) => {
@@ -88,7 +83,7 @@ fn run(operation: Operation) -> u8 {
     git_credential::serve(
         operation,
         &description,
-        &*store,
+        &store,
         &prompt,
         &mut stdout,
         &mut messages,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use tokenring::agent::{self, AgentOptions};
+use tokenring::app::agent::{self, AgentOptions};
 use tokenring::Error;
 
 use super::Context;
@@ -41,7 +41,7 @@ fn parse_idle_lock(text: &str) -> Result<Duration, String> {
 pub fn run(context: &Context, args: &AgentArgs) -> Result<u8, Error> {
     agent::run(AgentOptions {
         vault: context.vault.clone(),
-        devices: context.devices.clone(),
+        tokenring: context.tokenring.clone(),
         idle_lock: args.idle_lock,
     })?;
     Ok(0)

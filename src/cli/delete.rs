@@ -1,7 +1,7 @@
 //! `tokenring delete SERVICE USER`: remove an entry.
 
 use clap::Args;
-use tokenring::terminal::TerminalPrompt;
+use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
 use super::{quoted, Context};
@@ -40,6 +40,6 @@ pub fn run(context: &Context, args: &DeleteArgs, prompt: &TerminalPrompt) -> Res
             quoted(&args.user),
             quoted(&args.service)
         );
-        Ok(tokenring::error::exit::NO_SUCH_ENTRY)
+        Ok(tokenring::app::exit::NO_SUCH_ENTRY)
     }
 }

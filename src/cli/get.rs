@@ -1,7 +1,7 @@
 //! `tokenring get SERVICE USER`: print a secret.
 
 use clap::Args;
-use tokenring::terminal::TerminalPrompt;
+use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
 use super::{print_stdout, quoted, Context};
@@ -44,7 +44,7 @@ pub fn run(context: &Context, args: &GetArgs, prompt: &TerminalPrompt) -> Result
                 quoted(&args.user),
                 quoted(&args.service)
             );
-            Ok(tokenring::error::exit::NO_SUCH_ENTRY)
+            Ok(tokenring::app::exit::NO_SUCH_ENTRY)
         }
     }
 }

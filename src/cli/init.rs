@@ -1,7 +1,7 @@
 //! `tokenring init`: choose an authenticator, enroll it, create the vault.
 
 use clap::Args;
-use tokenring::terminal::TerminalPrompt;
+use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
 use super::Context;
@@ -26,7 +26,7 @@ pub struct InitArgs {}
 
 /// Runs `init`.
 pub fn run(context: &Context, _args: &InitArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
-    let vault = tokenring::inprocess::create_vault(&context.vault, &context.devices, prompt)?;
-    eprintln!("Created the vault {}", vault.path().display());
+    context.tokenring.create(&context.vault, prompt)?;
+    eprintln!("Created the vault {}", context.vault.display());
     Ok(0)
 }

@@ -1,7 +1,7 @@
 //! `tokenring list [--json]`: the names in the vault, never secrets.
 
 use clap::Args;
-use tokenring::terminal::TerminalPrompt;
+use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
 use super::{print_stdout, Context};

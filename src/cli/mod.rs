@@ -2,7 +2,7 @@
 //!
 //! Each subcommand lives in its own file and returns the exit code of a
 //! successful run (0, or 1 for "no such entry"); failures are
-//! [`tokenring::Error`]s whose exit code is [`tokenring::Error::exit_code`].
+//! [`tokenring::Error`]s whose exit code is [`ExitStatus::exit_code`].
 
 mod agent;
 mod completions;
@@ -18,11 +18,10 @@ mod status;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use tokenring::devices::{DeviceOptions, Selector};
-use tokenring::error::exit;
-use tokenring::store::{AgentUse, StoreOptions};
-use tokenring::terminal::TerminalPrompt;
-use tokenring::{Error, SecretStore};
+use tokenring::app::env::StoreOptions;
+use tokenring::app::exit::{self, ExitStatus};
+use tokenring::app::terminal::TerminalPrompt;
+use tokenring::{Error, Selector, Store, Tokenring};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -107,7 +106,7 @@ pub struct Global {
 }
 
 fn parse_selector(text: &str) -> Result<Selector, String> {
-    text.parse().map_err(|e: Error| e.to_string())
+    text.parse::<Selector>().map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,47 +123,31 @@ enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-/// What every command needs: the vault path, the authenticator choice,
-/// the prompt.
+/// What every command needs: the vault path, where to look for the
+/// authenticator and whether to use the agent.
 pub struct Context {
     /// The vault file.
     pub vault: PathBuf,
-    /// Which authenticators to consider.
-    pub devices: DeviceOptions,
-    /// Whether the agent may be used.
-    pub use_agent: bool,
+    /// The authenticator sources, the selector, the agent use.
+    pub tokenring: Tokenring,
 }
 
 impl Context {
     /// The options, then the environment (an empty variable counts as
     /// unset), then the defaults.
     fn from_global(global: &Global) -> Result<Context, Error> {
-        let vault = tokenring::paths::vault_path(global.vault.clone())?;
-        let devices = match &global.authenticator {
-            Some(selector) => DeviceOptions {
-                selector: Some(selector.clone()),
-            },
-            None => DeviceOptions::from_env()?,
-        };
-        Ok(Context {
-            vault,
-            devices,
-            use_agent: !global.no_agent && AgentUse::from_env() != AgentUse::Never,
-        })
+        let StoreOptions { vault, tokenring } = StoreOptions::resolve(
+            global.vault.clone(),
+            global.authenticator.clone(),
+            global.no_agent,
+        )?;
+        Ok(Context { vault, tokenring })
     }
 
     /// The vault's operations: through the agent when one runs for this
     /// vault (and `--no-agent` is not given), in this process otherwise.
-    pub fn store(&self) -> Result<Box<dyn SecretStore + Send + Sync>, Error> {
-        tokenring::store::connect(&StoreOptions {
-            vault: self.vault.clone(),
-            devices: self.devices.clone(),
-            agent: if self.use_agent {
-                AgentUse::Auto
-            } else {
-                AgentUse::Never
-            },
-        })
+    pub fn store(&self) -> Result<Store, Error> {
+        self.tokenring.open(&self.vault)
     }
 }
 
@@ -211,7 +194,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Get(args) => with_prompt(&|p| get::run(&context, args, p)),
         Command::Delete(args) => with_prompt(&|p| delete::run(&context, args, p)),
         Command::List(args) => with_prompt(&|p| list::run(&context, args, p)),
-        Command::Devices(args) => devices::run(&context, args),
+        Command::Devices(args) => devices::run(&context, args, &TerminalPrompt::new()),
         Command::Status(args) => status::run(&context, args),
         Command::Agent(args) => agent::run(&context, args),
         Command::Lock(args) => lock::run(&context, args),
@@ -303,8 +286,14 @@ mod tests {
         use tokenring_vault::VaultError;
         let path = || PathBuf::from("/v");
         let cases: Vec<(Error, u8)> = vec![
-            (Error::NoAuthenticator { tried: vec![] }, 3),
-            (Error::WrongAuthenticator { tried: vec![] }, 4),
+            (
+                Error::Authenticator(Ctap::NoAuthenticator { tried: vec![] }),
+                3,
+            ),
+            (
+                Error::Authenticator(Ctap::WrongAuthenticator { tried: vec![] }),
+                4,
+            ),
             (Error::Vault(VaultError::WrongAuthenticator), 4),
             (Error::Authenticator(Ctap::NoCredentials), 4),
             (
@@ -340,7 +329,7 @@ mod tests {
             (Error::Vault(VaultError::NotFound { path: path() }), 9),
             (Error::Vault(VaultError::AlreadyExists { path: path() }), 9),
             (Error::Agent("x".into()), 10),
-            (Error::BadSelector("x".into()), 2),
+            (Error::Authenticator(Ctap::BadSelector("x".into())), 2),
             (Error::Other("x".into()), 11),
             (Error::Authenticator(Ctap::HmacSecretUnsupported), 11),
             (Error::Authenticator(Ctap::Cancelled), 130),

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use clap::Args;
-use tokenring::terminal::TerminalPrompt;
+use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 use zeroize::Zeroizing;
 

@@ -3,7 +3,8 @@
 use clap::Args;
 use std::time::Duration;
 
-use tokenring::agent::{format_duration, AgentClient};
+use tokenring::agent::AgentClient;
+use tokenring::app::agent::format_duration;
 use tokenring::Error;
 use tokenring_vault::{Vault, VaultError};
 
@@ -44,7 +45,7 @@ pub fn run(context: &Context, _args: &StatusArgs) -> Result<u8, Error> {
         }
         Err(e) => out.push_str(&format!("vault:         {path} (unreadable: {e})\n")),
     }
-    let authenticator = match &context.devices.selector {
+    let authenticator = match context.tokenring.discovery().selector() {
         Some(selector) => selector.to_string(),
         None => "any connected USB or NFC authenticator that holds the credential".to_string(),
     };

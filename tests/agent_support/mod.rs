@@ -11,8 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tokenring::agent::{Agent, AgentClient, AgentConfig, Limits, ShutdownHandle};
-use tokenring::devices::DynAuthenticator;
+use tokenring::agent::AgentClient;
+use tokenring::app::agent::{Agent, AgentConfig, Limits, ShutdownHandle};
+use tokenring::DynAuthenticator;
 use tokenring_core::{Ctap2Client, NoPrompt};
 use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
 use tokenring_vault::{CreateOptions, Vault};

@@ -1,6 +1,6 @@
 //! The hmac-secret interface that the vault needs from any authenticator.
 //!
-//! See DESIGN.md, "The hmac-secret contract". The trait is object safe: the
+//! The trait is object safe: the
 //! vault and the CLI hold a `&mut dyn Authenticator` (or a `Box`), whatever
 //! the transport underneath.
 
@@ -11,7 +11,9 @@ pub const DEFAULT_RP_ID: &str = "hardware.keychain.glyph.im";
 /// The user id (and name) the original enrolls with.
 pub const DEFAULT_USER_ID: &str = "hardware_keyring_user";
 
-/// How an authenticator is reached.
+/// How an authenticator is reached. Spelled the same everywhere: the
+/// variant, its display (`hid`, `nfc`, `sim`) and the selector prefix
+/// (`hid:…`, `nfc:…`, `sim:…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportKind {
@@ -20,15 +22,15 @@ pub enum TransportKind {
     /// NFC or a contact reader through PC/SC.
     Nfc,
     /// The software authenticator (`tokenring-sim`): protects nothing.
-    Simulator,
+    Sim,
 }
 
 impl std::fmt::Display for TransportKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            TransportKind::Hid => "usb",
+            TransportKind::Hid => "hid",
             TransportKind::Nfc => "nfc",
-            TransportKind::Simulator => "simulator",
+            TransportKind::Sim => "sim",
         })
     }
 }
@@ -188,6 +190,13 @@ pub trait Authenticator {
     /// Waits for a tap on this authenticator (authenticatorSelection).
     /// Cancellable through the prompt.
     fn select(&mut self, prompt: &dyn Prompt) -> Result<(), Error>;
+
+    /// PIN retries left before the PIN is blocked (getPINRetries: no tap),
+    /// when the authenticator has a PIN set and can tell. The default
+    /// knows nothing.
+    fn pin_retries(&mut self) -> Result<Option<u8>, Error> {
+        Ok(None)
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
@@ -214,5 +223,8 @@ impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
     }
     fn select(&mut self, prompt: &dyn Prompt) -> Result<(), Error> {
         (**self).select(prompt)
+    }
+    fn pin_retries(&mut self) -> Result<Option<u8>, Error> {
+        (**self).pin_retries()
     }
 }

@@ -678,6 +678,14 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
             Err(e) => Err(e),
         }
     }
+
+    fn pin_retries(&mut self) -> Result<Option<u8>, Error> {
+        if self.info.option_true("clientPin") {
+            Ok(Some(Ctap2Client::pin_retries(self)?))
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// Wraps the caller's prompt during one exchange: announces the touch on

@@ -140,6 +140,30 @@ pub enum Error {
     /// The transport failed (device gone, timeout, framing error, …).
     #[error("{0}")]
     Transport(#[from] TransportError),
+    /// No authenticator is connected (or none could be opened).
+    #[error("no authenticator found: plug in your authenticator or hold it to the reader{}", tried_list(.tried))]
+    NoAuthenticator {
+        /// What was looked at and why it could not be used, for the message.
+        tried: Vec<String>,
+    },
+    /// None of the connected authenticators holds the credential asked for.
+    #[error("none of the connected authenticators holds this vault's credential{}", tried_list(.tried))]
+    WrongAuthenticator {
+        /// The authenticators that were asked (and what they answered).
+        tried: Vec<String>,
+    },
+    /// A selector (`hid:PATH`, `nfc:READER`, `sim:STATEFILE`) that is not
+    /// one, or names a transport this program was built without.
+    #[error("{0}")]
+    BadSelector(String),
+}
+
+fn tried_list(tried: &[String]) -> String {
+    if tried.is_empty() {
+        String::new()
+    } else {
+        format!(" (tried: {})", tried.join(", "))
+    }
 }
 
 impl Error {

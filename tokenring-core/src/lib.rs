@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_pin;
 pub mod cose;
 pub mod counting;
+pub mod discovery;
 pub mod error;
 pub mod get_assertion;
 pub mod get_info;
@@ -24,6 +25,9 @@ pub use authenticator::{
 };
 pub use client::Ctap2Client;
 pub use counting::CountingTransport;
+pub use discovery::{
+    Device, Discovery, DynAuthenticator, Found, Listing, Opened, Problem, Selector, Source,
+};
 pub use error::Error;
 pub use pin_protocol::{KeyAgreement, PinUvAuthProtocol, PinUvAuthToken, SharedSecret};
 pub use prompt::{

@@ -73,6 +73,13 @@ pub trait Prompt {
         let _ = message;
     }
 
+    /// Something the user must know before going on (e.g. that the
+    /// authenticator in use is the software one, which protects nothing).
+    /// The default shows it as [`info`](Self::info).
+    fn warning(&self, message: &str) {
+        self.info(message);
+    }
+
     /// Whether the user asked to cancel (Ctrl-C); polled while waiting.
     fn is_cancelled(&self) -> bool {
         false
@@ -259,6 +266,9 @@ impl<P: Prompt + ?Sized> Prompt for &P {
     }
     fn info(&self, message: &str) {
         (**self).info(message)
+    }
+    fn warning(&self, message: &str) {
+        (**self).warning(message)
     }
     fn is_cancelled(&self) -> bool {
         (**self).is_cancelled()

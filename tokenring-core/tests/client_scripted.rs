@@ -42,7 +42,7 @@ impl Transport for ScriptedTransport {
     }
     fn info(&self) -> TransportInfo {
         TransportInfo {
-            kind: TransportKind::Simulator,
+            kind: TransportKind::Sim,
             name: "scripted".into(),
             path: "script".into(),
         }

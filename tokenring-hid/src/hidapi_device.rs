@@ -92,6 +92,21 @@ impl HidReports for HidapiDevice {
     }
 }
 
+/// The operating system's FIDO HID devices through hidapi: the backend of
+/// [`crate::HidSource::new`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hidapi;
+
+impl crate::discovery::HidBackend for Hidapi {
+    fn enumerate(&self) -> Result<Vec<crate::enumeration::FoundDevice>, HidError> {
+        crate::enumeration::enumerate()
+    }
+
+    fn open(&self, path: &str) -> Result<crate::discovery::DynReports, HidError> {
+        Ok(Box::new(HidapiDevice::open(path)?))
+    }
+}
+
 /// Opens the authenticator at `path` and allocates a CTAPHID channel.
 pub fn open_transport(info: &HidDeviceInfo) -> Result<HidTransport<HidapiDevice>, TransportError> {
     let device = HidapiDevice::open(&info.path)?;

@@ -2,6 +2,8 @@
 
 pub mod apdu;
 pub mod channel;
+#[cfg(feature = "pcsc")]
+pub mod discovery;
 pub mod error;
 #[cfg(feature = "pcsc")]
 pub mod pcsc_channel;
@@ -9,6 +11,8 @@ pub mod transport;
 
 pub use apdu::{CommandApdu, LengthEncoding, ResponseApdu, StatusWord};
 pub use channel::{ApduChannel, Session};
+#[cfg(feature = "pcsc")]
+pub use discovery::NfcSource;
 pub use error::NfcError;
 #[cfg(feature = "pcsc")]
 pub use pcsc_channel::{PcscChannel, PcscContext, ReaderCard};

@@ -7,6 +7,7 @@ mod clock;
 pub mod config;
 pub mod context;
 pub mod credential;
+pub mod discovery;
 pub mod error;
 pub mod faults;
 mod get_assertion;
@@ -29,6 +30,7 @@ pub use config::{
 };
 pub use context::{DeviceContext, NoContext};
 pub use credential::ProvisionedCredential;
+pub use discovery::SimSource;
 pub use error::SimError;
 pub use faults::Fault;
 pub use simulator::Simulator;

@@ -90,7 +90,7 @@ impl Transport for SimTransport {
 
     fn info(&self) -> TransportInfo {
         TransportInfo {
-            kind: TransportKind::Simulator,
+            kind: TransportKind::Sim,
             name: self.name.clone(),
             path: self.path.clone(),
         }

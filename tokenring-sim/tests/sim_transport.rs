@@ -13,7 +13,7 @@ fn exchanges_reach_the_simulator_and_keepalives_reach_the_prompt() {
         )),
     );
     let mut transport = SimTransport::from_simulator(sim);
-    assert_eq!(transport.info().kind, TransportKind::Simulator);
+    assert_eq!(transport.info().kind, TransportKind::Sim);
     let prompt = ScriptedPrompt::new();
     let reply = transport.exchange(0x04, &[], &prompt).expect("getInfo");
     assert_eq!(reply.status, 0);

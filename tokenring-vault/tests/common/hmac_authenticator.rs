@@ -43,7 +43,7 @@ impl HmacAuthenticator {
             credentials: Vec::new(),
             info: AuthenticatorInfo {
                 name: "HMAC test authenticator".into(),
-                transport: TransportKind::Simulator,
+                transport: TransportKind::Sim,
                 path: "test".into(),
                 aaguid: [0; 16],
                 versions: vec!["FIDO_2_1".into()],

@@ -39,12 +39,12 @@ use tokenring_vault::{Password, Vault, VaultError};
 use super::connection::spawn_connection;
 use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard};
 use super::lock;
-use super::protocol::{
+use crate::agent::protocol::{
     AgentMessage, ClientMessage, ErrorKind, Name, StatusReport, WireError, WireSecret,
     PROTOCOL_VERSION,
 };
-use crate::devices::DynAuthenticator;
 use crate::Error;
+use tokenring_core::DynAuthenticator;
 
 /// Bounds that keep a silent or hostile client from holding anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

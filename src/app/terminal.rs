@@ -224,6 +224,17 @@ impl Prompt for TerminalPrompt {
         eprintln!("{message}");
     }
 
+    /// Each warning once per process (the simulator's is given on every
+    /// open).
+    fn warning(&self, message: &str) {
+        static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let mut shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner);
+        if !shown.iter().any(|m| m == message) {
+            shown.push(message.to_string());
+            eprintln!("warning: {message}");
+        }
+    }
+
     fn is_cancelled(&self) -> bool {
         self.shared.cancelled.load(Ordering::SeqCst)
     }

@@ -55,12 +55,12 @@
 //! # Prompts and exit status
 //!
 //! Touch prompts go to stderr (git passes it through); the terminal is only
-//! read for the authenticator's PIN (see [`crate::terminal`]). git ignores
+//! read for the authenticator's PIN (see [`crate::app::terminal`]). git ignores
 //! a helper's exit status (it uses whatever was printed), so the status is
 //! for people and scripts: 0 when git should go on as usual (answered, no
 //! entry, touch denied or timed out, no or wrong authenticator, PIN, no
 //! vault, cancelled), otherwise the `tokenring` command's exit code of the
-//! failure (see [`crate::error::exit`]), e.g. 7 for a corrupt vault.
+//! failure (see [`crate::app::exit`]), e.g. 7 for a corrupt vault.
 
 use std::fmt;
 use std::io::{BufRead, Read, Write};
@@ -68,7 +68,7 @@ use std::io::{BufRead, Read, Write};
 use tokenring_core::Prompt;
 use zeroize::Zeroizing;
 
-use crate::error::exit;
+use crate::app::exit::{self, ExitStatus};
 use crate::{Error, SecretStore};
 
 /// The prefix of every service name this helper uses.

@@ -82,11 +82,10 @@ use ::cargo_credential::{
 use tokenring_core::Prompt;
 use tokenring_vault::VaultError;
 
-use crate::devices::{DeviceOptions, Selector};
-use crate::error::exit;
-use crate::store::{AgentUse, StoreOptions};
-use crate::terminal::TerminalPrompt;
-use crate::Error;
+use crate::app::env::StoreOptions;
+use crate::app::exit::{self, ExitStatus};
+use crate::app::terminal::TerminalPrompt;
+use crate::{Error, Selector};
 
 /// The start of the service name of every cargo token entry.
 pub const SERVICE_PREFIX: &str = "cargo-registry:";
@@ -96,7 +95,7 @@ pub const TOKEN_USER: &str = "token";
 
 /// The environment variable naming the vault (as for the `tokenring`
 /// command).
-pub const VAULT_ENV: &str = crate::paths::VAULT_ENV;
+pub const VAULT_ENV: &str = crate::app::env::VAULT_ENV;
 
 /// The name this provider gives itself in messages.
 const NAME: &str = "cargo-credential-tokenring";
@@ -158,22 +157,11 @@ impl ProviderOptions {
     /// Where the vault is and how to reach it: these options, then the
     /// environment (an empty variable counts as unset), then the defaults.
     pub fn store_options(&self) -> Result<StoreOptions, Error> {
-        let vault = crate::paths::vault_path(self.vault.clone())?;
-        let devices = match &self.authenticator {
-            Some(selector) => DeviceOptions {
-                selector: Some(selector.clone()),
-            },
-            None => DeviceOptions::from_env()?,
-        };
-        Ok(StoreOptions {
-            vault,
-            devices,
-            agent: if self.no_agent {
-                AgentUse::Never
-            } else {
-                AgentUse::from_env()
-            },
-        })
+        StoreOptions::resolve(
+            self.vault.clone(),
+            self.authenticator.clone(),
+            self.no_agent,
+        )
     }
 }
 
@@ -208,7 +196,7 @@ impl TokenRingCredential {
             "{NAME}: cargo asks for the token for {shown}{}",
             operation_text(operation)
         );
-        let store = crate::store::connect(options).map_err(other)?;
+        let store = options.connect().map_err(other)?;
         let service = service_for(registry.index_url);
         match store.get(&service, TOKEN_USER, &*self.prompt) {
             Ok(Some(password)) => Ok(CredentialResponse::Get {
@@ -257,7 +245,7 @@ impl TokenRingCredential {
                 "{NAME}: the token for {shown} is empty; nothing was stored"
             )));
         }
-        let store = crate::store::connect(options).map_err(other)?;
+        let store = options.connect().map_err(other)?;
         let service = service_for(registry.index_url);
         store
             .set(&service, TOKEN_USER, token, &*self.prompt)
@@ -300,7 +288,7 @@ impl TokenRingCredential {
         options: &StoreOptions,
         registry: &RegistryInfo<'_>,
     ) -> Result<CredentialResponse, ProtocolError> {
-        let store = crate::store::connect(options).map_err(other)?;
+        let store = options.connect().map_err(other)?;
         let service = service_for(registry.index_url);
         match store.delete(&service, TOKEN_USER, &*self.prompt) {
             Ok(true) => {

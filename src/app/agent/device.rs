@@ -10,8 +10,8 @@ use tokenring_core::Prompt;
 use tokenring_vault::{VaultCredential, VaultError};
 
 use super::lock;
-use crate::devices::DynAuthenticator;
 use crate::Error;
+use tokenring_core::DynAuthenticator;
 
 /// Opens the authenticator that holds a vault's credential (no tap). The
 /// agent calls it when it first needs the authenticator, and again after

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
 
 use super::lock;
-use super::protocol::{self, AgentMessage, ClientMessage, ErrorKind, FrameReader, WireError};
 use super::server::Shared;
+use crate::agent::protocol::{
+    self, AgentMessage, ClientMessage, ErrorKind, FrameReader, WireError,
+};
 
 /// The per-connection state the reader and the worker share.
 struct Connection {
@@ -103,7 +105,7 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
     // SO_PEERCRED: the uid of the process that connected, from the kernel.
-    match super::peer_credentials(&stream) {
+    match crate::agent::peer_credentials(&stream) {
         Ok(cred) if cred.uid == shared.uid => {}
         Ok(cred) => {
             eprintln!(

@@ -1,0 +1,151 @@
+//! The programs' environment variables, turned into what the library takes.
+
+use std::path::PathBuf;
+
+use crate::{AgentUse, Error, Selector, Tokenring};
+
+/// The vault file (like `--vault`).
+pub const VAULT_ENV: &str = "TOKENRING_VAULT";
+
+/// The authenticator to use (like `--authenticator`: `hid:PATH`,
+/// `nfc:READER`, `sim:STATEFILE`).
+pub const AUTHENTICATOR_ENV: &str = "TOKENRING_AUTHENTICATOR";
+
+/// Keeps every command and integration away from the agent (as
+/// `--no-agent` does).
+pub const NO_AGENT_ENV: &str = "TOKENRING_NO_AGENT";
+
+/// The simulator's user: `approve` (default), `deny`, `timeout`,
+/// `delay:MILLIS`, or a comma-separated script of those (one answer per
+/// touch; once the script is used up, nobody touches any more). `timeout`
+/// runs on the simulator's virtual clock (instant); a script with `delay:`
+/// runs on the real clock, so the wait really lasts and can be cancelled.
+pub const SIM_PRESENCE_ENV: &str = "TOKENRING_SIM_PRESENCE";
+
+/// The value of `name`, unset when empty; an error when not UTF-8.
+fn var(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var(name) {
+        Ok(text) if !text.is_empty() => Ok(Some(text)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::Other(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
+/// The vault every command and integration uses: `explicit` (a `--vault`
+/// option), else `TOKENRING_VAULT` (an empty value counts as unset), else
+/// the default ([`crate::default_vault_path`]).
+pub fn vault_path(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    match std::env::var_os(VAULT_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => crate::default_vault_path().map_err(|_| {
+            Error::Other(
+                "cannot tell where the vault is: HOME is not set; use --vault PATH or set \
+                 TOKENRING_VAULT"
+                    .into(),
+            )
+        }),
+    }
+}
+
+/// `Never` when `TOKENRING_NO_AGENT` is set to anything but an empty
+/// value, `0`, `false`, `no` or `off`; `Auto` otherwise.
+pub fn agent_use() -> AgentUse {
+    match std::env::var(NO_AGENT_ENV) {
+        Ok(v)
+            if !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "false" | "no" | "off"
+            ) =>
+        {
+            AgentUse::Never
+        }
+        _ => AgentUse::Auto,
+    }
+}
+
+/// The selector in `TOKENRING_AUTHENTICATOR` (unset or empty: none).
+pub fn selector() -> Result<Option<Selector>, Error> {
+    var(AUTHENTICATOR_ENV)?
+        .map(|text| text.parse::<Selector>().map_err(Error::from))
+        .transpose()
+}
+
+/// What the programs look through: every transport, the simulator's user
+/// from `TOKENRING_SIM_PRESENCE`, only `selector` when given (else the one
+/// in `TOKENRING_AUTHENTICATOR`), and the agent unless `no_agent` or
+/// `TOKENRING_NO_AGENT` says otherwise.
+pub fn tokenring(selector: Option<Selector>, no_agent: bool) -> Result<Tokenring, Error> {
+    let mut tokenring = every_source()?;
+    if let Some(selector) = selector.map(Ok).or_else(|| self::selector().transpose()) {
+        tokenring = tokenring.only(selector?);
+    }
+    let agent = if no_agent {
+        AgentUse::Never
+    } else {
+        agent_use()
+    };
+    Ok(tokenring.agent(agent))
+}
+
+/// Every transport, with the simulator's user from
+/// `TOKENRING_SIM_PRESENCE`; no selector, the agent when it runs.
+pub fn every_source() -> Result<Tokenring, Error> {
+    #[allow(unused_mut)]
+    let mut tokenring = Tokenring::new();
+    #[cfg(feature = "sim")]
+    {
+        tokenring = tokenring.with_source(crate::SimSource::new().presence(sim_presence()?));
+    }
+    Ok(tokenring)
+}
+
+/// The simulator's user from `TOKENRING_SIM_PRESENCE` (see
+/// [`SIM_PRESENCE_ENV`]); approve when unset.
+#[cfg(feature = "sim")]
+pub fn sim_presence() -> Result<tokenring_sim::PresencePolicy, Error> {
+    match var(SIM_PRESENCE_ENV)? {
+        None => Ok(tokenring_sim::PresencePolicy::approve()),
+        Some(text) if text.trim().is_empty() => Ok(tokenring_sim::PresencePolicy::approve()),
+        Some(text) => text.trim().parse().map_err(|e| {
+            Error::Authenticator(tokenring_core::Error::BadSelector(format!(
+                "{SIM_PRESENCE_ENV}={text:?}: {e}"
+            )))
+        }),
+    }
+}
+
+/// A vault and how to reach it: what every program opens.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The vault file.
+    pub vault: PathBuf,
+    /// Where to look for the authenticator, and whether to use the agent.
+    pub tokenring: Tokenring,
+}
+
+impl StoreOptions {
+    /// The options a program was given (`None`/`false`: not given), then
+    /// the environment (an empty variable counts as unset), then the
+    /// defaults.
+    pub fn resolve(
+        vault: Option<PathBuf>,
+        selector: Option<Selector>,
+        no_agent: bool,
+    ) -> Result<StoreOptions, Error> {
+        Ok(StoreOptions {
+            vault: vault_path(vault)?,
+            tokenring: tokenring(selector, no_agent)?,
+        })
+    }
+
+    /// The vault, through the agent when it runs for it (and is allowed),
+    /// in this process otherwise. Touches nothing yet.
+    pub fn connect(&self) -> Result<crate::Store, Error> {
+        self.tokenring.open(&self.vault)
+    }
+}
