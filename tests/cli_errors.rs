@@ -1,4 +1,4 @@
-//! The errors a user sees (DESIGN.md, "Errors a user sees"), each with its
+//! The errors a user sees, each with its
 //! message and exit code, through the real binary against the simulator.
 
 #![cfg(all(feature = "sim", feature = "cli"))]

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenring::git_credential::CredentialDescription;
+use tokenring::app::git_credential::CredentialDescription;
 
 fuzz_target!(|data: &[u8]| {
     let parsed = CredentialDescription::parse(data);
