@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use client::{AgentClient, AgentConnection};
+pub use client::AgentClient;
+#[doc(hidden)]
+pub use client::AgentConnection;
 pub use protocol::StatusReport;
 
 /// Who is at the other end of a Unix socket, as the kernel says.

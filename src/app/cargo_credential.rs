@@ -37,7 +37,7 @@
 //! `--authenticator SELECTOR`, `--no-agent`. Without them the
 //! environment decides as for the `tokenring` command (`TOKENRING_VAULT`,
 //! `TOKENRING_AUTHENTICATOR`, `TOKENRING_PIN_FILE`), and the agent is used
-//! when it runs for the vault ([`crate::store::connect`]).
+//! when it runs for the vault ([`crate::Tokenring::open`]).
 //!
 //! # Caching
 //!

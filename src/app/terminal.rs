@@ -12,7 +12,7 @@
 //! - Ctrl-C ([`TerminalPrompt::with_ctrl_c`]): while the authenticator
 //!   waits for a touch, the first Ctrl-C sets the cancel flag, so the
 //!   transport sends the CTAP cancel (CTAPHID_CANCEL, the NFCCTAP cancel)
-//!   and the command ends with [`crate::Error::exit_code`] 130; a second
+//!   and the command ends with exit code 130; a second
 //!   Ctrl-C, or one at any other moment, exits with 130 at once (after
 //!   restoring the terminal if a PIN was being typed).
 

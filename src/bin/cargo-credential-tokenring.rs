@@ -1,7 +1,7 @@
 //! `cargo-credential-tokenring`: cargo's registry tokens in the TokenRing
 //! vault, released only with a touch on the authenticator. Cargo runs it
 //! with `--cargo-plugin` and speaks its credential-provider protocol on
-//! stdin/stdout; see [`tokenring::cargo_credential`] for the set-up.
+//! stdin/stdout; see the README for the set-up.
 
 use std::process::ExitCode;
 

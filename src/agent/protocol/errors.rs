@@ -16,9 +16,9 @@ use crate::Error;
 pub enum ErrorKind {
     /// The frame broke the framing rules (length, version, UTF-8, JSON).
     BadFrame,
-    /// The frame is longer than [`MAX_FRAME_LEN`].
+    /// The frame is longer than [`MAX_FRAME_LEN`](super::MAX_FRAME_LEN).
     FrameTooLarge,
-    /// The frame's version is not [`PROTOCOL_VERSION`].
+    /// The frame's version is not [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION).
     UnsupportedVersion,
     /// Well-formed JSON that is not a valid message here.
     BadRequest,

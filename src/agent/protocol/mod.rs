@@ -40,11 +40,18 @@ mod errors;
 mod framing;
 mod messages;
 
+// The Rust types of the messages and frames, for the agent, its client and
+// the fuzz targets: not part of the library API (a Rust program talks to the
+// agent through `AgentClient`; programs in other languages follow the
+// documentation above).
+#[doc(hidden)]
 pub use errors::{ErrorKind, WireError};
+#[doc(hidden)]
 pub use framing::{decode, encode, is_timeout, write_message, FrameError, FrameReader};
+pub use messages::StatusReport;
+#[doc(hidden)]
 pub use messages::{
-    pin_from_wire, AgentMessage, ClientMessage, Name, StatusReport, WireKeepalive, WirePinKind,
-    WireSecret,
+    pin_from_wire, AgentMessage, ClientMessage, Name, WireKeepalive, WirePinKind, WireSecret,
 };
 
 /// The protocol version in every frame.
