@@ -19,7 +19,6 @@ pub mod pin_token;
 mod request;
 pub mod simulator;
 pub mod state;
-pub mod status;
 pub mod transport;
 pub mod vpcd;
 

@@ -113,5 +113,8 @@ fn init_provision_and_serve_stdio() {
         responses[1][0], 0,
         "the provisioned credential answers a probe"
     );
-    assert_eq!(responses[2], vec![tokenring_sim::status::OPERATION_DENIED]);
+    assert_eq!(
+        responses[2],
+        vec![u8::from(tokenring_core::Status::OperationDenied)]
+    );
 }
