@@ -13,8 +13,10 @@ use tokenring_core::{
 };
 use tokenring_hid::ctaphid::{command, error_code, REPORT_SIZE};
 use tokenring_hid::{HidReports, HidTimeouts, HidTransport};
-use tokenring_sim::hid::{SimHidConnection, SimHidDevice, SimHidOptions};
-use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
+use tokenring_sim::{
+    PresencePolicy, SimConfig, SimHidConnection, SimHidDevice, SimHidOptions, SimTransport,
+    Simulator,
+};
 
 type Report = [u8; REPORT_SIZE];
 

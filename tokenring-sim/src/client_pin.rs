@@ -15,11 +15,18 @@ use crate::state::MAX_PIN_RETRIES;
 use crate::{DeviceContext, Simulator};
 
 /// Minimum PIN length in Unicode code points (§6.5.1, getInfo minPINLength).
-pub const MIN_PIN_CODE_POINTS: usize = 4;
+pub(crate) const MIN_PIN_CODE_POINTS: usize = 4;
 /// Maximum PIN length in bytes (§6.5.1).
-pub const MAX_PIN_BYTES: usize = 63;
+pub(crate) const MAX_PIN_BYTES: usize = 63;
 /// Consecutive wrong PINs that block PIN use until a power cycle (§6.5.5.7.2).
-pub const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
+pub(crate) const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
+
+/// The PIN policy (§6.5.1): at least [`MIN_PIN_CODE_POINTS`] code points of
+/// UTF-8, at most [`MAX_PIN_BYTES`] bytes.
+pub(crate) fn meets_pin_policy(pin: &[u8]) -> bool {
+    pin.len() <= MAX_PIN_BYTES
+        && std::str::from_utf8(pin).is_ok_and(|text| text.chars().count() >= MIN_PIN_CODE_POINTS)
+}
 
 /// Subcommands (§6.5.5 table).
 mod sub {
@@ -315,13 +322,7 @@ fn decrypt_new_pin(
         .map(|i| i + 1)
         .unwrap_or(0);
     let pin = Zeroizing::new(padded.get(..len).unwrap_or_default().to_vec());
-    if pin.len() > MAX_PIN_BYTES {
-        return Err(Status::PinPolicyViolation);
-    }
-    let Ok(text) = std::str::from_utf8(&pin) else {
-        return Err(Status::PinPolicyViolation);
-    };
-    if text.chars().count() < MIN_PIN_CODE_POINTS {
+    if !meets_pin_policy(&pin) {
         return Err(Status::PinPolicyViolation);
     }
     Ok(pin)

@@ -19,7 +19,7 @@ use crate::state::{SimState, MAX_PIN_RETRIES, STATE_VERSION};
 use crate::{ClockMode, DeviceContext, Fault, SimConfig, SimError};
 
 /// authenticatorReset is only allowed this long after power-up (§6.6).
-pub const RESET_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const RESET_WINDOW: Duration = Duration::from_secs(10);
 
 /// The software authenticator: a CTAP 2.1 state machine (no I/O).
 pub struct Simulator {
@@ -74,8 +74,17 @@ impl Simulator {
     }
 
     /// A fresh authenticator from `config`, saved to `path` (which must not
-    /// exist yet) and kept in sync with it from then on.
+    /// exist yet) and kept in sync with it from then on. A PIN in `config`
+    /// must meet the PIN policy (§6.5.1: at least 4 characters, at most 63
+    /// bytes), as a setPIN would.
     pub fn create(config: SimConfig, path: &Path) -> Result<Simulator, SimError> {
+        if let Some(pin) = &config.pin {
+            if !crate::client_pin::meets_pin_policy(pin.as_bytes()) {
+                return Err(SimError::InvalidConfig(
+                    "the PIN must have at least 4 characters and at most 63 bytes".into(),
+                ));
+            }
+        }
         if path.exists() {
             return Err(SimError::InvalidConfig(format!(
                 "{} exists already; refusing to overwrite a simulator state",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ciborium::Value;
 use common::*;
 use tokenring_core::{KeepaliveStatus, Status};
-use tokenring_sim::pin_protocol::PinProtocol;
+use tokenring_sim::testing::PinProtocol;
 use tokenring_sim::{
     DeviceContext, Fault, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential,
     SimConfig, Simulator,

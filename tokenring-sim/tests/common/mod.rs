@@ -11,7 +11,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use tokenring_core::Status;
-use tokenring_sim::pin_protocol::PinProtocol;
+use tokenring_sim::testing::PinProtocol;
 use tokenring_sim::{NoContext, Simulator};
 
 pub const RP_ID: &str = "hardware.keychain.glyph.im";
