@@ -20,7 +20,7 @@ pub(crate) const DEFAULT_MAX_MSG_SIZE: usize = 1200;
 pub(crate) const USER_PRESENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often keepalives are sent while the simulator waits (CTAP 2.1
-/// §11.2.9.1.5: at least every 100 ms).
+/// §11.2.9.1.7 CTAPHID_KEEPALIVE: at least every 100 ms).
 pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How the user answers one request for presence.
@@ -30,7 +30,7 @@ pub enum PresenceAnswer {
     Approve,
     /// Refuses (CTAP2_ERR_OPERATION_DENIED).
     Deny,
-    /// Never touches: the wait runs out after [`USER_PRESENCE_TIMEOUT`]
+    /// Never touches: the wait runs out after 30 s
     /// (CTAP2_ERR_USER_ACTION_TIMEOUT).
     TimeOut,
     /// Touches after this long (on the simulator's clock); longer than the

@@ -1,5 +1,12 @@
 //! PIN/UV auth protocols one and two, authenticator side
 //! (CTAP 2.1 §6.5.6 and §6.5.7), written on RustCrypto primitives.
+//!
+//! This is the authenticator's half of the protocol. The platform's half is
+//! `tokenring-core`'s `pin_protocol` module; the two are written apart on
+//! purpose and share no code, so that a mistake in one fails against the
+//! other, and each is checked against a half written by someone else:
+//! python-fido2 drives this simulator, and TokenRing's client runs against
+//! OpenSK and fido-authenticator (`interop/`).
 
 use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use ciborium::Value;

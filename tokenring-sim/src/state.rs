@@ -25,7 +25,7 @@ pub(crate) const MAX_PIN_RETRIES: u8 = 8;
 /// Everything the simulator keeps across power cycles and processes.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimState {
-    /// Format version ([`STATE_VERSION`]).
+    /// Format version (1: the only one so far; another is refused).
     pub version: u32,
     /// The seed the state was made with (also seeds nonces at each start).
     pub seed: u64,

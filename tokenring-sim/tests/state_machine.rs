@@ -23,7 +23,7 @@ fn sim_with_pin(pin: &str) -> Simulator {
 }
 
 #[test]
-fn get_info_announces_what_the_brief_requires() {
+fn get_info_announces_versions_extensions_options_and_limits() {
     // §6.4
     let mut s = Simulator::new(SimConfig::with_seed(1).protocols(&[1]).built_in_uv(true));
     let (status, info) = call(&mut s, GET_INFO, None);
@@ -465,7 +465,7 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
 
 #[test]
 fn provisioned_credentials_output_hmac_of_their_cred_random() {
-    // The two credentials of ../shared/fixtures/README.md.
+    // Two credentials made elsewhere, with known CredRandoms.
     let mut s = sim();
     let fixtures: [([u8; 32], Vec<u8>); 2] = [
         (
