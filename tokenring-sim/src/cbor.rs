@@ -4,6 +4,13 @@
 //! helpers, which turn every malformed or mistyped field into the status
 //! code §8.2 names for it. Responses are built as `Value` maps whose keys
 //! the builders already emit in canonical order.
+//!
+//! This is the authenticator's half: it parses requests and encodes
+//! responses. `tokenring-core`'s `cbor` module is the platform's half
+//! (encodes requests, parses untrusted responses). The two are written
+//! apart on purpose and share no code, so that a mistake in one fails
+//! against the other; python-fido2's encoder and decoder check this half,
+//! OpenSK's and fido-authenticator's check the other (`interop/`).
 
 use ciborium::Value;
 
