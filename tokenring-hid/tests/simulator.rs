@@ -1,5 +1,5 @@
 //! HidTransport end to end against the simulator's CTAPHID front end
-//! (`tokenring_sim::hid::SimHidDevice`, written from the device's side of
+//! (`tokenring_sim::SimHidDevice`, written from the device's side of
 //! the specification).
 
 use std::sync::{Arc, Mutex};
