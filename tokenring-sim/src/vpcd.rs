@@ -307,7 +307,11 @@ mod tests {
         let bridge = {
             let stop = Arc::clone(&stop);
             let options = options.clone();
-            std::thread::spawn(move || serve_vpcd(simulator, &options, &stop, &mut |_| {}))
+            std::thread::spawn(move || {
+                let mut events = Vec::new();
+                serve_vpcd(simulator, &options, &stop, &mut |event| events.push(event));
+                events
+            })
         };
         for round in 0..2 {
             let (mut stream, _) = listener.accept().expect("the card connects");
@@ -338,6 +342,19 @@ mod tests {
             drop(stream);
         }
         stop.store(true, Ordering::SeqCst);
-        bridge.join().expect("the bridge stops");
+        let events = bridge.join().expect("the bridge stops");
+        // Connected, lost when the first connection dropped, connected again.
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    VpcdEvent::Connected(a),
+                    VpcdEvent::Disconnected { .. },
+                    VpcdEvent::Connected(b),
+                    ..
+                ] if *a == options.address && *b == options.address
+            ),
+            "{events:?}"
+        );
     }
 }

@@ -145,3 +145,24 @@ fn an_earlier_state_file_serves_its_provisioned_credential() {
         .expect("derives");
     assert_eq!(out.first.expose_secret(), &hmac_sha256(&[0x5A; 32], &salt));
 }
+
+#[test]
+fn create_refuses_a_pin_the_policy_forbids_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for pin in ["123".to_string(), "ü".repeat(3), "x".repeat(64)] {
+        let path = dir.path().join("state.json");
+        let result = Simulator::create(tokenring_sim::SimConfig::with_seed(1).pin(&pin), &path);
+        assert!(
+            matches!(result, Err(tokenring_sim::SimError::InvalidConfig(_))),
+            "{pin:?}"
+        );
+        assert!(!path.exists(), "{pin:?}: no state file");
+    }
+    // The limits themselves are allowed: 4 code points, 63 bytes.
+    for (name, pin) in [("four", "ünïç".to_string()), ("long", "x".repeat(63))] {
+        let path = dir.path().join(name);
+        let simulator = Simulator::create(tokenring_sim::SimConfig::with_seed(1).pin(&pin), &path)
+            .expect("created");
+        assert!(simulator.pin_is_set());
+    }
+}
