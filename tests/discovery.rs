@@ -21,8 +21,8 @@ use tokenring::{
 use tokenring_core::transport::command;
 use tokenring_core::{CredentialId, Ctap2Client, PromptEvent, ScriptedPrompt, TransportError};
 use tokenring_hid::{DynReports, FoundDevice, HidBackend, HidDeviceInfo, HidError, HidReports};
-use tokenring_sim::hid::{SimHidConnection, SimHidDevice, SimHidOptions};
 use tokenring_sim::{ClockMode, PresencePolicy, SimConfig, SimTransport, Simulator};
+use tokenring_sim::{SimHidConnection, SimHidDevice, SimHidOptions};
 
 const RP_ID: &str = tokenring_core::DEFAULT_RP_ID;
 

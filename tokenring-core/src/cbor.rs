@@ -2,6 +2,13 @@
 //! encoding of requests, and decoding of untrusted responses into
 //! [`ciborium::Value`] with typed errors, a size limit and a nesting limit.
 //! Nothing here panics on any input.
+//!
+//! This is the platform's half. The authenticator's half (parse requests,
+//! encode responses) lives in `tokenring-sim` (its `cbor` module); the two
+//! are written apart on purpose and share no code, so that a mistake in one
+//! fails against the other, and each is checked against a half written by
+//! someone else: this client runs against OpenSK and fido-authenticator
+//! (`interop/`), and python-fido2 drives the simulator.
 
 use ciborium::Value;
 

@@ -213,7 +213,7 @@ impl<T: Transport> Ctap2Client<T> {
                 Error::Transport(e)
             }
         })?;
-        if reply.status != crate::status::CTAP2_OK {
+        if reply.status != u8::from(crate::Status::Ok) {
             return Err(Error::from_status(reply.status));
         }
         Ok(reply.body)

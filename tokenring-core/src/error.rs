@@ -1,8 +1,8 @@
 //! Errors callers can act on. CTAP status codes keep their spec values
-//! (CTAP 2.1 §8.2, see [`crate::status`]); the common ones get their own
+//! (CTAP 2.1 §8.2, see [`Status`]); the common ones get their own
 //! variant with a message that says what to do.
 
-use crate::status;
+use crate::status::{self, Status};
 use crate::transport::{TransportError, TransportErrorKind};
 
 /// Everything that can go wrong talking to an authenticator.
@@ -95,10 +95,10 @@ pub enum Error {
     /// The token rejected the request as malformed (invalid command,
     /// parameter, length, CBOR, option or subcommand); `status` is the CTAP
     /// status code.
-    #[error("the authenticator rejected TokenRing's request as malformed ({}); it may not support this operation: please report this with the authenticator's model", crate::status::describe(*.status))]
+    #[error("the authenticator rejected TokenRing's request as malformed ({status}: {}); it may not support this operation: please report this with the authenticator's model", .status.meaning())]
     InvalidRequest {
         /// The CTAP status code.
-        status: u8,
+        status: Status,
     },
     /// Another program is using the authenticator (CTAP1_ERR_CHANNEL_BUSY).
     #[error("the authenticator is busy with another program (a browser or another tokenring?); finish or close that, then try again")]
@@ -112,17 +112,17 @@ pub enum Error {
     InvalidCredential,
     /// The token's storage is full (KEY_STORE_FULL, FP_DATABASE_FULL,
     /// LARGE_BLOB_STORAGE_FULL); `status` is the CTAP status code.
-    #[error("the authenticator's storage is full ({}); delete something on it with its maker's tool", crate::status::describe(*.status))]
+    #[error("the authenticator's storage is full ({status}: {}); delete something on it with its maker's tool", .status.meaning())]
     StorageFull {
         /// The CTAP status code.
-        status: u8,
+        status: Status,
     },
     /// The request exceeds a limit of the token (LIMIT_EXCEEDED,
     /// REQUEST_TOO_LARGE); `status` is the CTAP status code.
-    #[error("the request exceeds a limit of the authenticator ({})", crate::status::describe(*.status))]
+    #[error("the request exceeds a limit of the authenticator ({status}: {})", .status.meaning())]
     LimitExceeded {
         /// The CTAP status code.
-        status: u8,
+        status: Status,
     },
     /// The token shares no PIN/UV auth protocol with this client (we
     /// support protocols 2 and 1).
@@ -131,8 +131,11 @@ pub enum Error {
     /// A bug in TokenRing (a request that could not be encoded, …).
     #[error("internal error: {0}; please report this")]
     Internal(String),
-    /// Any other CTAP status the authenticator answered.
-    #[error("the authenticator answered {}; try again, and if it persists, unplug and replug it", crate::status::describe(*.0))]
+    /// Any other CTAP status the authenticator answered, as the byte it sent:
+    /// a [`Status`] without a variant of its own here, or one the enum does
+    /// not name (an undefined, extension- or vendor-specific code;
+    /// `Status::try_from` tells them apart).
+    #[error("the authenticator answered {}; try again, and if it persists, unplug and replug it", status::describe(*.0))]
     Ctap(u8),
     /// The authenticator's answer is malformed or hostile.
     #[error("the authenticator sent a malformed response: {0}")]
@@ -167,82 +170,83 @@ fn tried_list(tried: &[String]) -> String {
 }
 
 impl Error {
-    /// The typed error for a CTAP status code other than CTAP2_OK
-    /// (CTAP 2.1 §8.2). PIN_INVALID comes without retries here; the client
-    /// fills them in with getPINRetries.
-    pub fn from_status(code: u8) -> Error {
-        match code {
-            status::CTAP2_ERR_NO_CREDENTIALS => Error::NoCredentials,
-            status::CTAP2_ERR_PIN_INVALID => Error::PinInvalid { retries: None },
-            status::CTAP2_ERR_PIN_BLOCKED => Error::PinBlocked,
-            status::CTAP2_ERR_PIN_AUTH_BLOCKED => Error::PinAuthBlocked,
-            status::CTAP2_ERR_PIN_NOT_SET => Error::PinNotSet,
-            status::CTAP2_ERR_PIN_AUTH_INVALID => Error::PinAuthInvalid,
-            status::CTAP2_ERR_PUAT_REQUIRED => Error::PinUvAuthTokenRequired,
-            status::CTAP2_ERR_PIN_POLICY_VIOLATION => Error::PinPolicyViolation,
-            status::CTAP2_ERR_UV_BLOCKED => Error::UvBlocked,
-            status::CTAP2_ERR_UV_INVALID => Error::UvInvalid { retries: None },
-            status::CTAP2_ERR_OPERATION_DENIED => Error::OperationDenied,
-            status::CTAP2_ERR_USER_ACTION_TIMEOUT | status::CTAP2_ERR_ACTION_TIMEOUT => {
-                Error::UserActionTimeout
+    /// The typed error for a CTAP status byte other than CTAP2_OK
+    /// (CTAP 2.1 §8.2); a byte [`Status`] does not name becomes
+    /// [`Error::Ctap`] with that byte. PIN_INVALID comes without retries
+    /// here; the client fills them in with getPINRetries.
+    pub fn from_status(byte: u8) -> Error {
+        let Ok(status) = Status::try_from(byte) else {
+            return Error::Ctap(byte);
+        };
+        match status {
+            Status::NoCredentials => Error::NoCredentials,
+            Status::PinInvalid => Error::PinInvalid { retries: None },
+            Status::PinBlocked => Error::PinBlocked,
+            Status::PinAuthBlocked => Error::PinAuthBlocked,
+            Status::PinNotSet => Error::PinNotSet,
+            Status::PinAuthInvalid => Error::PinAuthInvalid,
+            Status::PuatRequired => Error::PinUvAuthTokenRequired,
+            Status::PinPolicyViolation => Error::PinPolicyViolation,
+            Status::UvBlocked => Error::UvBlocked,
+            Status::UvInvalid => Error::UvInvalid { retries: None },
+            Status::OperationDenied => Error::OperationDenied,
+            Status::UserActionTimeout | Status::ActionTimeout => Error::UserActionTimeout,
+            Status::KeepaliveCancel => Error::Cancelled,
+            Status::UnauthorizedPermission => Error::UnauthorizedPermission,
+            Status::UpRequired => Error::UpRequired,
+            Status::UnsupportedExtension => Error::UnsupportedExtension,
+            Status::UnsupportedOption => Error::UnsupportedOption,
+            Status::UnsupportedAlgorithm => Error::UnsupportedAlgorithm,
+            Status::InvalidCommand
+            | Status::InvalidParameter
+            | Status::InvalidLength
+            | Status::CborUnexpectedType
+            | Status::InvalidCbor
+            | Status::MissingParameter
+            | Status::InvalidOption
+            | Status::InvalidSubcommand => Error::InvalidRequest { status },
+            Status::ChannelBusy => Error::Busy,
+            Status::CredentialExcluded => Error::CredentialExcluded,
+            Status::InvalidCredential => Error::InvalidCredential,
+            Status::KeyStoreFull | Status::FpDatabaseFull | Status::LargeBlobStorageFull => {
+                Error::StorageFull { status }
             }
-            status::CTAP2_ERR_KEEPALIVE_CANCEL => Error::Cancelled,
-            status::CTAP2_ERR_UNAUTHORIZED_PERMISSION => Error::UnauthorizedPermission,
-            status::CTAP2_ERR_UP_REQUIRED => Error::UpRequired,
-            status::CTAP2_ERR_UNSUPPORTED_EXTENSION => Error::UnsupportedExtension,
-            status::CTAP2_ERR_UNSUPPORTED_OPTION => Error::UnsupportedOption,
-            status::CTAP2_ERR_UNSUPPORTED_ALGORITHM => Error::UnsupportedAlgorithm,
-            status::CTAP1_ERR_INVALID_COMMAND
-            | status::CTAP1_ERR_INVALID_PARAMETER
-            | status::CTAP1_ERR_INVALID_LENGTH
-            | status::CTAP2_ERR_CBOR_UNEXPECTED_TYPE
-            | status::CTAP2_ERR_INVALID_CBOR
-            | status::CTAP2_ERR_MISSING_PARAMETER
-            | status::CTAP2_ERR_INVALID_OPTION
-            | status::CTAP2_ERR_INVALID_SUBCOMMAND => Error::InvalidRequest { status: code },
-            status::CTAP1_ERR_CHANNEL_BUSY => Error::Busy,
-            status::CTAP2_ERR_CREDENTIAL_EXCLUDED => Error::CredentialExcluded,
-            status::CTAP2_ERR_INVALID_CREDENTIAL => Error::InvalidCredential,
-            status::CTAP2_ERR_KEY_STORE_FULL
-            | status::CTAP2_ERR_FP_DATABASE_FULL
-            | status::CTAP2_ERR_LARGE_BLOB_STORAGE_FULL => Error::StorageFull { status: code },
-            status::CTAP2_ERR_LIMIT_EXCEEDED | status::CTAP2_ERR_REQUEST_TOO_LARGE => {
-                Error::LimitExceeded { status: code }
-            }
-            other => Error::Ctap(other),
+            Status::LimitExceeded | Status::RequestTooLarge => Error::LimitExceeded { status },
+            _ => Error::Ctap(byte),
         }
     }
 
-    /// The CTAP status code this error stands for, when it came from one.
+    /// The CTAP status byte this error stands for, when it came from one.
     pub fn status(&self) -> Option<u8> {
-        Some(match self {
-            Error::NoCredentials => status::CTAP2_ERR_NO_CREDENTIALS,
-            Error::PinInvalid { .. } => status::CTAP2_ERR_PIN_INVALID,
-            Error::PinBlocked => status::CTAP2_ERR_PIN_BLOCKED,
-            Error::PinAuthBlocked => status::CTAP2_ERR_PIN_AUTH_BLOCKED,
-            Error::PinNotSet => status::CTAP2_ERR_PIN_NOT_SET,
-            Error::PinAuthInvalid => status::CTAP2_ERR_PIN_AUTH_INVALID,
-            Error::PinUvAuthTokenRequired => status::CTAP2_ERR_PUAT_REQUIRED,
-            Error::PinPolicyViolation => status::CTAP2_ERR_PIN_POLICY_VIOLATION,
-            Error::UvBlocked => status::CTAP2_ERR_UV_BLOCKED,
-            Error::UvInvalid { .. } => status::CTAP2_ERR_UV_INVALID,
-            Error::OperationDenied => status::CTAP2_ERR_OPERATION_DENIED,
-            Error::UserActionTimeout => status::CTAP2_ERR_USER_ACTION_TIMEOUT,
-            Error::Cancelled => status::CTAP2_ERR_KEEPALIVE_CANCEL,
-            Error::UnauthorizedPermission => status::CTAP2_ERR_UNAUTHORIZED_PERMISSION,
-            Error::UpRequired => status::CTAP2_ERR_UP_REQUIRED,
-            Error::UnsupportedExtension => status::CTAP2_ERR_UNSUPPORTED_EXTENSION,
-            Error::UnsupportedOption => status::CTAP2_ERR_UNSUPPORTED_OPTION,
-            Error::UnsupportedAlgorithm => status::CTAP2_ERR_UNSUPPORTED_ALGORITHM,
+        let status = match self {
+            Error::NoCredentials => Status::NoCredentials,
+            Error::PinInvalid { .. } => Status::PinInvalid,
+            Error::PinBlocked => Status::PinBlocked,
+            Error::PinAuthBlocked => Status::PinAuthBlocked,
+            Error::PinNotSet => Status::PinNotSet,
+            Error::PinAuthInvalid => Status::PinAuthInvalid,
+            Error::PinUvAuthTokenRequired => Status::PuatRequired,
+            Error::PinPolicyViolation => Status::PinPolicyViolation,
+            Error::UvBlocked => Status::UvBlocked,
+            Error::UvInvalid { .. } => Status::UvInvalid,
+            Error::OperationDenied => Status::OperationDenied,
+            Error::UserActionTimeout => Status::UserActionTimeout,
+            Error::Cancelled => Status::KeepaliveCancel,
+            Error::UnauthorizedPermission => Status::UnauthorizedPermission,
+            Error::UpRequired => Status::UpRequired,
+            Error::UnsupportedExtension => Status::UnsupportedExtension,
+            Error::UnsupportedOption => Status::UnsupportedOption,
+            Error::UnsupportedAlgorithm => Status::UnsupportedAlgorithm,
             Error::InvalidRequest { status }
             | Error::StorageFull { status }
             | Error::LimitExceeded { status } => *status,
-            Error::Busy => status::CTAP1_ERR_CHANNEL_BUSY,
-            Error::CredentialExcluded => status::CTAP2_ERR_CREDENTIAL_EXCLUDED,
-            Error::InvalidCredential => status::CTAP2_ERR_INVALID_CREDENTIAL,
-            Error::Ctap(code) => *code,
+            Error::Busy => Status::ChannelBusy,
+            Error::CredentialExcluded => Status::CredentialExcluded,
+            Error::InvalidCredential => Status::InvalidCredential,
+            Error::Ctap(byte) => return Some(*byte),
             _ => return None,
-        })
+        };
+        Some(status.into())
     }
 
     /// Whether the user cancelled (a CTAP cancel, or the transport's own).
@@ -264,7 +268,7 @@ mod tests {
         for code in 1..=255u8 {
             let error = Error::from_status(code);
             // ACTION_TIMEOUT folds into USER_ACTION_TIMEOUT; all others keep their code.
-            if code != status::CTAP2_ERR_ACTION_TIMEOUT {
+            if code != u8::from(Status::ActionTimeout) {
                 assert_eq!(error.status(), Some(code), "{code:#x}");
             }
             assert!(!error.to_string().is_empty());
@@ -286,5 +290,20 @@ mod tests {
         assert!(Error::from_status(0xF1)
             .to_string()
             .contains("vendor-specific"));
+    }
+
+    #[test]
+    fn unknown_bytes_keep_their_value() {
+        for byte in [0x07, 0x50, 0xDE, 0xE5, 0xF2] {
+            let error = Error::from_status(byte);
+            assert!(matches!(error, Error::Ctap(b) if b == byte), "{byte:#x}");
+            assert_eq!(error.status(), Some(byte));
+        }
+        assert!(matches!(
+            Error::from_status(0x14),
+            Error::InvalidRequest {
+                status: Status::MissingParameter
+            }
+        ));
     }
 }

@@ -16,7 +16,7 @@ pub mod make_credential;
 pub mod pin_protocol;
 pub mod prompt;
 pub mod secret;
-pub mod status;
+mod status;
 pub mod transport;
 
 pub use authenticator::{
@@ -35,4 +35,5 @@ pub use prompt::{
     ScriptedPrompt,
 };
 pub use secret::{Pin, Secret32, SecretBytes};
+pub use status::{Status, UnknownStatus};
 pub use transport::{Reply, Transport, TransportError, TransportErrorKind, TransportInfo};

@@ -5,6 +5,13 @@
 //!
 //! Every shared secret and token here is zeroized on drop and has no
 //! `Debug`.
+//!
+//! This is the platform's half of the protocol. The authenticator's half
+//! lives in `tokenring-sim` (its `pin_protocol` module); the two are written
+//! apart on purpose and share no code, so that a mistake in one fails
+//! against the other, and each is checked against a half written by
+//! someone else: this client runs against OpenSK and fido-authenticator
+//! (`interop/`), and python-fido2 drives the simulator.
 
 use aes::Aes256;
 use cbc::cipher::block_padding::NoPadding;

@@ -622,7 +622,12 @@ fn corrupted_and_dropped_responses_are_errors_not_panics() {
         (0x2F, |e| matches!(e, Error::UserActionTimeout)),
         (0x2D, |e| matches!(e, Error::Cancelled)),
         (0x12, |e| {
-            matches!(e, Error::InvalidRequest { status: 0x12 })
+            matches!(
+                e,
+                Error::InvalidRequest {
+                    status: tokenring_core::Status::InvalidCbor
+                }
+            )
         }),
         (0xF2, |e| matches!(e, Error::Ctap(0xF2))),
     ] {

@@ -21,8 +21,9 @@ use tokenring_core::{
 };
 use tokenring_hid::ctaphid::REPORT_SIZE;
 use tokenring_hid::{HidReports, HidTransport};
-use tokenring_sim::hid::{SimHidConnection, SimHidDevice};
-use tokenring_sim::{PresenceAnswer, PresencePolicy, SimConfig, Simulator};
+use tokenring_sim::{
+    PresenceAnswer, PresencePolicy, SimConfig, SimHidConnection, SimHidDevice, Simulator,
+};
 
 struct SimReports(SimHidConnection);
 

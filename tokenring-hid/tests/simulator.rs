@@ -1,5 +1,5 @@
 //! HidTransport end to end against the simulator's CTAPHID front end
-//! (`tokenring_sim::hid::SimHidDevice`, written from the device's side of
+//! (`tokenring_sim::SimHidDevice`, written from the device's side of
 //! the specification).
 
 use std::sync::{Arc, Mutex};
@@ -13,8 +13,10 @@ use tokenring_core::{
 };
 use tokenring_hid::ctaphid::{command, error_code, REPORT_SIZE};
 use tokenring_hid::{HidReports, HidTimeouts, HidTransport};
-use tokenring_sim::hid::{SimHidConnection, SimHidDevice, SimHidOptions};
-use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
+use tokenring_sim::{
+    PresencePolicy, SimConfig, SimHidConnection, SimHidDevice, SimHidOptions, SimTransport,
+    Simulator,
+};
 
 type Report = [u8; REPORT_SIZE];
 

@@ -23,8 +23,7 @@ use tokenring_core::{
     DEFAULT_RP_ID,
 };
 use tokenring_nfc::{NfcOptions, NfcTransport, PcscChannel, PcscContext};
-use tokenring_sim::vpcd::{self, VpcdOptions};
-use tokenring_sim::{ClockMode, PresencePolicy, SimConfig, Simulator};
+use tokenring_sim::{serve_vpcd, ClockMode, PresencePolicy, SimConfig, Simulator, VpcdOptions};
 
 const READER: &str = "Virtual PCD 00 00";
 
@@ -95,7 +94,7 @@ fn python_fido2_over_pcscd_derives_what_tokenring_derives() {
         let simulator = Arc::clone(&simulator);
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            vpcd::run(simulator, &VpcdOptions::default(), &stop, &mut vpcd::Silent)
+            serve_vpcd(simulator, &VpcdOptions::default(), &stop, &mut |_| {})
         })
     };
 

@@ -11,9 +11,10 @@ use tokenring_core::{
     Salts, ScriptedPrompt, Transport, TransportError, UserEntity, UvMode, DEFAULT_RP_ID,
 };
 use tokenring_nfc::{ApduChannel, LengthEncoding, NfcOptions, NfcTransport};
-use tokenring_sim::apdu::{GetResponseClass, SimCard, SimCardOptions};
-use tokenring_sim::transport::SimTransport;
-use tokenring_sim::{AttestationMode, ClockMode, PresencePolicy, SimConfig, Simulator};
+use tokenring_sim::{
+    AttestationMode, ClockMode, GetResponseClass, PresencePolicy, SimCard, SimCardOptions,
+    SimConfig, SimTransport, Simulator,
+};
 
 /// The simulator's card as an [`ApduChannel`], counting APDUs.
 struct SimChannel {

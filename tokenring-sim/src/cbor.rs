@@ -4,13 +4,17 @@
 //! helpers, which turn every malformed or mistyped field into the status
 //! code §8.2 names for it. Responses are built as `Value` maps whose keys
 //! the builders already emit in canonical order.
+//!
+//! This is the authenticator's half: it parses requests and encodes
+//! responses. `tokenring-core`'s `cbor` module is the platform's half
+//! (encodes requests, parses untrusted responses). The two are written
+//! apart on purpose and share no code, so that a mistake in one fails
+//! against the other; python-fido2's encoder and decoder check this half,
+//! OpenSK's and fido-authenticator's check the other (`interop/`).
 
 use ciborium::Value;
 
-use crate::status;
-
-/// A status code, as the error type of every request step.
-pub(crate) type Status = u8;
+use tokenring_core::Status;
 
 /// Decodes a request's CBOR parameters; an empty payload is an empty map.
 pub(crate) fn decode_map(payload: &[u8]) -> Result<Vec<(Value, Value)>, Status> {
@@ -18,14 +22,14 @@ pub(crate) fn decode_map(payload: &[u8]) -> Result<Vec<(Value, Value)>, Status> 
         return Ok(Vec::new());
     }
     let mut reader = payload;
-    let value: Value = ciborium::de::from_reader(&mut reader).map_err(|_| status::INVALID_CBOR)?;
+    let value: Value = ciborium::de::from_reader(&mut reader).map_err(|_| Status::InvalidCbor)?;
     if !reader.is_empty() {
         // Trailing bytes after the top-level item.
-        return Err(status::INVALID_CBOR);
+        return Err(Status::InvalidCbor);
     }
     match value {
         Value::Map(entries) => Ok(entries),
-        _ => Err(status::CBOR_UNEXPECTED_TYPE),
+        _ => Err(Status::CborUnexpectedType),
     }
 }
 
@@ -33,7 +37,7 @@ pub(crate) fn decode_map(payload: &[u8]) -> Result<Vec<(Value, Value)>, Status> 
 /// becomes CTAP1_ERR_OTHER rather than a panic).
 pub(crate) fn encode(value: &Value) -> Result<Vec<u8>, Status> {
     let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(|_| status::OTHER)?;
+    ciborium::ser::into_writer(value, &mut out).map_err(|_| Status::Other)?;
     Ok(out)
 }
 
@@ -45,7 +49,7 @@ impl<'a> Params<'a> {
     pub(crate) fn new(entries: &'a [(Value, Value)]) -> Result<Self, Status> {
         for (i, (k, _)) in entries.iter().enumerate() {
             if entries.iter().skip(i + 1).any(|(other, _)| other == k) {
-                return Err(status::INVALID_CBOR);
+                return Err(Status::InvalidCbor);
             }
         }
         Ok(Params(entries))
@@ -69,7 +73,7 @@ impl<'a> Params<'a> {
 
     /// A required field.
     pub(crate) fn required(&self, key: i64) -> Result<&'a Value, Status> {
-        self.get(key).ok_or(status::MISSING_PARAMETER)
+        self.get(key).ok_or(Status::MissingParameter)
     }
 }
 
@@ -78,12 +82,12 @@ pub(crate) fn bytes(value: &Value) -> Result<&[u8], Status> {
     value
         .as_bytes()
         .map(Vec::as_slice)
-        .ok_or(status::CBOR_UNEXPECTED_TYPE)
+        .ok_or(Status::CborUnexpectedType)
 }
 
 /// A text string, or CBOR_UNEXPECTED_TYPE.
 pub(crate) fn text(value: &Value) -> Result<&str, Status> {
-    value.as_text().ok_or(status::CBOR_UNEXPECTED_TYPE)
+    value.as_text().ok_or(Status::CborUnexpectedType)
 }
 
 /// An integer, or CBOR_UNEXPECTED_TYPE.
@@ -91,12 +95,12 @@ pub(crate) fn integer(value: &Value) -> Result<i128, Status> {
     value
         .as_integer()
         .map(i128::from)
-        .ok_or(status::CBOR_UNEXPECTED_TYPE)
+        .ok_or(Status::CborUnexpectedType)
 }
 
 /// A boolean, or CBOR_UNEXPECTED_TYPE.
 pub(crate) fn boolean(value: &Value) -> Result<bool, Status> {
-    value.as_bool().ok_or(status::CBOR_UNEXPECTED_TYPE)
+    value.as_bool().ok_or(Status::CborUnexpectedType)
 }
 
 /// An array, or CBOR_UNEXPECTED_TYPE.
@@ -104,7 +108,7 @@ pub(crate) fn array(value: &Value) -> Result<&[Value], Status> {
     value
         .as_array()
         .map(Vec::as_slice)
-        .ok_or(status::CBOR_UNEXPECTED_TYPE)
+        .ok_or(Status::CborUnexpectedType)
 }
 
 /// A map, or CBOR_UNEXPECTED_TYPE.
@@ -112,7 +116,7 @@ pub(crate) fn map(value: &Value) -> Result<Params<'_>, Status> {
     let entries = value
         .as_map()
         .map(Vec::as_slice)
-        .ok_or(status::CBOR_UNEXPECTED_TYPE)?;
+        .ok_or(Status::CborUnexpectedType)?;
     Params::new(entries)
 }
 

@@ -5,19 +5,28 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::cbor::{self, Params, Status};
+use tokenring_core::Status;
+
+use crate::cbor::{self, Params};
 use crate::pin_protocol::PinProtocol;
 use crate::pin_token::SUPPORTED_PERMISSIONS;
 use crate::pin_token::{PERMISSION_GA, PERMISSION_MC};
 use crate::state::MAX_PIN_RETRIES;
-use crate::{status, DeviceContext, Simulator};
+use crate::{DeviceContext, Simulator};
 
 /// Minimum PIN length in Unicode code points (§6.5.1, getInfo minPINLength).
-pub const MIN_PIN_CODE_POINTS: usize = 4;
+pub(crate) const MIN_PIN_CODE_POINTS: usize = 4;
 /// Maximum PIN length in bytes (§6.5.1).
-pub const MAX_PIN_BYTES: usize = 63;
+pub(crate) const MAX_PIN_BYTES: usize = 63;
 /// Consecutive wrong PINs that block PIN use until a power cycle (§6.5.5.7.2).
-pub const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
+pub(crate) const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
+
+/// The PIN policy (§6.5.1): at least [`MIN_PIN_CODE_POINTS`] code points of
+/// UTF-8, at most [`MAX_PIN_BYTES`] bytes.
+pub(crate) fn meets_pin_policy(pin: &[u8]) -> bool {
+    pin.len() <= MAX_PIN_BYTES
+        && std::str::from_utf8(pin).is_ok_and(|text| text.chars().count() >= MIN_PIN_CODE_POINTS)
+}
 
 /// Subcommands (§6.5.5 table).
 mod sub {
@@ -65,7 +74,7 @@ impl Simulator {
         let protocol = match params.get(key::PROTOCOL) {
             Some(v) => Some(
                 self.supported_protocol(cbor::integer(v)?)
-                    .ok_or(status::INVALID_PARAMETER)?,
+                    .ok_or(Status::InvalidParameter)?,
             ),
             None => None,
         };
@@ -81,53 +90,53 @@ impl Simulator {
                 ),
             ],
             sub::GET_KEY_AGREEMENT => {
-                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let p = protocol.ok_or(Status::MissingParameter)?;
                 vec![(
                     cbor::int(0x01),
                     self.key_agreement[p.index()].cose_public_key(),
                 )]
             }
             sub::SET_PIN => {
-                self.set_pin(&params, protocol.ok_or(status::MISSING_PARAMETER)?)?;
+                self.set_pin(&params, protocol.ok_or(Status::MissingParameter)?)?;
                 Vec::new()
             }
             sub::CHANGE_PIN => {
-                self.change_pin(&params, protocol.ok_or(status::MISSING_PARAMETER)?)?;
+                self.change_pin(&params, protocol.ok_or(Status::MissingParameter)?)?;
                 Vec::new()
             }
             sub::GET_PIN_TOKEN => {
-                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let p = protocol.ok_or(Status::MissingParameter)?;
                 // §6.5.5.7.1: permissions and rpId are not allowed here.
                 if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
-                    return Err(status::INVALID_PARAMETER);
+                    return Err(Status::InvalidParameter);
                 }
                 let token =
                     self.get_token_using_pin(&params, p, PERMISSION_MC | PERMISSION_GA, None)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_PIN => {
-                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let p = protocol.ok_or(Status::MissingParameter)?;
                 let (permissions, rp_id) = token_permissions(&params)?;
                 let token = self.get_token_using_pin(&params, p, permissions, rp_id)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_UV => {
                 if !self.state.built_in_uv {
-                    return Err(status::INVALID_SUBCOMMAND);
+                    return Err(Status::InvalidSubcommand);
                 }
-                let p = protocol.ok_or(status::MISSING_PARAMETER)?;
+                let p = protocol.ok_or(Status::MissingParameter)?;
                 let (permissions, rp_id) = token_permissions(&params)?;
                 let token = self.get_token_using_uv(&params, p, permissions, rp_id, ctx)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_UV_RETRIES => {
                 if !self.state.built_in_uv {
-                    return Err(status::INVALID_SUBCOMMAND);
+                    return Err(Status::InvalidSubcommand);
                 }
                 // The simulated built-in UV never fails, so it never loses retries.
                 vec![(cbor::int(0x05), cbor::int(i64::from(MAX_PIN_RETRIES)))]
             }
-            _ => return Err(status::INVALID_SUBCOMMAND),
+            _ => return Err(Status::InvalidSubcommand),
         };
         if body.is_empty() {
             return Ok(Vec::new());
@@ -141,11 +150,11 @@ impl Simulator {
         let new_pin_enc = cbor::bytes(params.required(key::NEW_PIN_ENC)?)?;
         let auth = cbor::bytes(params.required(key::PIN_UV_AUTH_PARAM)?)?;
         if self.state.pin_hash.is_some() {
-            return Err(status::NOT_ALLOWED);
+            return Err(Status::NotAllowed);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         if !protocol.verify(&shared, new_pin_enc, auth) {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
         self.state.pin_hash = Some(pin_hash(&new_pin));
@@ -161,19 +170,19 @@ impl Simulator {
         let new_pin_enc = cbor::bytes(params.required(key::NEW_PIN_ENC)?)?;
         let auth = cbor::bytes(params.required(key::PIN_UV_AUTH_PARAM)?)?;
         if self.state.pin_hash.is_none() {
-            return Err(status::PIN_NOT_SET);
+            return Err(Status::PinNotSet);
         }
         if self.state.pin_retries == 0 {
-            return Err(status::PIN_BLOCKED);
+            return Err(Status::PinBlocked);
         }
         if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
-            return Err(status::PIN_AUTH_BLOCKED);
+            return Err(Status::PinAuthBlocked);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         let mut message = new_pin_enc.to_vec();
         message.extend_from_slice(pin_hash_enc);
         if !protocol.verify(&shared, &message, auth) {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
         let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
@@ -199,24 +208,24 @@ impl Simulator {
             PinProtocol::Two => 32,
         };
         if pin_hash_enc.len() != expected_len {
-            return Err(status::INVALID_PARAMETER);
+            return Err(Status::InvalidParameter);
         }
         self.state.pin_retries = self.state.pin_retries.saturating_sub(1);
         self.persist()?;
         let given = protocol
             .decrypt(shared, pin_hash_enc)
-            .ok_or(status::PIN_AUTH_INVALID)?;
-        let stored = self.state.pin_hash.ok_or(status::PIN_NOT_SET)?;
+            .ok_or(Status::PinAuthInvalid)?;
+        let stored = self.state.pin_hash.ok_or(Status::PinNotSet)?;
         if !bool::from(given.as_slice().ct_eq(&stored)) {
             self.regenerate_key_agreement();
             self.consecutive_pin_mismatches = self.consecutive_pin_mismatches.saturating_add(1);
             if self.state.pin_retries == 0 {
-                return Err(status::PIN_BLOCKED);
+                return Err(Status::PinBlocked);
             }
             if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
-                return Err(status::PIN_AUTH_BLOCKED);
+                return Err(Status::PinAuthBlocked);
             }
-            return Err(status::PIN_INVALID);
+            return Err(Status::PinInvalid);
         }
         self.state.pin_retries = MAX_PIN_RETRIES;
         self.consecutive_pin_mismatches = 0;
@@ -235,13 +244,13 @@ impl Simulator {
         let key_agreement = params.required(key::KEY_AGREEMENT)?;
         let pin_hash_enc = cbor::bytes(params.required(key::PIN_HASH_ENC)?)?;
         if self.state.pin_hash.is_none() {
-            return Err(status::PIN_NOT_SET);
+            return Err(Status::PinNotSet);
         }
         if self.state.pin_retries == 0 {
-            return Err(status::PIN_BLOCKED);
+            return Err(Status::PinBlocked);
         }
         if self.consecutive_pin_mismatches >= MAX_CONSECUTIVE_PIN_MISMATCHES {
-            return Err(status::PIN_AUTH_BLOCKED);
+            return Err(Status::PinAuthBlocked);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
@@ -277,18 +286,18 @@ impl Simulator {
 fn token_permissions(params: &Params<'_>) -> Result<(u8, Option<String>), Status> {
     let permissions = cbor::integer(params.required(key::PERMISSIONS)?)?;
     if permissions == 0 {
-        return Err(status::INVALID_PARAMETER);
+        return Err(Status::InvalidParameter);
     }
-    let permissions = u8::try_from(permissions).map_err(|_| status::UNAUTHORIZED_PERMISSION)?;
+    let permissions = u8::try_from(permissions).map_err(|_| Status::UnauthorizedPermission)?;
     if permissions & !SUPPORTED_PERMISSIONS != 0 {
-        return Err(status::UNAUTHORIZED_PERMISSION);
+        return Err(Status::UnauthorizedPermission);
     }
     let rp_id = match params.get(key::RP_ID) {
         Some(v) => Some(cbor::text(v)?.to_string()),
         None => None,
     };
     if permissions & (PERMISSION_MC | PERMISSION_GA) != 0 && rp_id.is_none() {
-        return Err(status::MISSING_PARAMETER);
+        return Err(Status::MissingParameter);
     }
     Ok((permissions, rp_id))
 }
@@ -303,9 +312,9 @@ fn decrypt_new_pin(
 ) -> Result<Zeroizing<Vec<u8>>, Status> {
     let padded = protocol
         .decrypt(shared, new_pin_enc)
-        .ok_or(status::PIN_AUTH_INVALID)?;
+        .ok_or(Status::PinAuthInvalid)?;
     if padded.len() != 64 {
-        return Err(status::INVALID_PARAMETER);
+        return Err(Status::InvalidParameter);
     }
     let len = padded
         .iter()
@@ -313,14 +322,8 @@ fn decrypt_new_pin(
         .map(|i| i + 1)
         .unwrap_or(0);
     let pin = Zeroizing::new(padded.get(..len).unwrap_or_default().to_vec());
-    if pin.len() > MAX_PIN_BYTES {
-        return Err(status::PIN_POLICY_VIOLATION);
-    }
-    let Ok(text) = std::str::from_utf8(&pin) else {
-        return Err(status::PIN_POLICY_VIOLATION);
-    };
-    if text.chars().count() < MIN_PIN_CODE_POINTS {
-        return Err(status::PIN_POLICY_VIOLATION);
+    if !meets_pin_policy(&pin) {
+        return Err(Status::PinPolicyViolation);
     }
     Ok(pin)
 }

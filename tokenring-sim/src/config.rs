@@ -7,21 +7,21 @@ use zeroize::Zeroizing;
 
 /// The AAGUID the simulator announces unless told otherwise
 /// ("tokenring-sim" in ASCII, padded with zeros).
-pub const DEFAULT_AAGUID: [u8; 16] = *b"tokenring-sim\0\0\0";
+pub(crate) const DEFAULT_AAGUID: [u8; 16] = *b"tokenring-sim\0\0\0";
 
 /// The maxMsgSize the simulator announces unless told otherwise (the
 /// CTAPHID limit of 7609 bytes would allow more; 1200 is what many tokens
 /// such as the YubiKey 5 announce).
-pub const DEFAULT_MAX_MSG_SIZE: usize = 1200;
+pub(crate) const DEFAULT_MAX_MSG_SIZE: usize = 1200;
 
 /// How long the simulator waits for a touch before it gives up
 /// (CTAP 2.1 §6.1.2 step 12 / §6.2.2: "user action timeout", 30 s is the
 /// value the spec suggests and widely used tokens use).
-pub const USER_PRESENCE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const USER_PRESENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often keepalives are sent while the simulator waits (CTAP 2.1
-/// §11.2.9.1.5: at least every 100 ms).
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// §11.2.9.1.7 CTAPHID_KEEPALIVE: at least every 100 ms).
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How the user answers one request for presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub enum PresenceAnswer {
     Approve,
     /// Refuses (CTAP2_ERR_OPERATION_DENIED).
     Deny,
-    /// Never touches: the wait runs out after [`USER_PRESENCE_TIMEOUT`]
+    /// Never touches: the wait runs out after 30 s
     /// (CTAP2_ERR_USER_ACTION_TIMEOUT).
     TimeOut,
     /// Touches after this long (on the simulator's clock); longer than the

@@ -3,7 +3,9 @@
 use tokenring_core::KeepaliveStatus;
 
 /// What the simulator needs from whatever carries its messages while it
-/// works on a request (CTAP 2.1 §11.2.9.1.5 / §11.3.9: keepalive, cancel).
+/// works on a request: keepalives and the host's cancel (CTAP 2.1
+/// §11.2.9.1.7 CTAPHID_KEEPALIVE and §11.2.9.1.5 CTAPHID_CANCEL over HID;
+/// §11.3.7 NFCCTAP status updates and cancel over NFC).
 pub trait DeviceContext {
     /// Sent regularly (every 100 ms of simulator clock) while a request is
     /// processed or waits for user presence; HID sends CTAPHID_KEEPALIVE,

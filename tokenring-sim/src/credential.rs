@@ -43,17 +43,17 @@ pub(crate) struct Credential {
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProvisionedCredential {
     /// The credential id (hex in JSON).
-    #[serde(with = "crate::hex_json::bytes")]
+    #[serde(with = "hex::serde")]
     pub credential_id: Vec<u8>,
     /// The RP ID it belongs to.
     pub rp_id: String,
     /// CredRandom for assertions without UV (hex in JSON).
-    #[serde(with = "crate::hex_json::array32")]
+    #[serde(with = "hex::serde")]
     pub cred_random: [u8; 32],
     /// CredRandom for assertions with UV (hex in JSON); derived from the
     /// master secret and the id when absent.
     #[serde(
-        with = "crate::hex_json::option32",
+        with = "crate::optional_hex",
         default,
         skip_serializing_if = "Option::is_none"
     )]

@@ -6,12 +6,14 @@ use p256::ecdsa::{signature::Signer, Signature};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::cbor::{self, Params, Status};
+use tokenring_core::Status;
+
+use crate::cbor::{self, Params};
 use crate::credential::{rp_id_hash, Credential};
 use crate::pin_protocol::PinProtocol;
 use crate::pin_token::PERMISSION_GA;
 use crate::request::{descriptor_ids, Options, FLAG_ED, FLAG_UP, FLAG_UV};
-use crate::{status, DeviceContext, Simulator};
+use crate::{DeviceContext, Simulator};
 
 mod key {
     pub const RP_ID: i64 = 0x01;
@@ -59,12 +61,12 @@ impl Simulator {
         // Step 4: options. rk is not a getAssertion option; uv=true needs
         // built-in UV (treated as false with a pinUvAuthParam).
         if options.rk.is_some() {
-            return Err(status::UNSUPPORTED_OPTION);
+            return Err(Status::UnsupportedOption);
         }
         let up = options.up.unwrap_or(true);
         let mut uv_option = auth.is_none() && options.uv == Some(true);
         if uv_option && !self.state.built_in_uv {
-            return Err(status::INVALID_OPTION);
+            return Err(Status::InvalidOption);
         }
 
         // Step 5: alwaysUv (only when up is requested).
@@ -72,7 +74,7 @@ impl Simulator {
             if self.state.built_in_uv {
                 uv_option = true;
             } else {
-                return Err(status::PUAT_REQUIRED);
+                return Err(Status::PuatRequired);
             }
         }
 
@@ -90,14 +92,14 @@ impl Simulator {
         let credential = allow
             .iter()
             .find_map(|id| self.find_credential(rp_id, id))
-            .ok_or(status::NO_CREDENTIALS)?;
+            .ok_or(Status::NoCredentials)?;
 
         // hmac-secret needs user presence (§12.5; CTAP 2.0 §9.1 "requires
         // user consent"): with up=false it is refused as an unsupported
         // option, after the credential lookup so a probe for a foreign
         // credential still answers NO_CREDENTIALS.
         if hmac_input.is_some() && !up {
-            return Err(status::UNSUPPORTED_OPTION);
+            return Err(Status::UnsupportedOption);
         }
 
         // Step 6.2/8: built-in UV (a touch per the policy) also gives presence.
@@ -179,10 +181,8 @@ impl Simulator {
         let protocol = match input.get(hmac_key::PROTOCOL) {
             Some(v) => self
                 .supported_protocol(cbor::integer(v)?)
-                .ok_or(status::INVALID_PARAMETER)?,
-            None => self
-                .supported_protocol(1)
-                .ok_or(status::INVALID_PARAMETER)?,
+                .ok_or(Status::InvalidParameter)?,
+            None => self.supported_protocol(1).ok_or(Status::InvalidParameter)?,
         };
         if !credential.hmac_secret {
             return Ok(None);
@@ -192,13 +192,13 @@ impl Simulator {
         // length INVALID_LENGTH: what OpenSK does and what the CTAP 2.1
         // conformance tests (fido2-tests, hmac-secret) expect.
         if !protocol.verify(&shared, salt_enc, salt_auth) {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         let salts = protocol
             .decrypt(&shared, salt_enc)
-            .ok_or(status::INVALID_LENGTH)?;
+            .ok_or(Status::InvalidLength)?;
         if salts.len() != 32 && salts.len() != 64 {
-            return Err(status::INVALID_LENGTH);
+            return Err(Status::InvalidLength);
         }
         let cred_random = if uv {
             &credential.cred_random_uv
@@ -208,7 +208,7 @@ impl Simulator {
         let mut outputs = Zeroizing::new(Vec::with_capacity(64));
         for salt in salts.chunks(32) {
             let mut mac = Hmac::<Sha256>::new_from_slice(cred_random.as_slice())
-                .map_err(|_| status::OTHER)?;
+                .map_err(|_| Status::Other)?;
             mac.update(salt);
             outputs.extend_from_slice(&mac.finalize().into_bytes());
         }

@@ -2,7 +2,9 @@
 
 use ciborium::Value;
 
-use crate::cbor::{self, Status};
+use tokenring_core::Status;
+
+use crate::cbor;
 use crate::client_pin::MIN_PIN_CODE_POINTS;
 use crate::Simulator;
 

@@ -1,30 +1,31 @@
 #![doc = include_str!("../README.md")]
 
-pub mod apdu;
+mod apdu;
 mod cbor;
 mod client_pin;
 mod clock;
-pub mod config;
-pub mod context;
-pub mod credential;
-pub mod discovery;
-pub mod error;
-pub mod faults;
+mod config;
+mod context;
+mod credential;
+mod discovery;
+mod error;
+mod faults;
 mod get_assertion;
 mod get_info;
-mod hex_json;
-pub mod hid;
+mod hid;
 mod make_credential;
-pub mod pin_protocol;
-pub mod pin_token;
+mod optional_hex;
+mod pin_protocol;
+mod pin_token;
 mod request;
-pub mod simulator;
-pub mod state;
-pub mod status;
-pub mod transport;
-pub mod vpcd;
+mod simulator;
+mod state;
+mod transport;
+mod vpcd;
 
-pub use client_pin::{MAX_PIN_BYTES, MIN_PIN_CODE_POINTS};
+pub mod testing;
+
+pub use apdu::{GetResponseClass, SimCard, SimCardOptions};
 pub use config::{
     AttestationMode, BadPresence, ClockMode, PresenceAnswer, PresencePolicy, SimConfig,
 };
@@ -33,6 +34,8 @@ pub use credential::ProvisionedCredential;
 pub use discovery::SimSource;
 pub use error::SimError;
 pub use faults::Fault;
+pub use hid::{SimHidConnection, SimHidDevice, SimHidGone, SimHidOptions};
 pub use simulator::Simulator;
 pub use state::SimState;
 pub use transport::SimTransport;
+pub use vpcd::{serve_vpcd, VpcdEvent, VpcdOptions};

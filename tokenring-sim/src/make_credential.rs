@@ -6,13 +6,15 @@ use p256::SecretKey;
 use rand_chacha::rand_core::RngCore;
 use zeroize::Zeroizing;
 
-use crate::cbor::{self, Params, Status};
+use tokenring_core::Status;
+
+use crate::cbor::{self, Params};
 use crate::config::AttestationMode;
 use crate::credential::{rp_id_hash, WrapKeys};
 use crate::pin_protocol::cose_ec2;
 use crate::pin_token::PERMISSION_MC;
 use crate::request::{descriptor_ids, Options, FLAG_AT, FLAG_ED, FLAG_UP, FLAG_UV};
-use crate::{status, DeviceContext, Simulator};
+use crate::{DeviceContext, Simulator};
 
 /// COSE algorithm ES256.
 const ES256: i128 = -7;
@@ -41,9 +43,9 @@ impl Simulator {
         // Required parameters and their types.
         let client_data_hash = cbor::bytes(params.required(key::CLIENT_DATA_HASH)?)?;
         let rp = cbor::map(params.required(key::RP)?)?;
-        let rp_id = cbor::text(rp.get_text("id").ok_or(status::MISSING_PARAMETER)?)?;
+        let rp_id = cbor::text(rp.get_text("id").ok_or(Status::MissingParameter)?)?;
         let user = cbor::map(params.required(key::USER)?)?;
-        cbor::bytes(user.get_text("id").ok_or(status::MISSING_PARAMETER)?)?;
+        cbor::bytes(user.get_text("id").ok_or(Status::MissingParameter)?)?;
         for field in ["name", "displayName"] {
             if let Some(v) = user.get_text(field) {
                 cbor::text(v)?;
@@ -73,14 +75,14 @@ impl Simulator {
         let mut es256 = false;
         for p in cred_params {
             let p = cbor::map(p)?;
-            let alg = cbor::integer(p.get_text("alg").ok_or(status::MISSING_PARAMETER)?)?;
-            let kind = cbor::text(p.get_text("type").ok_or(status::MISSING_PARAMETER)?)?;
+            let alg = cbor::integer(p.get_text("alg").ok_or(Status::MissingParameter)?)?;
+            let kind = cbor::text(p.get_text("type").ok_or(Status::MissingParameter)?)?;
             if kind == "public-key" && alg == ES256 {
                 es256 = true;
             }
         }
         if !es256 {
-            return Err(status::UNSUPPORTED_ALGORITHM);
+            return Err(Status::UnsupportedAlgorithm);
         }
 
         // Step 5: options. Discoverable credentials are not supported
@@ -88,19 +90,19 @@ impl Simulator {
         // invalid here; uv=true needs built-in UV (ignored with a
         // pinUvAuthParam).
         if options.rk == Some(true) {
-            return Err(status::UNSUPPORTED_OPTION);
+            return Err(Status::UnsupportedOption);
         }
         if options.up == Some(false) {
-            return Err(status::INVALID_OPTION);
+            return Err(Status::InvalidOption);
         }
         let mut uv_option = auth.is_none() && options.uv == Some(true);
         if uv_option && !self.state.built_in_uv {
-            return Err(status::INVALID_OPTION);
+            return Err(Status::InvalidOption);
         }
 
         // Step 7: enterprise attestation is not supported.
         if params.get(key::ENTERPRISE_ATTESTATION).is_some() {
-            return Err(status::INVALID_PARAMETER);
+            return Err(Status::InvalidParameter);
         }
 
         let protected = self.state.pin_hash.is_some() || self.state.built_in_uv;
@@ -111,7 +113,7 @@ impl Simulator {
             if self.state.built_in_uv {
                 uv_option = true;
             } else {
-                return Err(status::PUAT_REQUIRED);
+                return Err(Status::PuatRequired);
             }
         }
         // Step 8-10: when protected and neither pinUvAuthParam nor uv is
@@ -122,7 +124,7 @@ impl Simulator {
             && !uv_option
             && (!self.state.make_cred_uv_not_rqd || self.state.always_uv)
         {
-            return Err(status::PUAT_REQUIRED);
+            return Err(Status::PuatRequired);
         }
 
         // Step 11: user verification.
@@ -153,7 +155,7 @@ impl Simulator {
         });
         if excluded {
             self.wait_for_presence(ctx)?;
-            return Err(status::CREDENTIAL_EXCLUDED);
+            return Err(Status::CredentialExcluded);
         }
 
         // Step 14: user presence (unless the token's UP flag or built-in
@@ -178,8 +180,8 @@ impl Simulator {
                 &cred_random_uv,
                 hmac_secret_requested,
             )
-            .ok_or(status::OTHER)?;
-        let credential_id_len = u16::try_from(credential_id.len()).map_err(|_| status::OTHER)?;
+            .ok_or(Status::Other)?;
+        let credential_id_len = u16::try_from(credential_id.len()).map_err(|_| Status::Other)?;
         let sign_count = self.next_sign_count()?;
 
         let mut flags = FLAG_UP | FLAG_AT;

@@ -1,5 +1,12 @@
 //! PIN/UV auth protocols one and two, authenticator side
 //! (CTAP 2.1 §6.5.6 and §6.5.7), written on RustCrypto primitives.
+//!
+//! This is the authenticator's half of the protocol. The platform's half is
+//! `tokenring-core`'s `pin_protocol` module; the two are written apart on
+//! purpose and share no code, so that a mistake in one fails against the
+//! other, and each is checked against a half written by someone else:
+//! python-fido2 drives this simulator, and TokenRing's client runs against
+//! OpenSK and fido-authenticator (`interop/`).
 
 use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use ciborium::Value;
@@ -11,8 +18,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::cbor::{self, Status};
-use crate::status;
+use tokenring_core::Status;
+
+use crate::cbor;
 
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
 type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
@@ -92,15 +100,15 @@ impl PinProtocol {
         plaintext: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<u8>, Status> {
-        let aes_key = self.aes_key(key).ok_or(status::OTHER)?;
+        let aes_key = self.aes_key(key).ok_or(Status::Other)?;
         if !plaintext.len().is_multiple_of(16) {
-            return Err(status::OTHER);
+            return Err(Status::Other);
         }
         let mut iv = [0u8; 16];
         if self == PinProtocol::Two {
             rng.fill_bytes(&mut iv);
         }
-        let enc = Aes256CbcEnc::new_from_slices(aes_key, &iv).map_err(|_| status::OTHER)?;
+        let enc = Aes256CbcEnc::new_from_slices(aes_key, &iv).map_err(|_| Status::Other)?;
         let ct = enc.encrypt_padded_vec_mut::<NoPadding>(plaintext);
         Ok(match self {
             PinProtocol::One => ct,
@@ -205,13 +213,13 @@ fn parse_cose_p256(value: &Value) -> Result<PublicKey, Status> {
     let kty = cbor::integer(params.required(1)?)?;
     let crv = cbor::integer(params.required(-1)?)?;
     if kty != 2 || crv != 1 {
-        return Err(status::INVALID_PARAMETER);
+        return Err(Status::InvalidParameter);
     }
     let x = cbor::bytes(params.required(-2)?)?;
     let y = cbor::bytes(params.required(-3)?)?;
     if x.len() != 32 || y.len() != 32 {
-        return Err(status::INVALID_PARAMETER);
+        return Err(Status::InvalidParameter);
     }
     let point = EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
-    Option::from(PublicKey::from_encoded_point(&point)).ok_or(status::INVALID_PARAMETER)
+    Option::from(PublicKey::from_encoded_point(&point)).ok_or(Status::InvalidParameter)
 }

@@ -10,29 +10,24 @@ use zeroize::Zeroizing;
 use crate::pin_protocol::PinProtocol;
 
 /// Permission: makeCredential (§6.5.5.7 mc).
-pub const PERMISSION_MC: u8 = 0x01;
+pub(crate) const PERMISSION_MC: u8 = 0x01;
 /// Permission: getAssertion (ga).
-pub const PERMISSION_GA: u8 = 0x02;
-/// Permission: credentialManagement (cm).
-pub const PERMISSION_CM: u8 = 0x04;
-/// Permission: bioEnrollment (be).
-pub const PERMISSION_BE: u8 = 0x08;
+pub(crate) const PERMISSION_GA: u8 = 0x02;
 /// Permission: largeBlobWrite (lbw).
-pub const PERMISSION_LBW: u8 = 0x10;
-/// Permission: authenticatorConfig (acfg).
-pub const PERMISSION_ACFG: u8 = 0x20;
+pub(crate) const PERMISSION_LBW: u8 = 0x10;
 
-/// The permissions this simulator can grant (it implements neither
-/// credential management, bio enrollment, large blobs nor config).
-pub const SUPPORTED_PERMISSIONS: u8 = PERMISSION_MC | PERMISSION_GA;
+/// The permissions this simulator can grant. It implements neither
+/// credential management (cm, 0x04), bio enrollment (be, 0x08), large
+/// blobs (lbw) nor authenticatorConfig (acfg, 0x20).
+pub(crate) const SUPPORTED_PERMISSIONS: u8 = PERMISSION_MC | PERMISSION_GA;
 
 /// Unused tokens expire after this (§6.5.5.7: initial usage time limit,
 /// 30 s recommended for USB).
-pub const INITIAL_USAGE_TIME_LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const INITIAL_USAGE_TIME_LIMIT: Duration = Duration::from_secs(30);
 /// The user present flag lasts this long (userPresentTimeLimit).
-pub const USER_PRESENT_TIME_LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const USER_PRESENT_TIME_LIMIT: Duration = Duration::from_secs(30);
 /// Tokens expire after this in any case (maxUsageTimePeriod, 10 min).
-pub const MAX_USAGE_TIME_PERIOD: Duration = Duration::from_secs(600);
+pub(crate) const MAX_USAGE_TIME_PERIOD: Duration = Duration::from_secs(600);
 
 /// The pinUvAuthToken (one, shared by both protocols; the protocol it was
 /// handed out under is remembered and required for its use).

@@ -3,9 +3,11 @@
 
 use ciborium::Value;
 
-use crate::cbor::{self, Params, Status};
+use tokenring_core::Status;
+
+use crate::cbor::{self, Params};
 use crate::pin_protocol::PinProtocol;
-use crate::{status, DeviceContext, Simulator};
+use crate::{DeviceContext, Simulator};
 
 /// authenticator data flag UP (WebAuthn §6.1).
 pub(crate) const FLAG_UP: u8 = 0x01;
@@ -31,7 +33,7 @@ impl Options {
         let Some(value) = value else {
             return Ok(Options::default());
         };
-        let entries = value.as_map().ok_or(status::CBOR_UNEXPECTED_TYPE)?;
+        let entries = value.as_map().ok_or(Status::CborUnexpectedType)?;
         let mut options = Options::default();
         for (k, v) in entries {
             let name = cbor::text(k)?;
@@ -55,8 +57,8 @@ pub(crate) fn descriptor_ids(value: Option<&Value>) -> Result<Vec<&[u8]>, Status
     let mut ids = Vec::new();
     for entry in cbor::array(value)? {
         let d = cbor::map(entry)?;
-        let kind = cbor::text(d.get_text("type").ok_or(status::MISSING_PARAMETER)?)?;
-        let id = cbor::bytes(d.get_text("id").ok_or(status::MISSING_PARAMETER)?)?;
+        let kind = cbor::text(d.get_text("type").ok_or(Status::MissingParameter)?)?;
+        let id = cbor::bytes(d.get_text("id").ok_or(Status::MissingParameter)?)?;
         if kind == "public-key" {
             ids.push(id);
         }
@@ -89,22 +91,22 @@ impl Simulator {
         let param = cbor::bytes(param)?;
         if param.is_empty() {
             self.wait_for_presence(ctx).map_err(|e| {
-                if e == status::KEEPALIVE_CANCEL {
+                if e == Status::KeepaliveCancel {
                     e
                 } else {
-                    status::OPERATION_DENIED
+                    Status::OperationDenied
                 }
             })?;
             return Err(if self.state.pin_hash.is_some() {
-                status::PIN_INVALID
+                Status::PinInvalid
             } else {
-                status::PIN_NOT_SET
+                Status::PinNotSet
             });
         }
-        let protocol = cbor::integer(params.get(protocol_key).ok_or(status::MISSING_PARAMETER)?)?;
+        let protocol = cbor::integer(params.get(protocol_key).ok_or(Status::MissingParameter)?)?;
         let protocol = self
             .supported_protocol(protocol)
-            .ok_or(status::INVALID_PARAMETER)?;
+            .ok_or(Status::InvalidParameter)?;
         Ok(Some(PinUvAuth { param, protocol }))
     }
 
@@ -123,16 +125,16 @@ impl Simulator {
             .token
             .verify(auth.protocol, client_data_hash, auth.param)
         {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         if !self.token.user_verified() {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         if self.token.permissions & permission == 0 {
-            return Err(status::PIN_AUTH_INVALID);
+            return Err(Status::PinAuthInvalid);
         }
         match &self.token.rp_id {
-            Some(bound) if bound != rp_id => return Err(status::PIN_AUTH_INVALID),
+            Some(bound) if bound != rp_id => return Err(Status::PinAuthInvalid),
             Some(_) => {}
             None => self.token.rp_id = Some(rp_id.to_string()),
         }

@@ -7,20 +7,19 @@ use std::time::Duration;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tokenring_core::transport::command;
-use tokenring_core::KeepaliveStatus;
+use tokenring_core::{KeepaliveStatus, Status};
 use zeroize::Zeroizing;
 
-use crate::cbor::Status;
 use crate::clock::Clock;
 use crate::config::{PresenceAnswer, PresencePolicy, KEEPALIVE_INTERVAL, USER_PRESENCE_TIMEOUT};
 use crate::credential::{Credential, ProvisionedCredential, WrapKeys};
 use crate::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::pin_token::PinUvAuthToken;
 use crate::state::{SimState, MAX_PIN_RETRIES, STATE_VERSION};
-use crate::{status, ClockMode, DeviceContext, Fault, SimConfig, SimError};
+use crate::{ClockMode, DeviceContext, Fault, SimConfig, SimError};
 
 /// authenticatorReset is only allowed this long after power-up (§6.6).
-pub const RESET_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const RESET_WINDOW: Duration = Duration::from_secs(10);
 
 /// The software authenticator: a CTAP 2.1 state machine (no I/O).
 pub struct Simulator {
@@ -75,8 +74,17 @@ impl Simulator {
     }
 
     /// A fresh authenticator from `config`, saved to `path` (which must not
-    /// exist yet) and kept in sync with it from then on.
+    /// exist yet) and kept in sync with it from then on. A PIN in `config`
+    /// must meet the PIN policy (§6.5.1: at least 4 characters, at most 63
+    /// bytes), as a setPIN would.
     pub fn create(config: SimConfig, path: &Path) -> Result<Simulator, SimError> {
+        if let Some(pin) = &config.pin {
+            if !crate::client_pin::meets_pin_policy(pin.as_bytes()) {
+                return Err(SimError::InvalidConfig(
+                    "the PIN must have at least 4 characters and at most 63 bytes".into(),
+                ));
+            }
+        }
         if path.exists() {
             return Err(SimError::InvalidConfig(format!(
                 "{} exists already; refusing to overwrite a simulator state",
@@ -174,11 +182,11 @@ impl Simulator {
         let response = match self.dispatch(command, payload, ctx) {
             Ok(body) => {
                 let mut out = Vec::with_capacity(body.len() + 1);
-                out.push(status::OK);
+                out.push(Status::Ok.into());
                 out.extend_from_slice(&body);
                 out
             }
-            Err(code) => vec![code],
+            Err(status) => vec![status.into()],
         };
         self.apply_output_faults(response)
     }
@@ -216,26 +224,26 @@ impl Simulator {
         ctx: &mut dyn DeviceContext,
     ) -> Result<Vec<u8>, Status> {
         if payload.len().saturating_add(1) > self.state.max_msg_size {
-            return Err(status::REQUEST_TOO_LARGE);
+            return Err(Status::RequestTooLarge);
         }
         self.token.check_timers(self.clock.now());
         match command {
             command::GET_INFO => {
                 if !payload.is_empty() {
-                    return Err(status::INVALID_LENGTH);
+                    return Err(Status::InvalidLength);
                 }
                 self.get_info()
             }
             command::MAKE_CREDENTIAL => self.make_credential(payload, ctx),
             command::GET_ASSERTION => self.get_assertion(payload, ctx),
-            command::GET_NEXT_ASSERTION => Err(status::NOT_ALLOWED),
+            command::GET_NEXT_ASSERTION => Err(Status::NotAllowed),
             command::CLIENT_PIN => self.client_pin(payload, ctx),
             command::RESET => self.reset(ctx),
             command::SELECTION => {
                 self.wait_for_presence(ctx)?;
                 Ok(Vec::new())
             }
-            _ => Err(status::INVALID_COMMAND),
+            _ => Err(Status::InvalidCommand),
         }
     }
 
@@ -243,7 +251,7 @@ impl Simulator {
     /// touch; forgets the PIN, every credential and the counters.
     fn reset(&mut self, ctx: &mut dyn DeviceContext) -> Result<Vec<u8>, Status> {
         if self.clock.now().saturating_sub(self.power_up_at) > RESET_WINDOW {
-            return Err(status::NOT_ALLOWED);
+            return Err(Status::NotAllowed);
         }
         self.wait_for_presence(ctx)?;
         let mut master = Zeroizing::new([0u8; 32]);
@@ -283,10 +291,10 @@ impl Simulator {
         };
         let (delay, outcome) = match answer {
             PresenceAnswer::Approve => (Duration::ZERO, Ok(())),
-            PresenceAnswer::Deny => (Duration::ZERO, Err(status::OPERATION_DENIED)),
-            PresenceAnswer::TimeOut => (USER_PRESENCE_TIMEOUT, Err(status::USER_ACTION_TIMEOUT)),
+            PresenceAnswer::Deny => (Duration::ZERO, Err(Status::OperationDenied)),
+            PresenceAnswer::TimeOut => (USER_PRESENCE_TIMEOUT, Err(Status::UserActionTimeout)),
             PresenceAnswer::ApproveAfter(d) if d >= USER_PRESENCE_TIMEOUT => {
-                (USER_PRESENCE_TIMEOUT, Err(status::USER_ACTION_TIMEOUT))
+                (USER_PRESENCE_TIMEOUT, Err(Status::UserActionTimeout))
             }
             PresenceAnswer::ApproveAfter(d) => (d, Ok(())),
         };
@@ -294,7 +302,7 @@ impl Simulator {
         let mut waited = Duration::ZERO;
         loop {
             if ctx.cancelled() {
-                return Err(status::KEEPALIVE_CANCEL);
+                return Err(Status::KeepaliveCancel);
             }
             if waited >= delay {
                 break;
@@ -327,7 +335,7 @@ impl Simulator {
     /// Writes the state file, when there is one.
     pub(crate) fn persist(&self) -> Result<(), Status> {
         match &self.state_file {
-            Some(path) => self.state.save(path).map_err(|_| status::OTHER),
+            Some(path) => self.state.save(path).map_err(|_| Status::Other),
             None => Ok(()),
         }
     }

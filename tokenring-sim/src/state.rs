@@ -17,26 +17,26 @@ use crate::credential::ProvisionedCredential;
 use crate::SimError;
 
 /// The state file format version.
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 /// PIN retries after a reset or a correct PIN (§6.5.2: maximum 8).
-pub const MAX_PIN_RETRIES: u8 = 8;
+pub(crate) const MAX_PIN_RETRIES: u8 = 8;
 
 /// Everything the simulator keeps across power cycles and processes.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimState {
-    /// Format version ([`STATE_VERSION`]).
+    /// Format version (1: the only one so far; another is refused).
     pub version: u32,
     /// The seed the state was made with (also seeds nonces at each start).
     pub seed: u64,
     /// AAGUID.
-    #[serde(with = "crate::hex_json::array16")]
+    #[serde(with = "hex::serde")]
     pub aaguid: [u8; 16],
     /// The master secret that wraps stateless credentials.
-    #[serde(with = "crate::hex_json::array32")]
+    #[serde(with = "hex::serde")]
     pub master_secret: [u8; 32],
     /// `LEFT(SHA-256(PIN), 16)` when a PIN is set.
-    #[serde(with = "crate::hex_json::option16", default)]
+    #[serde(with = "crate::optional_hex", default)]
     pub pin_hash: Option<[u8; 16]>,
     /// The length of the PIN in code points (for forcePINChange-style
     /// policy checks; informational).

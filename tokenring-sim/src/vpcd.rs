@@ -10,9 +10,8 @@
 //! answered with the response APDU. The card answers nothing to power
 //! on/off/reset.
 //!
-//! [`run`] keeps the card connected: when pcscd goes away (restart) it
-//! reconnects, and it returns when the stop flag is raised (SIGTERM in the
-//! `tokenring-sim vpcd` command).
+//! [`serve_vpcd`] keeps the card connected: when pcscd goes away (restart)
+//! it reconnects, and it returns when the caller's stop flag is raised.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,24 +23,24 @@ use crate::apdu::{SimCard, SimCardOptions};
 use crate::Simulator;
 
 /// The port vpcd listens on for the first virtual reader.
-pub const DEFAULT_PORT: u16 = 35963;
+const DEFAULT_PORT: u16 = 35963;
 
 /// vpcd control message: power off.
-pub const CTRL_POWER_OFF: u8 = 0x00;
+const CTRL_POWER_OFF: u8 = 0x00;
 /// vpcd control message: power on.
-pub const CTRL_POWER_ON: u8 = 0x01;
+const CTRL_POWER_ON: u8 = 0x01;
 /// vpcd control message: reset.
-pub const CTRL_RESET: u8 = 0x02;
+const CTRL_RESET: u8 = 0x02;
 /// vpcd control message: ATR request.
-pub const CTRL_ATR: u8 = 0x04;
+const CTRL_ATR: u8 = 0x04;
 
 /// Historical bytes of the simulated card's ATR.
-pub const HISTORICAL_BYTES: &[u8] = b"TokenRingSim";
+const HISTORICAL_BYTES: &[u8] = b"TokenRingSim";
 
 /// The ATR a PC/SC reader reports for an ISO/IEC 14443-4 contactless card
 /// (PC/SC Part 3 §3.1.3.2.3.1): `3B 8n 80 01`, the `n` historical bytes,
 /// and the check byte TCK (XOR of every byte from T0 on). It says T=1.
-pub fn contactless_atr(historical: &[u8]) -> Vec<u8> {
+fn contactless_atr(historical: &[u8]) -> Vec<u8> {
     let count = historical.len().min(15);
     let mut atr = vec![0x3B, 0x80 | low_nibble(count), 0x80, 0x01];
     atr.extend_from_slice(historical.get(..count).unwrap_or_default());
@@ -54,7 +53,11 @@ fn low_nibble(n: usize) -> u8 {
     n.to_le_bytes()[0] & 0x0F
 }
 
-/// Where and how to connect.
+/// Where and how to connect. The default is vpcd's first reader on this
+/// machine (`127.0.0.1:35963`, "Virtual PCD 00 00"), the ATR of an
+/// ISO/IEC 14443-4 contactless card with the historical bytes
+/// `TokenRingSim`, a new connection attempt every 500 ms, and the default
+/// [`SimCardOptions`].
 #[derive(Debug, Clone)]
 pub struct VpcdOptions {
     /// vpcd's address (pcscd's host, port 35963 for "Virtual PCD 00 00").
@@ -78,50 +81,31 @@ impl Default for VpcdOptions {
     }
 }
 
-/// How the bridge reports what it does (the binary prints to stderr).
-pub trait VpcdEvents {
-    /// Connected to vpcd.
-    fn connected(&mut self, address: SocketAddr) {
-        let _ = address;
-    }
-    /// The connection ended (pcscd stopped or restarted); `reason` says why.
-    fn disconnected(&mut self, reason: &str) {
-        let _ = reason;
-    }
+/// What the bridge reports while it runs (the `tokenring-sim vpcd` command
+/// prints these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VpcdEvent {
+    /// Connected to vpcd: the simulated card is on the reader.
+    Connected(SocketAddr),
+    /// The connection ended (pcscd stopped or restarted); the bridge
+    /// reconnects.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
-/// Reports nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl VpcdEvents for Silent {}
-
-/// Reports to stderr (the `tokenring-sim vpcd` command).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stderr;
-
-impl VpcdEvents for Stderr {
-    fn connected(&mut self, address: SocketAddr) {
-        eprintln!("tokenring-sim: connected to vpcd at {address}: the simulator is on the reader");
+impl std::fmt::Display for VpcdEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VpcdEvent::Connected(address) => write!(
+                f,
+                "connected to vpcd at {address}: the simulator is on the reader"
+            ),
+            VpcdEvent::Disconnected { reason } => write!(f, "{reason}; waiting for pcscd"),
+        }
     }
-    fn disconnected(&mut self, reason: &str) {
-        eprintln!("tokenring-sim: {reason}; waiting for pcscd");
-    }
-}
-
-/// [`run`] until SIGTERM or SIGINT (then it returns `Ok`), reporting to
-/// stderr. The simulator's clock should be [`crate::ClockMode::Real`] so
-/// presence waits take real time and a host's cancel can arrive.
-pub fn run_until_signal(
-    simulator: Arc<Mutex<Simulator>>,
-    options: &VpcdOptions,
-) -> std::io::Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
-    run(simulator, options, &stop, &mut Stderr);
-    Ok(())
 }
 
 /// How a connection ended.
@@ -130,25 +114,32 @@ enum End {
     Lost(String),
 }
 
-/// Serves `simulator` as a contactless FIDO card to vpcd until `stop` is
-/// raised, reconnecting whenever the connection is lost.
-pub fn run(
+/// Serves `simulator` as a contactless FIDO card to a running pcscd through
+/// its vpcd driver, until `stop` is raised; reconnects whenever the
+/// connection is lost (pcscd restarted), reporting each connection to
+/// `events`.
+///
+/// The simulator's clock should be [`crate::ClockMode::Real`], so that
+/// presence waits take real time and the host's cancel can arrive. The
+/// caller owns the stop flag: the `tokenring-sim vpcd` command raises it on
+/// SIGTERM and SIGINT; a test raises it when it is done.
+pub fn serve_vpcd(
     simulator: Arc<Mutex<Simulator>>,
     options: &VpcdOptions,
     stop: &AtomicBool,
-    events: &mut dyn VpcdEvents,
+    events: &mut dyn FnMut(VpcdEvent),
 ) {
     let mut card = SimCard::with_options(simulator, options.card.clone());
     while !stop.load(Ordering::SeqCst) {
         match TcpStream::connect_timeout(&options.address, Duration::from_secs(2)) {
             Ok(stream) => {
-                events.connected(options.address);
+                events(VpcdEvent::Connected(options.address));
                 let end = serve(stream, &mut card, &options.atr, stop);
                 // The reader is gone: the card is out of the field.
                 card.power_cycle();
                 match end {
                     End::Stopped => return,
-                    End::Lost(reason) => events.disconnected(&reason),
+                    End::Lost(reason) => events(VpcdEvent::Disconnected { reason }),
                 }
             }
             Err(_) => pause(options.reconnect_interval, stop),
@@ -316,7 +307,11 @@ mod tests {
         let bridge = {
             let stop = Arc::clone(&stop);
             let options = options.clone();
-            std::thread::spawn(move || run(simulator, &options, &stop, &mut Silent))
+            std::thread::spawn(move || {
+                let mut events = Vec::new();
+                serve_vpcd(simulator, &options, &stop, &mut |event| events.push(event));
+                events
+            })
         };
         for round in 0..2 {
             let (mut stream, _) = listener.accept().expect("the card connects");
@@ -347,6 +342,19 @@ mod tests {
             drop(stream);
         }
         stop.store(true, Ordering::SeqCst);
-        bridge.join().expect("the bridge stops");
+        let events = bridge.join().expect("the bridge stops");
+        // Connected, lost when the first connection dropped, connected again.
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    VpcdEvent::Connected(a),
+                    VpcdEvent::Disconnected { .. },
+                    VpcdEvent::Connected(b),
+                    ..
+                ] if *a == options.address && *b == options.address
+            ),
+            "{events:?}"
+        );
     }
 }

@@ -40,6 +40,18 @@ fn init_provision_and_serve_stdio() {
         .status()
         .expect("init again");
     assert!(!again.success(), "init refuses to overwrite");
+    let short = dir.path().join("short-pin.json");
+    let out = Command::new(BIN)
+        .args(["init", short.to_str().expect("utf8"), "--pin", "123"])
+        .output()
+        .expect("init with a short PIN");
+    assert!(!out.status.success(), "a 3-digit PIN is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 4 characters"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!short.exists());
     let id = "c0ffee00".repeat(8);
     let cred_random: String = (0u8..32).map(|b| format!("{b:02x}")).collect();
     let st = Command::new(BIN)
@@ -113,5 +125,8 @@ fn init_provision_and_serve_stdio() {
         responses[1][0], 0,
         "the provisioned credential answers a probe"
     );
-    assert_eq!(responses[2], vec![tokenring_sim::status::OPERATION_DENIED]);
+    assert_eq!(
+        responses[2],
+        vec![u8::from(tokenring_core::Status::OperationDenied)]
+    );
 }

@@ -3,7 +3,7 @@
 //! `tests/python/fido2_check.py` for the checks.
 //!
 //! Interpreter: `TOKENRING_PYTHON` (default `/tmp/glyph-venv/bin/python`,
-//! built by `sh ../shared/compat/setup.sh`), with `fido2` 1.2 installed.
+//! the environment `scripts/test` sets up), with `fido2` 1.2 installed.
 //! When it is missing the test fails if `CI` is set and is skipped (with a
 //! message) otherwise.
 

@@ -1,9 +1,10 @@
 //! `SimTransport`: the simulator as an in-process `tokenring_core::Transport`.
 
 use tokenring_core::{
-    KeepaliveStatus, PromptEvent, ScriptedPrompt, Transport, TransportErrorKind, TransportKind,
+    KeepaliveStatus, PromptEvent, ScriptedPrompt, Status, Transport, TransportErrorKind,
+    TransportKind,
 };
-use tokenring_sim::{status, Fault, PresencePolicy, SimConfig, SimTransport, Simulator};
+use tokenring_sim::{Fault, PresencePolicy, SimConfig, SimTransport, Simulator};
 
 #[test]
 fn exchanges_reach_the_simulator_and_keepalives_reach_the_prompt() {
@@ -37,7 +38,7 @@ fn the_prompt_cancels_a_presence_wait() {
     let mut transport = SimTransport::from_simulator(sim);
     let prompt = ScriptedPrompt::new().cancel_after_keepalives(4);
     let reply = transport.exchange(0x0B, &[], &prompt).expect("selection");
-    assert_eq!(reply.status, status::KEEPALIVE_CANCEL);
+    assert_eq!(reply.status, u8::from(Status::KeepaliveCancel));
 }
 
 #[test]
@@ -51,12 +52,12 @@ fn a_dropped_response_is_a_timeout() {
     let shared = transport.simulator();
     shared.lock().expect("lock").inject(Fault::ForceStatus {
         command: 0x04,
-        status: status::OTHER,
+        status: Status::Other.into(),
     });
     let reply = transport
         .exchange(0x04, &[], &ScriptedPrompt::new())
         .expect("forced");
-    assert_eq!(reply.status, status::OTHER);
+    assert_eq!(reply.status, u8::from(Status::Other));
 }
 
 #[test]

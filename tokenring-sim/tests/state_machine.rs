@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use ciborium::Value;
 use common::*;
-use tokenring_core::KeepaliveStatus;
-use tokenring_sim::pin_protocol::PinProtocol;
+use tokenring_core::{KeepaliveStatus, Status};
+use tokenring_sim::testing::PinProtocol;
 use tokenring_sim::{
-    status, DeviceContext, Fault, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential,
+    DeviceContext, Fault, NoContext, PresenceAnswer, PresencePolicy, ProvisionedCredential,
     SimConfig, Simulator,
 };
 
@@ -23,11 +23,11 @@ fn sim_with_pin(pin: &str) -> Simulator {
 }
 
 #[test]
-fn get_info_announces_what_the_brief_requires() {
+fn get_info_announces_versions_extensions_options_and_limits() {
     // §6.4
     let mut s = Simulator::new(SimConfig::with_seed(1).protocols(&[1]).built_in_uv(true));
     let (status, info) = call(&mut s, GET_INFO, None);
-    assert_eq!(status, 0);
+    assert_eq!(status, Status::Ok);
     assert_eq!(
         field(&info, 1).and_then(Value::as_array).map(Vec::len),
         Some(2)
@@ -46,7 +46,7 @@ fn get_info_announces_what_the_brief_requires() {
     assert_eq!(tfield(options, "pinUvAuthToken"), Some(&Value::Bool(true)));
     assert_eq!(field(&info, 6), Some(&Value::Array(vec![int(1)])));
     assert_eq!(field(&info, 0x0D), Some(&int(4)));
-    assert_eq!(set_pin(&mut s, PinProtocol::One, "1234"), 0);
+    assert_eq!(set_pin(&mut s, PinProtocol::One, "1234"), Status::Ok);
     let (_, info) = call(&mut s, GET_INFO, None);
     assert_eq!(
         tfield(field(&info, 4).expect("options"), "clientPin"),
@@ -63,41 +63,44 @@ fn pin_retries_count_down_and_block() {
     for expected in [7, 6] {
         assert_eq!(
             pin_token(&mut s, PinProtocol::Two, "0000", None).0,
-            status::PIN_INVALID
+            Status::PinInvalid
         );
         assert_eq!(retries(&mut s).0, expected);
     }
     assert_eq!(
         pin_token(&mut s, PinProtocol::One, "0000", None).0,
-        status::PIN_AUTH_BLOCKED
+        Status::PinAuthBlocked
     );
     assert_eq!(retries(&mut s), (5, true));
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", None).0,
-        status::PIN_AUTH_BLOCKED,
+        Status::PinAuthBlocked,
         "blocked until power cycle, even with the right PIN"
     );
     assert_eq!(retries(&mut s).0, 5, "a blocked attempt costs nothing");
     s.power_cycle();
-    assert_eq!(pin_token(&mut s, PinProtocol::Two, "1234", None).0, 0);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "1234", None).0,
+        Status::Ok
+    );
     assert_eq!(s.pin_retries(), 8, "the right PIN restores the retries");
     // Down to zero, power cycling every three.
     for n in 1..=8u8 {
         let st = pin_token(&mut s, PinProtocol::Two, "9999", None).0;
         if n == 8 {
-            assert_eq!(st, status::PIN_BLOCKED);
+            assert_eq!(st, Status::PinBlocked);
         } else if n % 3 == 0 {
-            assert_eq!(st, status::PIN_AUTH_BLOCKED);
+            assert_eq!(st, Status::PinAuthBlocked);
             s.power_cycle();
         } else {
-            assert_eq!(st, status::PIN_INVALID);
+            assert_eq!(st, Status::PinInvalid);
         }
     }
     assert_eq!(s.pin_retries(), 0);
     s.power_cycle();
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", None).0,
-        status::PIN_BLOCKED
+        Status::PinBlocked
     );
 }
 
@@ -115,7 +118,7 @@ fn wrong_pin_regenerates_the_key_agreement() {
     };
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "0000", None).0,
-        status::PIN_INVALID
+        Status::PinInvalid
     );
     let (_, body) = call(
         &mut s,
@@ -131,24 +134,24 @@ fn set_pin_policy_and_change_pin() {
     let mut s = sim();
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, "123"),
-        status::PIN_POLICY_VIOLATION
+        Status::PinPolicyViolation
     );
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, &"9".repeat(64)),
-        status::PIN_POLICY_VIOLATION
+        Status::PinPolicyViolation
     );
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, "ünï"),
-        status::PIN_POLICY_VIOLATION
+        Status::PinPolicyViolation
     );
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, "ünïç"),
-        0,
+        Status::Ok,
         "4 code points, 8 bytes"
     );
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, "5678"),
-        status::NOT_ALLOWED
+        Status::NotAllowed
     );
     // changePIN with protocol one.
     let mut p = Platform::new(&mut s, PinProtocol::One);
@@ -169,11 +172,14 @@ fn set_pin_policy_and_change_pin() {
             (int(6), byt(&hash_enc)),
         ])),
     );
-    assert_eq!(st, 0);
-    assert_eq!(pin_token(&mut s, PinProtocol::Two, "24680", None).0, 0);
+    assert_eq!(st, Status::Ok);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "24680", None).0,
+        Status::Ok
+    );
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "ünïç", None).0,
-        status::PIN_INVALID
+        Status::PinInvalid
     );
 }
 
@@ -188,7 +194,7 @@ fn token_permissions_and_rp_id_binding() {
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
     // mc token bound to another RP ID.
     let (_, t) = pin_token(
@@ -201,7 +207,7 @@ fn token_permissions_and_rp_id_binding() {
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
     // A token used under the other protocol.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((1, Some(RP_ID))));
@@ -209,35 +215,38 @@ fn token_permissions_and_rp_id_binding() {
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 1)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
     // The right token works once: its permissions are spent after UP.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((1, Some(RP_ID))));
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0, 0);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0,
+        Status::Ok
+    );
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
     // Unsupported permission bits, zero permissions, missing rpId.
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", Some((4, None))).0,
-        status::UNAUTHORIZED_PERMISSION
+        Status::UnauthorizedPermission
     );
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", Some((0, None))).0,
-        status::INVALID_PARAMETER
+        Status::InvalidParameter
     );
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", Some((1, None))).0,
-        status::MISSING_PARAMETER
+        Status::MissingParameter
     );
     // getPinToken without an RP ID binds to the first RP it is used for.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", None);
     let param = PinProtocol::Two.authenticate(&t, &cdh);
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
-    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, 0);
+    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, Status::Ok);
 }
 
 #[test]
@@ -251,7 +260,7 @@ fn unused_tokens_expire() {
     let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
 }
 
@@ -264,25 +273,25 @@ fn make_credential_rules() {
     let req = make_credential_request(&cdh, RP_ID, Some((&[], 2)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req.clone())).0,
-        status::PIN_NOT_SET
+        Status::PinNotSet
     );
     assert_eq!(s.presence_requests(), 1);
     let mut p = sim_with_pin("1234");
     assert_eq!(
         call(&mut p, MAKE_CREDENTIAL, Some(req)).0,
-        status::PIN_INVALID
+        Status::PinInvalid
     );
     p.set_presence_policy(PresencePolicy::deny());
     let req = make_credential_request(&cdh, RP_ID, Some((&[], 2)), vec![]);
     assert_eq!(
         call(&mut p, MAKE_CREDENTIAL, Some(req)).0,
-        status::OPERATION_DENIED
+        Status::OperationDenied
     );
     // PIN set, no param → PUAT_REQUIRED; with makeCredUvNotRqd it proceeds.
     let req = make_credential_request(&cdh, RP_ID, None, vec![]);
     assert_eq!(
         call(&mut p, MAKE_CREDENTIAL, Some(req.clone())).0,
-        status::PUAT_REQUIRED
+        Status::PuatRequired
     );
     let mut n = Simulator::new(
         SimConfig::with_seed(2)
@@ -290,26 +299,26 @@ fn make_credential_rules() {
             .make_cred_uv_not_rqd(true),
     );
     let (st, body) = call(&mut n, MAKE_CREDENTIAL, Some(req.clone()));
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     let ad = field(&body, 2).and_then(Value::as_bytes).expect("authData");
     assert_eq!(ad[32], 0x01 | 0x40 | 0x80, "UP, AT, ED; no UV");
     // Missing protocol, unsupported protocol.
     let mut req2 = make_credential_request(&cdh, RP_ID, None, vec![(int(8), byt(&[1; 32]))]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req2)).0,
-        status::MISSING_PARAMETER
+        Status::MissingParameter
     );
     req2 = make_credential_request(&cdh, RP_ID, Some((&[1; 32], 3)), vec![]);
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req2)).0,
-        status::INVALID_PARAMETER
+        Status::InvalidParameter
     );
     // Options.
     let opt = |k: &str, v: bool| vec![(int(7), map(vec![(txt(k), Value::Bool(v))]))];
     for (k, v, expected) in [
-        ("rk", true, status::UNSUPPORTED_OPTION),
-        ("up", false, status::INVALID_OPTION),
-        ("uv", true, status::INVALID_OPTION),
+        ("rk", true, Status::UnsupportedOption),
+        ("up", false, Status::InvalidOption),
+        ("uv", true, Status::InvalidOption),
     ] {
         let req = make_credential_request(&cdh, RP_ID, None, opt(k, v));
         assert_eq!(
@@ -332,7 +341,7 @@ fn make_credential_rules() {
     }
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::UNSUPPORTED_ALGORITHM
+        Status::UnsupportedAlgorithm
     );
     // Missing required parameter.
     assert_eq!(
@@ -342,7 +351,7 @@ fn make_credential_rules() {
             Some(map(vec![(int(1), byt(&cdh))]))
         )
         .0,
-        status::MISSING_PARAMETER
+        Status::MissingParameter
     );
     // excludeList with our credential → a touch, then CREDENTIAL_EXCLUDED.
     let id = enroll(&mut s, None);
@@ -360,7 +369,7 @@ fn make_credential_rules() {
     );
     assert_eq!(
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
-        status::CREDENTIAL_EXCLUDED
+        Status::CredentialExcluded
     );
 }
 
@@ -371,14 +380,14 @@ fn hmac_secret_outputs_differ_with_uv_and_are_stable() {
     let id = enroll(&mut s, Some("1234"));
     let salts = [[0x11u8; 32], [0x22u8; 32]];
     let (st, plain, flags) = derive(&mut s, PinProtocol::Two, &id, &salts, None);
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     assert_eq!(flags & 0x05, 0x01, "UP without UV");
     assert_eq!(plain.len(), 2);
     let (_, again, _) = derive(&mut s, PinProtocol::One, &id, &salts[..1], None);
     assert_eq!(again[0], plain[0], "protocol one gives the same output");
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((2, Some(RP_ID))));
     let (st, uv, flags) = derive(&mut s, PinProtocol::Two, &id, &salts, Some(&t));
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     assert_eq!(flags & 0x05, 0x05, "UP and UV");
     assert_ne!(uv[0], plain[0]);
     assert_ne!(uv[1], plain[1]);
@@ -427,7 +436,7 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
             Some(mk(&enc, &bad, &p.key_agreement))
         )
         .0,
-        status::PIN_AUTH_INVALID
+        Status::PinAuthInvalid
     );
     let enc = p.encrypt(&[1u8; 48]);
     let auth = p.authenticate(&enc);
@@ -438,7 +447,7 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
             Some(mk(&enc, &auth, &p.key_agreement))
         )
         .0,
-        status::INVALID_LENGTH
+        Status::InvalidLength
     );
     // A key agreement point that is not on the curve.
     let bogus = map(vec![
@@ -450,13 +459,13 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
     ]);
     assert_eq!(
         call(&mut s, GET_ASSERTION, Some(mk(&enc, &auth, &bogus))).0,
-        status::INVALID_PARAMETER
+        Status::InvalidParameter
     );
 }
 
 #[test]
 fn provisioned_credentials_output_hmac_of_their_cred_random() {
-    // The two credentials of ../shared/fixtures/README.md.
+    // Two credentials made elsewhere, with known CredRandoms.
     let mut s = sim();
     let fixtures: [([u8; 32], Vec<u8>); 2] = [
         (
@@ -480,7 +489,7 @@ fn provisioned_credentials_output_hmac_of_their_cred_random() {
     for (cred_random, id) in &fixtures {
         let salts = [[0xA5u8; 32], [0x5Au8; 32]];
         let (st, out, _) = derive(&mut s, PinProtocol::Two, id, &salts, None);
-        assert_eq!(st, 0);
+        assert_eq!(st, Status::Ok);
         assert_eq!(out[0], hmac_sha256(cred_random, &salts[0]));
         assert_eq!(out[1], hmac_sha256(cred_random, &salts[1]));
     }
@@ -496,7 +505,7 @@ fn provisioned_credentials_output_hmac_of_their_cred_random() {
         .expect("provision");
         derive(&mut s2, PinProtocol::Two, &fixtures[0].1, &[[0; 32]], None)
     };
-    assert_eq!(st, status::NO_CREDENTIALS);
+    assert_eq!(st, Status::NoCredentials);
 }
 
 #[test]
@@ -518,7 +527,7 @@ fn probe_with_up_false_needs_no_touch() {
     ]);
     assert_eq!(
         call(&mut s, GET_ASSERTION, Some(req)).0,
-        status::NO_CREDENTIALS
+        Status::NoCredentials
     );
     assert_eq!(s.presence_requests(), before);
     assert_eq!(s.now(), Duration::ZERO, "no wait happened");
@@ -540,7 +549,7 @@ fn probe_with_up_false_needs_no_touch() {
         (int(5), map(vec![(txt("up"), Value::Bool(false))])),
     ]);
     let (st, body) = call(&mut s, GET_ASSERTION, Some(req));
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     let ad = field(&body, 2).and_then(Value::as_bytes).expect("authData");
     assert_eq!(ad[32] & 0x01, 0);
     assert_eq!(s.presence_requests(), before);
@@ -573,7 +582,7 @@ fn probe_with_up_false_needs_no_touch() {
     ]);
     assert_eq!(
         call(&mut s, GET_ASSERTION, Some(req)).0,
-        status::UNSUPPORTED_OPTION
+        Status::UnsupportedOption
     );
 }
 
@@ -582,16 +591,16 @@ fn always_uv_requires_a_token() {
     let mut s = Simulator::new(SimConfig::with_seed(1).always_uv(true).pin("1234"));
     let id = enroll(&mut s, Some("1234"));
     let (st, _, _) = derive(&mut s, PinProtocol::Two, &id, &[[1; 32]], None);
-    assert_eq!(st, status::PUAT_REQUIRED);
+    assert_eq!(st, Status::PuatRequired);
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((2, Some(RP_ID))));
     let (st, _, flags) = derive(&mut s, PinProtocol::Two, &id, &[[1; 32]], Some(&t));
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     assert_eq!(flags & 0x04, 0x04);
     // Built-in UV satisfies alwaysUv by itself.
     let mut b = Simulator::new(SimConfig::with_seed(1).always_uv(true).built_in_uv(true));
     let id = enroll(&mut b, None);
     let (st, _, flags) = derive(&mut b, PinProtocol::Two, &id, &[[1; 32]], None);
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     assert_eq!(flags & 0x05, 0x05);
 }
 
@@ -601,15 +610,15 @@ fn reset_only_within_ten_seconds_and_forgets_everything() {
     let mut s = sim_with_pin("1234");
     let id = enroll(&mut s, Some("1234"));
     s.advance_clock(Duration::from_secs(11));
-    assert_eq!(call(&mut s, RESET, None).0, status::NOT_ALLOWED);
+    assert_eq!(call(&mut s, RESET, None).0, Status::NotAllowed);
     s.power_cycle();
     s.set_presence_policy(PresencePolicy::deny());
-    assert_eq!(call(&mut s, RESET, None).0, status::OPERATION_DENIED);
+    assert_eq!(call(&mut s, RESET, None).0, Status::OperationDenied);
     s.set_presence_policy(PresencePolicy::approve());
-    assert_eq!(call(&mut s, RESET, None).0, 0);
+    assert_eq!(call(&mut s, RESET, None).0, Status::Ok);
     assert!(!s.pin_is_set());
     let (st, _, _) = derive(&mut s, PinProtocol::Two, &id, &[[1; 32]], None);
-    assert_eq!(st, status::NO_CREDENTIALS);
+    assert_eq!(st, Status::NoCredentials);
 }
 
 struct Recorder {
@@ -645,7 +654,7 @@ fn selection_and_presence_policies() {
     assert_eq!(s.process(SELECTION, &[], &mut ctx), vec![0]);
     assert_eq!(
         s.process(SELECTION, &[], &mut ctx),
-        vec![status::OPERATION_DENIED]
+        vec![u8::from(Status::OperationDenied)]
     );
     let t0 = s.now();
     let k0 = ctx.keepalives;
@@ -659,13 +668,13 @@ fn selection_and_presence_policies() {
     let t0 = s.now();
     assert_eq!(
         s.process(SELECTION, &[], &mut ctx),
-        vec![status::USER_ACTION_TIMEOUT]
+        vec![u8::from(Status::UserActionTimeout)]
     );
     assert_eq!(s.now() - t0, Duration::from_secs(30));
     // Script used up: nobody touches.
     assert_eq!(
         s.process(SELECTION, &[], &mut ctx),
-        vec![status::USER_ACTION_TIMEOUT]
+        vec![u8::from(Status::UserActionTimeout)]
     );
     // Cancel mid-wait.
     s.set_presence_policy(PresencePolicy::time_out());
@@ -675,7 +684,7 @@ fn selection_and_presence_policies() {
     };
     assert_eq!(
         s.process(SELECTION, &[], &mut ctx),
-        vec![status::KEEPALIVE_CANCEL]
+        vec![u8::from(Status::KeepaliveCancel)]
     );
     assert_eq!(ctx.keepalives, 3);
 }
@@ -705,7 +714,7 @@ fn real_clock_wait_can_be_cancelled_from_another_thread() {
     let started = std::time::Instant::now();
     assert_eq!(
         s.process(SELECTION, &[], &mut Flag(flag)),
-        vec![status::KEEPALIVE_CANCEL]
+        vec![u8::from(Status::KeepaliveCancel)]
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     handle.join().expect("thread");
@@ -727,7 +736,7 @@ fn faults_drop_corrupt_and_force() {
     assert_eq!(bad[5], good[5] ^ 0xFF);
     s.inject(Fault::ForceStatus {
         command: SELECTION,
-        status: status::OPERATION_DENIED,
+        status: Status::OperationDenied.into(),
     });
     assert_eq!(
         s.process(GET_INFO, &[], &mut NoContext)[0],
@@ -736,7 +745,7 @@ fn faults_drop_corrupt_and_force() {
     );
     assert_eq!(
         s.process(SELECTION, &[], &mut NoContext),
-        vec![status::OPERATION_DENIED]
+        vec![u8::from(Status::OperationDenied)]
     );
     assert_eq!(
         s.process(SELECTION, &[], &mut NoContext),
@@ -753,28 +762,28 @@ fn malformed_requests_get_status_codes() {
     let mut s = sim();
     assert_eq!(
         s.process(0x55, &[], &mut NoContext),
-        vec![status::INVALID_COMMAND]
+        vec![u8::from(Status::InvalidCommand)]
     );
     assert_eq!(
         s.process(GET_ASSERTION, &[0xA1], &mut NoContext),
-        vec![status::INVALID_CBOR]
+        vec![u8::from(Status::InvalidCbor)]
     );
     assert_eq!(
         s.process(GET_ASSERTION, &[0x01], &mut NoContext),
-        vec![status::CBOR_UNEXPECTED_TYPE]
+        vec![u8::from(Status::CborUnexpectedType)]
     );
     // Duplicate keys.
     assert_eq!(
         s.process(CLIENT_PIN, &[0xA2, 0x02, 0x01, 0x02, 0x01], &mut NoContext),
-        vec![status::INVALID_CBOR]
+        vec![u8::from(Status::InvalidCbor)]
     );
     assert_eq!(
         call(&mut s, CLIENT_PIN, Some(map(vec![(int(2), int(0x42))]))).0,
-        status::INVALID_SUBCOMMAND
+        Status::InvalidSubcommand
     );
     assert_eq!(
         call(&mut s, CLIENT_PIN, Some(map(vec![(int(2), txt("x"))]))).0,
-        status::CBOR_UNEXPECTED_TYPE
+        Status::CborUnexpectedType
     );
     // Absurd declared lengths and deep nesting: errors, no allocation, no panic.
     for hostile in [
@@ -802,7 +811,7 @@ fn malformed_requests_get_status_codes() {
     let big = vec![0u8; s.max_msg_size()];
     assert_eq!(
         s.process(GET_ASSERTION, &big, &mut NoContext),
-        vec![status::REQUEST_TOO_LARGE]
+        vec![u8::from(Status::RequestTooLarge)]
     );
 }
 
@@ -911,14 +920,14 @@ fn state_file_is_private_atomic_and_shared() {
     let id = enroll(&mut a, Some("1234"));
     assert_eq!(
         pin_token(&mut a, PinProtocol::Two, "0000", None).0,
-        status::PIN_INVALID
+        Status::PinInvalid
     );
     let (_, out_a, _) = derive(&mut a, PinProtocol::Two, &id, &[[4; 32]], None);
     let mut b = Simulator::open(&path).expect("open");
     assert_eq!(b.pin_retries(), 7, "retries persisted");
     assert!(b.sign_count() >= 2);
     let (st, out_b, _) = derive(&mut b, PinProtocol::Two, &id, &[[4; 32]], None);
-    assert_eq!(st, 0);
+    assert_eq!(st, Status::Ok);
     assert_eq!(out_a, out_b, "another process serves the same credential");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("ls")
@@ -940,6 +949,6 @@ fn same_seed_same_credentials() {
     let mut c = Simulator::new(SimConfig::with_seed(43));
     assert_eq!(
         derive(&mut c, PinProtocol::Two, &ia, &[[0; 32]], None).0,
-        status::NO_CREDENTIALS
+        Status::NoCredentials
     );
 }

@@ -4,11 +4,14 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tokenring_sim::{
     AttestationMode, NoContext, PresencePolicy, ProvisionedCredential, SimConfig, Simulator,
+    VpcdOptions,
 };
 
 /// A software CTAP 2.1 authenticator for tests and demos (protects nothing).
@@ -116,12 +119,6 @@ fn main() -> Result<()> {
                     other => bail!("unknown attestation {other:?} (none or packed)"),
                 });
             if let Some(pin) = pin {
-                let n = pin.chars().count();
-                if n < tokenring_sim::MIN_PIN_CODE_POINTS
-                    || pin.len() > tokenring_sim::MAX_PIN_BYTES
-                {
-                    bail!("the PIN must have at least 4 characters and at most 63 bytes");
-                }
                 config = config.pin(&pin);
             }
             Simulator::create(config, &statefile)?;
@@ -228,18 +225,22 @@ fn serve_vpcd(statefile: &Path, presence: &str, address: std::net::SocketAddr) -
     let mut sim = Simulator::open(statefile)?;
     sim.set_presence_policy(parse_presence(presence)?);
     sim.set_clock(tokenring_sim::ClockMode::Real);
+    // The bridge runs until SIGTERM or SIGINT raise this flag.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
     eprintln!(
         "tokenring-sim: {} as a contactless card for pcscd via vpcd at {address} (protects nothing)",
         statefile.display()
     );
-    let options = tokenring_sim::vpcd::VpcdOptions {
+    let options = VpcdOptions {
         address,
         ..Default::default()
     };
-    tokenring_sim::vpcd::run_until_signal(
-        std::sync::Arc::new(std::sync::Mutex::new(sim)),
-        &options,
-    )?;
+    tokenring_sim::serve_vpcd(Arc::new(Mutex::new(sim)), &options, &stop, &mut |event| {
+        eprintln!("tokenring-sim: {event}")
+    });
     eprintln!("tokenring-sim: stopped");
     Ok(())
 }

@@ -10,7 +10,8 @@ use p256::{EncodedPoint, PublicKey, SecretKey};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use tokenring_sim::pin_protocol::PinProtocol;
+use tokenring_core::Status;
+use tokenring_sim::testing::PinProtocol;
 use tokenring_sim::{NoContext, Simulator};
 
 pub const RP_ID: &str = "hardware.keychain.glyph.im";
@@ -62,16 +63,18 @@ pub fn tfield<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 /// Sends a request; returns (status, decoded body or Null).
-pub fn call(sim: &mut Simulator, cmd: u8, req: Option<Value>) -> (u8, Value) {
+/// The simulator must answer only status codes the specification names.
+pub fn call(sim: &mut Simulator, cmd: u8, req: Option<Value>) -> (Status, Value) {
     let payload = req.map(|r| encode(&r)).unwrap_or_default();
     let resp = sim.process(cmd, &payload, &mut NoContext);
     let (status, body) = resp.split_first().expect("non-empty response");
+    let status = Status::try_from(*status).expect("a status CTAP 2.1 names");
     let body = if body.is_empty() {
         Value::Null
     } else {
         decode(body)
     };
-    (*status, body)
+    (status, body)
 }
 
 /// The platform side of a PIN/UV auth protocol session.
@@ -93,7 +96,7 @@ impl Platform {
                 (int(2), int(2)),
             ])),
         );
-        assert_eq!(status, 0, "getKeyAgreement");
+        assert_eq!(status, Status::Ok, "getKeyAgreement");
         let cose = field(&body, 1).expect("keyAgreement");
         let x = field(cose, -2).and_then(Value::as_bytes).expect("x");
         let y = field(cose, -3).and_then(Value::as_bytes).expect("y");
@@ -153,7 +156,7 @@ pub fn pin_hash(pin: &str) -> Vec<u8> {
 }
 
 /// setPIN; returns the status.
-pub fn set_pin(sim: &mut Simulator, protocol: PinProtocol, pin: &str) -> u8 {
+pub fn set_pin(sim: &mut Simulator, protocol: PinProtocol, pin: &str) -> Status {
     let mut p = Platform::new(sim, protocol);
     let enc = p.encrypt(&padded(pin));
     let auth = p.authenticate(&enc);
@@ -178,7 +181,7 @@ pub fn pin_token(
     protocol: PinProtocol,
     pin: &str,
     permissions: Option<(i64, Option<&str>)>,
-) -> (u8, Vec<u8>) {
+) -> (Status, Vec<u8>) {
     let mut p = Platform::new(sim, protocol);
     let enc = p.encrypt(&pin_hash(pin));
     let mut req = vec![
@@ -194,7 +197,7 @@ pub fn pin_token(
         }
     }
     let (status, body) = call(sim, CLIENT_PIN, Some(map(req)));
-    if status != 0 {
+    if status != Status::Ok {
         return (status, Vec::new());
     }
     let enc_token = field(&body, 2).and_then(Value::as_bytes).expect("token");
@@ -208,7 +211,7 @@ pub fn retries(sim: &mut Simulator) -> (i64, bool) {
         CLIENT_PIN,
         Some(map(vec![(int(1), int(2)), (int(2), int(1))])),
     );
-    assert_eq!(status, 0);
+    assert_eq!(status, Status::Ok);
     let r = field(&body, 3)
         .and_then(Value::as_integer)
         .and_then(|i| i64::try_from(i).ok())
@@ -254,14 +257,14 @@ pub fn enroll(sim: &mut Simulator, pin: Option<&str>) -> Vec<u8> {
     let req = match pin {
         Some(pin) => {
             let (s, token) = pin_token(sim, PinProtocol::Two, pin, Some((1, Some(RP_ID))));
-            assert_eq!(s, 0);
+            assert_eq!(s, Status::Ok);
             let param = PinProtocol::Two.authenticate(&token, &cdh);
             make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![])
         }
         None => make_credential_request(&cdh, RP_ID, None, vec![]),
     };
     let (status, body) = call(sim, MAKE_CREDENTIAL, Some(req));
-    assert_eq!(status, 0, "makeCredential");
+    assert_eq!(status, Status::Ok, "makeCredential");
     let auth_data = field(&body, 2).and_then(Value::as_bytes).expect("authData");
     let len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
     auth_data[55..55 + len].to_vec()
@@ -274,7 +277,7 @@ pub fn derive(
     cred_id: &[u8],
     salts: &[[u8; 32]],
     token: Option<&[u8]>,
-) -> (u8, Vec<Vec<u8>>, u8) {
+) -> (Status, Vec<Vec<u8>>, u8) {
     let mut p = Platform::new(sim, protocol);
     let plain: Vec<u8> = salts.concat();
     let salt_enc = p.encrypt(&plain);
@@ -308,7 +311,7 @@ pub fn derive(
         req.push((int(7), int(p.number())));
     }
     let (status, body) = call(sim, GET_ASSERTION, Some(map(req)));
-    if status != 0 {
+    if status != Status::Ok {
         return (status, Vec::new(), 0);
     }
     let auth_data = field(&body, 2).and_then(Value::as_bytes).expect("authData");
