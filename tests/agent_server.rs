@@ -15,7 +15,8 @@ use tokenring::agent::protocol::MAX_FRAME_LEN;
 use tokenring::agent::AgentClient;
 use tokenring::app::agent::Agent;
 use tokenring::{Error, SecretStore};
-use tokenring_core::{NoPrompt, PinPurpose, PromptEvent, ScriptedPrompt};
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
+use tokenring_core::{NoPrompt, PinPurpose};
 use tokenring_sim::{ClockMode, PresencePolicy, SimConfig};
 
 #[test]

@@ -18,8 +18,9 @@ use tokenring::{
     Authenticator, AuthenticatorError, AuthenticatorInfo, Device, Discovery, DynAuthenticator,
     HidSource, Prompt, Selector, SimSource, Source, Tokenring, TransportKind,
 };
-use tokenring_core::transport::command;
-use tokenring_core::{CredentialId, Ctap2Client, PromptEvent, ScriptedPrompt, TransportError};
+use tokenring_core::command;
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
+use tokenring_core::{CredentialId, Ctap2Client, TransportError};
 use tokenring_hid::{DynReports, FoundDevice, HidBackend, HidDeviceInfo, HidError, HidReports};
 use tokenring_sim::{ClockMode, PresencePolicy, SimConfig, SimTransport, Simulator};
 use tokenring_sim::{SimHidConnection, SimHidDevice, SimHidOptions};

@@ -12,7 +12,8 @@ use keyring_core::{CredentialStore, Entry};
 use tokenring::app::agent::{Agent, AgentConfig, AuthenticatorSource};
 use tokenring::keyring_store::TokenRingStore;
 use tokenring::{AgentUse, DynAuthenticator, Selector, Tokenring};
-use tokenring_core::{Ctap2Client, ScriptedPrompt};
+use tokenring_core::testing::ScriptedPrompt;
+use tokenring_core::Ctap2Client;
 use tokenring_sim::{PresencePolicy, SimConfig, SimTransport, Simulator};
 
 static ENV: Once = Once::new();

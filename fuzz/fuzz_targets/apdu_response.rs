@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tokenring_core::{NoPrompt, Transport, TransportError, TransportErrorKind};
-use tokenring_nfc::{ApduChannel, LengthEncoding, NfcOptions, NfcTransport, ResponseApdu};
+use tokenring_nfc::{ApduChannel, LengthEncoding, NfcOptions, NfcTransport};
+use tokenring_nfc::internal::apdu::ResponseApdu;
 
 struct FuzzCard<'a> {
     frames: &'a [u8],

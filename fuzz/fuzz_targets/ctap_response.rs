@@ -3,15 +3,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenring_core::auth_data::AuthenticatorData;
-use tokenring_core::cbor;
-use tokenring_core::client_pin::ClientPinResponse;
-use tokenring_core::cose::CoseEc2Key;
-use tokenring_core::get_assertion::{decrypt_hmac_secret_output, GetAssertionResponse};
-use tokenring_core::get_info::GetInfoResponse;
-use tokenring_core::make_credential::MakeCredentialResponse;
-use tokenring_core::pin_protocol::{KeyAgreement, PinUvAuthProtocol};
-use tokenring_core::transport::command;
+use tokenring_core::internal::auth_data::AuthenticatorData;
+use tokenring_core::internal::cbor;
+use tokenring_core::internal::client_pin::ClientPinResponse;
+use tokenring_core::internal::cose::CoseEc2Key;
+use tokenring_core::internal::get_assertion::{decrypt_hmac_secret_output, GetAssertionResponse};
+use tokenring_core::internal::get_info::GetInfoResponse;
+use tokenring_core::internal::make_credential::MakeCredentialResponse;
+use tokenring_core::internal::pin_protocol::{KeyAgreement, PinUvAuthProtocol};
+use tokenring_core::command;
 use tokenring_core::{
     Authenticator, CredentialId, Ctap2Client, DeriveRequest, NoPrompt, Prompt, Reply, Salts,
     Transport, TransportError, TransportInfo, TransportKind, UvMode,

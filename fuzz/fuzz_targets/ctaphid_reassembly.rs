@@ -12,10 +12,9 @@ use libfuzzer_sys::fuzz_target;
 use tokenring_core::{
     NoPrompt, Transport, TransportError, TransportErrorKind, TransportInfo, TransportKind,
 };
-use tokenring_hid::ctaphid::{capability, command, fragment, ChannelId, InitResponse, REPORT_SIZE};
-use tokenring_hid::{
-    HidReports, HidTimeouts, HidTransport, Progress, Reassembler, MAX_MESSAGE_SIZE,
-};
+use tokenring_hid::internal::ctaphid::{capability, command, fragment, ChannelId, InitResponse, REPORT_SIZE};
+use tokenring_hid::{HidReports, HidTimeouts, HidTransport, MAX_MESSAGE_SIZE};
+use tokenring_hid::internal::reassembly::{Progress, Reassembler};
 
 const CID: ChannelId = ChannelId(0x0102_0304);
 

@@ -8,10 +8,11 @@
 //! (`opensk_hid::NAME`).
 
 use ciborium::Value;
+use tokenring_core::testing::{CountingTransport, PromptEvent, ScriptedPrompt};
 use tokenring_core::{
-    transport::command, Authenticator, CountingTransport, CredentialId, Ctap2Client, DeriveRequest,
-    Error, HmacSecretOutput, Pin, Prompt, PromptEvent, Reply, Salts, ScriptedPrompt, Transport,
-    TransportError, TransportInfo, UserEntity, UvMode, DEFAULT_RP_ID,
+    command, Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, HmacSecretOutput, Pin,
+    Prompt, Reply, Salts, Transport, TransportError, TransportInfo, UserEntity, UvMode,
+    DEFAULT_RP_ID,
 };
 use tokenring_interop::{with_fido_authenticator, OpenSkHidDevice, OpenSkTransport, Presence};
 

@@ -44,7 +44,7 @@ impl Fixture {
         let socket = dir.path().join("agent").join("vault.sock");
         let sim = Arc::new(Mutex::new(Simulator::new(config)));
         let mut auth = Ctap2Client::new(SimTransport::new(Arc::clone(&sim))).unwrap();
-        let prompt = tokenring_core::ScriptedPrompt::new();
+        let prompt = tokenring_core::testing::ScriptedPrompt::new();
         if let Some(pin) = pin {
             for _ in 0..4 {
                 prompt.push_pin(Some(pin));

@@ -734,6 +734,6 @@ mod tests {
     #[test]
     fn client_is_send_when_its_transport_is() {
         fn assert_send<S: Send>() {}
-        assert_send::<Ctap2Client<crate::CountingTransport<Box<dyn Transport + Send>>>>();
+        assert_send::<Ctap2Client<crate::testing::CountingTransport<Box<dyn Transport + Send>>>>();
     }
 }

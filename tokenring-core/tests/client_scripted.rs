@@ -9,15 +9,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use ciborium::Value;
-use tokenring_core::auth_data::{build, flags};
-use tokenring_core::cbor::{self, IntMap};
-use tokenring_core::cose::CoseEc2Key;
-use tokenring_core::pin_protocol::{KeyAgreement, PinUvAuthProtocol};
-use tokenring_core::transport::command;
+use tokenring_core::command;
+use tokenring_core::internal::auth_data::{build, flags};
+use tokenring_core::internal::cbor::{self, IntMap};
+use tokenring_core::internal::cose::CoseEc2Key;
+use tokenring_core::internal::pin_protocol::{KeyAgreement, PinUvAuthProtocol};
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
 use tokenring_core::{
     Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, Pin, Prompt,
-    PromptEvent, Reply, Salts, ScriptedPrompt, Transport, TransportError, TransportInfo,
-    TransportKind, UserEntity, UvMode,
+    Reply, Salts, Transport, TransportError, TransportInfo, TransportKind, UserEntity, UvMode,
 };
 
 type Responder = Box<dyn FnMut(u8, &[u8], &dyn Prompt) -> Reply>;
@@ -363,7 +363,7 @@ fn never_uv_true_together_with_pin_uv_auth_param() {
             }
             let cdh = cbor::into_bytes(req.require(2, "cdh").unwrap(), "cdh", 32).unwrap();
             let param = cbor::into_bytes(req.require(6, "param").unwrap(), "param", 64).unwrap();
-            assert!(tokenring_core::pin_protocol::verify(
+            assert!(tokenring_core::internal::pin_protocol::verify(
                 protocol, &token, &cdh, &param
             ));
             let ext = cbor::into_text_map(req.require(4, "ext").unwrap(), "ext").unwrap();

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokenring_core::transport::command;
+use tokenring_core::command;
+use tokenring_core::testing::{CountingTransport, PromptEvent, ScriptedPrompt};
 use tokenring_core::{
-    Authenticator, CountingTransport, CredentialId, Ctap2Client, DeriveRequest, Error,
-    KeepaliveStatus, Pin, PinPurpose, PromptEvent, Salts, ScriptedPrompt, UserEntity, UvMode,
-    DEFAULT_RP_ID,
+    Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, Pin,
+    PinPurpose, Salts, UserEntity, UvMode, DEFAULT_RP_ID,
 };
 use tokenring_sim::{
     Fault, PresencePolicy, ProvisionedCredential, SimConfig, SimTransport, Simulator,

@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 use ciborium::Value;
-use tokenring_core::auth_data::{build, flags, AuthenticatorData};
-use tokenring_core::cbor::{self, ResponseError};
-use tokenring_core::client_pin::ClientPinResponse;
-use tokenring_core::cose::CoseEc2Key;
-use tokenring_core::get_assertion::GetAssertionResponse;
-use tokenring_core::get_info::GetInfoResponse;
-use tokenring_core::make_credential::MakeCredentialResponse;
+use tokenring_core::internal::auth_data::{build, flags, AuthenticatorData};
+use tokenring_core::internal::cbor::{self, ResponseError};
+use tokenring_core::internal::client_pin::ClientPinResponse;
+use tokenring_core::internal::cose::CoseEc2Key;
+use tokenring_core::internal::get_assertion::GetAssertionResponse;
+use tokenring_core::internal::get_info::GetInfoResponse;
+use tokenring_core::internal::make_credential::MakeCredentialResponse;
 
 fn key() -> CoseEc2Key {
     CoseEc2Key::key_agreement(p256::SecretKey::from_slice(&[9; 32]).unwrap().public_key())

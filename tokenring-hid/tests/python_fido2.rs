@@ -19,7 +19,7 @@ use tokenring_core::{
     Authenticator, CredentialId, Ctap2Client, DeriveRequest, NoPrompt, Salts, TransportError,
     TransportErrorKind, TransportInfo, TransportKind, UvMode, DEFAULT_RP_ID,
 };
-use tokenring_hid::ctaphid::REPORT_SIZE;
+use tokenring_hid::internal::ctaphid::REPORT_SIZE;
 use tokenring_hid::{HidReports, HidTransport};
 use tokenring_sim::{
     PresenceAnswer, PresencePolicy, SimConfig, SimHidConnection, SimHidDevice, Simulator,

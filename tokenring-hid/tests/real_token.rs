@@ -6,9 +6,10 @@
 
 #![cfg(feature = "hidapi")]
 
+use tokenring_core::testing::ScriptedPrompt;
 use tokenring_core::{
-    Authenticator, Ctap2Client, DeriveRequest, NoPrompt, Prompt, Salts, ScriptedPrompt, Transport,
-    UserEntity, UvMode, DEFAULT_RP_ID,
+    Authenticator, Ctap2Client, DeriveRequest, NoPrompt, Prompt, Salts, Transport, UserEntity,
+    UvMode, DEFAULT_RP_ID,
 };
 
 #[test]

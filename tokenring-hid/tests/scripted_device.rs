@@ -5,11 +5,14 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
 use tokenring_core::{
-    KeepaliveStatus, NoPrompt, PromptEvent, ScriptedPrompt, Transport, TransportError,
-    TransportErrorKind, TransportInfo, TransportKind,
+    KeepaliveStatus, NoPrompt, Transport, TransportError, TransportErrorKind, TransportInfo,
+    TransportKind,
 };
-use tokenring_hid::ctaphid::{capability, command, error_code, fragment, ChannelId, REPORT_SIZE};
+use tokenring_hid::internal::ctaphid::{
+    capability, command, error_code, fragment, ChannelId, REPORT_SIZE,
+};
 use tokenring_hid::{HidReports, HidTimeouts, HidTransport};
 
 type Report = [u8; REPORT_SIZE];

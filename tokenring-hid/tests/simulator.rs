@@ -7,11 +7,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ciborium::Value;
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
 use tokenring_core::{
-    KeepaliveStatus, NoPrompt, PromptEvent, ScriptedPrompt, Transport, TransportError,
-    TransportErrorKind, TransportInfo, TransportKind,
+    KeepaliveStatus, NoPrompt, Transport, TransportError, TransportErrorKind, TransportInfo,
+    TransportKind,
 };
-use tokenring_hid::ctaphid::{command, error_code, REPORT_SIZE};
+use tokenring_hid::internal::ctaphid::{command, error_code, REPORT_SIZE};
 use tokenring_hid::{HidReports, HidTimeouts, HidTransport};
 use tokenring_sim::{
     PresencePolicy, SimConfig, SimHidConnection, SimHidDevice, SimHidOptions, SimTransport,

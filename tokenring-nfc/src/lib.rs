@@ -1,15 +1,15 @@
 #![doc = include_str!("../README.md")]
 
-pub mod apdu;
-pub mod channel;
+mod apdu;
+mod channel;
 #[cfg(feature = "pcsc")]
 pub mod discovery;
-pub mod error;
+mod error;
 #[cfg(feature = "pcsc")]
-pub mod pcsc_channel;
-pub mod transport;
+mod pcsc_channel;
+mod transport;
 
-pub use apdu::{CommandApdu, LengthEncoding, ResponseApdu, StatusWord};
+pub use apdu::{LengthEncoding, StatusWord};
 pub use channel::{ApduChannel, Session};
 #[cfg(feature = "pcsc")]
 pub use discovery::NfcSource;
@@ -17,3 +17,14 @@ pub use error::NfcError;
 #[cfg(feature = "pcsc")]
 pub use pcsc_channel::{PcscChannel, PcscContext, ReaderCard};
 pub use transport::{NfcOptions, NfcTransport, FIDO_AID};
+
+/// The ISO 7816-4 APDU layer (command encoding with both length encodings,
+/// command chaining, response parsing), reachable for the fuzz targets. Not
+/// part of the API: it changes without notice.
+#[doc(hidden)]
+pub mod internal {
+    /// Command and response APDUs (ISO/IEC 7816-4 §5.1, §5.6).
+    pub mod apdu {
+        pub use crate::apdu::*;
+    }
+}

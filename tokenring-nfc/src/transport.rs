@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokenring_core::transport::command;
+use tokenring_core::command;
 use tokenring_core::{
     KeepaliveStatus, NoPrompt, Prompt, Reply, Transport, TransportError, TransportErrorKind,
     TransportInfo, TransportKind,
@@ -19,10 +19,6 @@ use crate::error::{card_gone, protocol, NfcError};
 
 /// The FIDO applet's AID (CTAP 2.1 §11.3.3).
 pub const FIDO_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x06, 0x47, 0x2F, 0x00, 0x01];
-/// SELECT's version string of an applet that speaks U2F (and maybe CTAP2).
-pub const VERSION_U2F_V2: &str = "U2F_V2";
-/// SELECT's version string of a CTAP2-only applet.
-pub const VERSION_FIDO_2_0: &str = "FIDO_2_0";
 
 /// ISO 7816-4 SELECT.
 pub const INS_SELECT: u8 = 0xA4;

@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokenring_core::transport::command;
+use tokenring_core::command;
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
 use tokenring_core::{
     Authenticator, CredentialId, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, NoPrompt,
-    PromptEvent, Salts, ScriptedPrompt, Transport, TransportError, TransportErrorKind, UserEntity,
-    UvMode, DEFAULT_RP_ID,
+    Salts, Transport, TransportError, TransportErrorKind, UserEntity, UvMode, DEFAULT_RP_ID,
 };
 use tokenring_nfc::{NfcError, NfcOptions, NfcTransport, PcscChannel, PcscContext};
 use tokenring_sim::{serve_vpcd, ClockMode, PresencePolicy, SimConfig, Simulator, VpcdOptions};

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokenring_core::testing::ScriptedPrompt;
 use tokenring_core::{
-    Authenticator, Ctap2Client, DeriveRequest, NoPrompt, Salts, ScriptedPrompt, UserEntity, UvMode,
-    DEFAULT_RP_ID,
+    Authenticator, Ctap2Client, DeriveRequest, NoPrompt, Salts, UserEntity, UvMode, DEFAULT_RP_ID,
 };
 use tokenring_nfc::{NfcOptions, NfcTransport, PcscChannel, PcscContext};
 use tokenring_sim::{serve_vpcd, ClockMode, PresencePolicy, SimConfig, Simulator, VpcdOptions};

@@ -4,11 +4,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokenring_core::transport::command;
-use tokenring_core::{
-    KeepaliveStatus, NoPrompt, PromptEvent, ScriptedPrompt, Transport, TransportError,
-    TransportErrorKind,
-};
+use tokenring_core::command;
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
+use tokenring_core::{KeepaliveStatus, NoPrompt, Transport, TransportError, TransportErrorKind};
 use tokenring_nfc::{ApduChannel, LengthEncoding, NfcError, NfcOptions, NfcTransport, StatusWord};
 
 const SELECT: [u8; 14] = [

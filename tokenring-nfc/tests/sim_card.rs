@@ -5,10 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokenring_core::transport::command;
+use tokenring_core::command;
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
 use tokenring_core::{
-    Authenticator, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, NoPrompt, PromptEvent,
-    Salts, ScriptedPrompt, Transport, TransportError, UserEntity, UvMode, DEFAULT_RP_ID,
+    Authenticator, Ctap2Client, DeriveRequest, Error, KeepaliveStatus, NoPrompt, Salts, Transport,
+    TransportError, UserEntity, UvMode, DEFAULT_RP_ID,
 };
 use tokenring_nfc::{ApduChannel, LengthEncoding, NfcOptions, NfcTransport};
 use tokenring_sim::{

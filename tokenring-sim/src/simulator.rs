@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use tokenring_core::transport::command;
+use tokenring_core::command;
 use tokenring_core::{KeepaliveStatus, Status};
 use zeroize::Zeroizing;
 

@@ -1,9 +1,7 @@
 //! `SimTransport`: the simulator as an in-process `tokenring_core::Transport`.
 
-use tokenring_core::{
-    KeepaliveStatus, PromptEvent, ScriptedPrompt, Status, Transport, TransportErrorKind,
-    TransportKind,
-};
+use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
+use tokenring_core::{KeepaliveStatus, Status, Transport, TransportErrorKind, TransportKind};
 use tokenring_sim::{Fault, PresencePolicy, SimConfig, SimTransport, Simulator};
 
 #[test]

@@ -4,7 +4,8 @@
 
 mod common;
 
-use tokenring_core::{Ctap2Client, NoPrompt, ScriptedPrompt, UvMode, DEFAULT_RP_ID};
+use tokenring_core::testing::ScriptedPrompt;
+use tokenring_core::{Ctap2Client, NoPrompt, UvMode, DEFAULT_RP_ID};
 use tokenring_sim::{ProvisionedCredential, SimConfig, SimTransport, Simulator};
 use tokenring_vault::{CreateOptions, Vault, VaultError};
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::hmac_authenticator::HmacAuthenticator;
-use tokenring_core::{NoPrompt, ScriptedPrompt, UvMode};
+use tokenring_core::testing::ScriptedPrompt;
+use tokenring_core::{NoPrompt, UvMode};
 use tokenring_vault::{persist, CreateOptions, Vault, VaultError};
 
 fn new_vault(dir: &Path) -> (Vault, HmacAuthenticator) {

@@ -28,7 +28,7 @@ impl<T> CountingTransport<T> {
         self.total
     }
 
-    /// Exchanges of one command (see [`crate::transport::command`]).
+    /// Exchanges of one command (see [`crate::command`]).
     pub fn count_of(&self, command: u8) -> usize {
         self.per_command.get(&command).copied().unwrap_or(0)
     }
