@@ -310,7 +310,8 @@ fn no_authenticator_says_to_plug_one_in() {
 #[test]
 fn vault_locked_by_another_process_says_who() {
     let env = Env::with_vault();
-    let _lock = tokenring_vault::persist::lock(&env.vault, Duration::from_secs(1)).expect("lock");
+    let _lock =
+        tokenring_vault::VaultLock::acquire(&env.vault, Duration::from_secs(1)).expect("lock");
     let run = env.run_input(&["set", "s", "u"], "v\n").expect(8);
     assert!(
         run.stderr.contains(&format!(

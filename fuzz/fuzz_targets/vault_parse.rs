@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use tokenring_core::CredentialId;
-use tokenring_vault::{format, VaultCredential};
+use tokenring_vault::internal::format;
+use tokenring_vault::VaultCredential;
 
 fuzz_target!(|data: &[u8]| {
     let fast = format::parse_file(data);

@@ -26,8 +26,8 @@ use tokenring_core::CredentialId;
 use crate::entry::{Entries, KeyHandle, StoredEntry, VaultCredential};
 use crate::error::FormatError;
 use crate::fernet::{self, FernetKey};
-use crate::json_text::write_str;
-use crate::{canonical, encoding};
+use crate::python_json::write_string;
+use crate::{canonical_reader, hex_codec};
 
 /// An outer vault file, parsed: the vault key handle and the raw bytes of
 /// the Fernet token in `data` (still encrypted).
@@ -70,7 +70,7 @@ struct CredentialJson<'a> {
 const MAX_CREDENTIAL_ID: usize = 1023;
 
 fn parse_credential(json: &CredentialJson<'_>) -> Result<VaultCredential, FormatError> {
-    let id = encoding::hex_decode(json.credential_id.as_bytes()).ok_or(FormatError::BadHex {
+    let id = hex_codec::hex_decode(json.credential_id.as_bytes()).ok_or(FormatError::BadHex {
         field: "credential_id",
     })?;
     if id.is_empty() || id.len() > MAX_CREDENTIAL_ID {
@@ -87,11 +87,11 @@ fn parse_credential(json: &CredentialJson<'_>) -> Result<VaultCredential, Format
 }
 
 fn parse_salt(text: &str) -> Result<[u8; 32], FormatError> {
-    if let Some(salt) = encoding::hex_decode_32(text.as_bytes()) {
+    if let Some(salt) = hex_codec::hex_decode_32(text.as_bytes()) {
         return Ok(salt);
     }
     let bytes =
-        encoding::hex_decode(text.as_bytes()).ok_or(FormatError::BadHex { field: "salt" })?;
+        hex_codec::hex_decode(text.as_bytes()).ok_or(FormatError::BadHex { field: "salt" })?;
     let actual = bytes.len();
     bytes.try_into().map_err(|_| FormatError::BadLength {
         field: "salt",
@@ -102,7 +102,7 @@ fn parse_salt(text: &str) -> Result<[u8; 32], FormatError> {
 
 /// Parses an outer vault file (the whole file's bytes).
 pub fn parse_file(bytes: &[u8]) -> Result<VaultFile, FormatError> {
-    if let Some((key, token)) = canonical::parse_file(bytes) {
+    if let Some((key, token)) = canonical_reader::parse_file(bytes) {
         return Ok(VaultFile { key, token });
     }
     parse_file_general(bytes)
@@ -124,7 +124,7 @@ pub fn read_file(
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     let mut head = vec![0u8; len.min(64 * 1024)];
     file.read_exact_at(&mut head, 0)?;
-    if let Some((key, start)) = canonical::parse_head(&head) {
+    if let Some((key, start)) = canonical_reader::parse_head(&head) {
         let data_len = len.saturating_sub(start + 2);
         let mut tail = [0u8; 2];
         if len >= start + 2 && data_len % 8 == 0 && data_len > 0 {
@@ -142,9 +142,9 @@ pub fn read_file(
                 file.read_exact_at(buf, at as u64)?;
                 at += n;
                 let decoded = if at < end {
-                    encoding::hex_base64_decode_groups_into(buf, &mut token)
+                    hex_codec::hex_base64_decode_groups_into(buf, &mut token)
                 } else {
-                    encoding::hex_base64_decode_into(buf, &mut token)
+                    hex_codec::hex_base64_decode_into(buf, &mut token)
                 };
                 if decoded.is_none() {
                     ok = false;
@@ -169,7 +169,7 @@ pub fn parse_file_general(bytes: &[u8]) -> Result<VaultFile, FormatError> {
         serde_json::from_slice(bytes).map_err(|e| FormatError::from_json(&e))?;
     let credential = Arc::new(parse_credential(&json.key.credential)?);
     let salt = parse_salt(&json.key.salt)?;
-    let token = encoding::hex_base64_decode(json.data.as_bytes())
+    let token = hex_codec::hex_base64_decode(json.data.as_bytes())
         .ok_or(FormatError::BadHex { field: "data" })?;
     Ok(VaultFile {
         key: KeyHandle { salt, credential },
@@ -185,9 +185,9 @@ pub fn write_file(key: &KeyHandle, token: &[u8], out: &mut impl Write) -> std::i
     head.extend_from_slice(b", \"data\": \"");
     // Encode the (possibly very large) token in chunks, never all at once.
     let mut buf = head;
-    buf.reserve(encoding::hex_base64_len(CHUNK.min(token.len())) + 2);
+    buf.reserve(hex_codec::hex_base64_len(CHUNK.min(token.len())) + 2);
     for chunk in token.chunks(CHUNK) {
-        encoding::hex_base64_encode_into(chunk, &mut buf);
+        hex_codec::hex_base64_encode_into(chunk, &mut buf);
         out.write_all(&buf)?;
         buf.clear();
     }
@@ -200,7 +200,7 @@ const CHUNK: usize = 3 * 128 * 1024;
 
 fn write_key(key: &KeyHandle, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"salt\": \"");
-    encoding::hex_encode_into(&key.salt, out);
+    hex_codec::hex_encode_into(&key.salt, out);
     out.extend_from_slice(b"\", \"credential\": ");
     write_credential(&key.credential, out);
     out.push(b'}');
@@ -209,9 +209,9 @@ fn write_key(key: &KeyHandle, out: &mut Vec<u8>) {
 /// `{"rp_id": "…", "credential_id": "…"}`.
 fn write_credential(credential: &VaultCredential, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"rp_id\": ");
-    write_str(out, &credential.rp_id);
+    write_string(out, &credential.rp_id);
     out.extend_from_slice(b", \"credential_id\": \"");
-    encoding::hex_encode_into(credential.id.as_bytes(), out);
+    hex_codec::hex_encode_into(credential.id.as_bytes(), out);
     out.extend_from_slice(b"\"}");
 }
 
@@ -223,7 +223,7 @@ fn write_key_cached(
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"{\"salt\": \"");
-    encoding::hex_encode_into(&key.salt, out);
+    hex_codec::hex_encode_into(&key.salt, out);
     out.extend_from_slice(b"\", \"credential\": ");
     match cache {
         Some((credential, text)) if Arc::ptr_eq(credential, &key.credential) => {
@@ -262,13 +262,13 @@ fn write_entries_in_pieces(
             out.extend_from_slice(b", ");
         }
         out.push(b'[');
-        write_str(out, service);
+        write_string(out, service);
         out.extend_from_slice(b", ");
-        write_str(out, user);
+        write_string(out, user);
         out.extend_from_slice(b", ");
         write_key_cached(&entry.key, &mut cache, out);
         out.extend_from_slice(b", ");
-        write_str(out, &entry.token);
+        write_string(out, &entry.token);
         out.push(b']');
     }
     out.push(b']');
@@ -325,11 +325,11 @@ pub(crate) fn write_sealed_file(
                 }
                 mac.finalize()
             })?;
-        let mut text = Vec::with_capacity(encoding::hex_base64_len(PIECE + 4096) + 512);
+        let mut text = Vec::with_capacity(hex_codec::hex_base64_len(PIECE + 4096) + 512);
         text.extend_from_slice(b"{\"key\": ");
         write_key(header, &mut text);
         text.extend_from_slice(b", \"data\": \"");
-        let mut encoder = encoding::HexBase64Encoder::default();
+        let mut encoder = hex_codec::HexBase64Encoder::default();
         encoder.push(&token_header, &mut text);
         for piece in from_producer {
             encoder.push(&piece, &mut text);
@@ -353,7 +353,7 @@ pub fn parse_entries(
     plaintext: &[u8],
     vault_credential: &Arc<VaultCredential>,
 ) -> Result<Entries, FormatError> {
-    if let Some(entries) = canonical::parse_entries(plaintext, vault_credential) {
+    if let Some(entries) = canonical_reader::parse_entries(plaintext, vault_credential) {
         return Ok(entries);
     }
     parse_entries_general(plaintext, vault_credential)
@@ -409,8 +409,10 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
         let mut last: Arc<VaultCredential> = Arc::clone(self.credential);
         while let Some((service, user, key, token)) = seq.next_element::<EntryJson<'de>>()? {
             let credential = if key.credential.rp_id == last.rp_id
-                && encoding::hex_equals(key.credential.credential_id.as_bytes(), last.id.as_bytes())
-            {
+                && hex_codec::hex_equals(
+                    key.credential.credential_id.as_bytes(),
+                    last.id.as_bytes(),
+                ) {
                 Arc::clone(&last)
             } else {
                 match parse_credential(&key.credential) {

@@ -1,17 +1,36 @@
 #![doc = include_str!("../README.md")]
 
-mod canonical;
-pub mod encoding;
-pub mod entry;
-pub mod error;
-pub mod fernet;
-pub mod format;
-pub mod json_text;
-pub mod persist;
-pub mod vault;
+mod canonical_reader;
+mod entry;
+mod error;
+mod fernet;
+mod format;
+mod hex_codec;
+mod persist;
+mod python_json;
+mod vault;
 
-pub use entry::{Entries, KeyHandle, Password, StoredEntry, VaultCredential};
+pub use entry::{Password, VaultCredential};
 pub use error::{FormatError, VaultError};
-pub use fernet::{FernetError, FernetKey};
-pub use persist::DEFAULT_LOCK_TIMEOUT;
+pub use persist::{VaultLock, DEFAULT_LOCK_TIMEOUT};
 pub use vault::{quote_name, CreateOptions, Vault};
+
+/// The file format (both readers and the writer), Fernet and the hex codecs,
+/// reachable for the fuzz targets and for tests that build or take apart
+/// vault files by hand. Not part of the API: it changes without notice.
+#[doc(hidden)]
+pub mod internal {
+    /// The v1 file format: the outer file and the entry list, read and written.
+    pub mod format {
+        pub use crate::entry::{Entries, KeyHandle, StoredEntry};
+        pub use crate::format::*;
+    }
+    /// Fernet tokens (the Fernet specification).
+    pub mod fernet {
+        pub use crate::fernet::*;
+    }
+    /// Hex and hex-of-base64url, table-driven.
+    pub mod hex_codec {
+        pub use crate::hex_codec::*;
+    }
+}

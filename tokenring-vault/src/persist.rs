@@ -45,9 +45,25 @@ fn parent_dir(vault: &Path) -> &Path {
     }
 }
 
-/// An exclusive lock on a vault, released on drop.
+/// The cross-process lock of a vault: the exclusive lock on `<vault>.lock`
+/// beside it, which every change to the vault holds while it re-reads,
+/// changes and saves the file. Released on drop.
+///
+/// [`Vault`](crate::Vault) takes it by itself; hold one to keep every
+/// TokenRing process from changing the vault for a while (to copy the file
+/// for a backup, say). Readers are not held up: a save replaces the file
+/// whole, so a reader always sees one complete version.
 pub struct VaultLock {
     file: File,
+}
+
+impl VaultLock {
+    /// Takes the lock of the vault at `vault`, waiting up to `timeout` for
+    /// another process to release it; then
+    /// [`VaultError::LockedByAnotherProcess`] names the holder's pid.
+    pub fn acquire(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
+        lock(vault, timeout)
+    }
 }
 
 impl Drop for VaultLock {

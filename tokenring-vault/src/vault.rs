@@ -10,11 +10,11 @@ use tokenring_core::{
 };
 use zeroize::Zeroizing;
 
-use crate::encoding;
 use crate::entry::{Entries, KeyHandle, Password, StoredEntry, VaultCredential};
 use crate::error::VaultError;
 use crate::fernet::{self, FernetKey};
 use crate::format;
+use crate::hex_codec;
 use crate::persist::{self, Fingerprint};
 
 /// How a new vault is made.
@@ -430,7 +430,7 @@ impl Vault {
             service: service.to_string(),
             user: user.to_string(),
         };
-        let token = encoding::hex_base64_decode(entry.token.as_bytes()).ok_or_else(failed)?;
+        let token = hex_codec::hex_base64_decode(entry.token.as_bytes()).ok_or_else(failed)?;
         let plaintext = key.decrypt(&token).map_err(|_| failed())?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| failed())?;
         Ok(Some(Password::new(text)))
@@ -482,7 +482,7 @@ impl Vault {
             let token = key.encrypt_with(password.as_bytes(), random_iv()?, fernet::unix_now());
             let entry = StoredEntry {
                 key: key_handle,
-                token: encoding::hex_base64_encode(&token).into_boxed_str(),
+                token: hex_codec::hex_base64_encode(&token).into_boxed_str(),
             };
             new_entries.push((service.to_string(), user.to_string(), entry));
         }

@@ -280,7 +280,8 @@ fn a_vault_replaced_by_another_is_not_overwritten() {
 
 #[test]
 fn tampered_entry_list_and_entry_tokens() {
-    use tokenring_vault::{format, FernetKey};
+    use tokenring_vault::internal::fernet::FernetKey;
+    use tokenring_vault::internal::format;
     let mut f = good_vault();
     let file = format::parse_file(&f.good).expect("parse");
     // Re-encrypt a bad entry list under the real vault key: it is corrupt, not tampered.

@@ -3,7 +3,7 @@
 mod common;
 
 use serde_json::Value;
-use tokenring_vault::fernet::{self, FernetKey};
+use tokenring_vault::internal::fernet::{self, FernetKey};
 
 fn load(name: &str) -> Vec<Value> {
     let path = common::fixture("fernet-spec").join(name);

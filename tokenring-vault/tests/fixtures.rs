@@ -5,7 +5,9 @@ mod common;
 
 use common::hmac_authenticator::{hmac_sha256, HmacAuthenticator};
 use tokenring_core::{NoPrompt, Secret32, UvMode, DEFAULT_RP_ID};
-use tokenring_vault::{format, FernetKey, Vault, VaultError};
+use tokenring_vault::internal::fernet::FernetKey;
+use tokenring_vault::internal::format;
+use tokenring_vault::{Vault, VaultError};
 
 fn fixture1_auth() -> HmacAuthenticator {
     HmacAuthenticator::with_credential(

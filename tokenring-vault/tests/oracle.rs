@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 
 use common::hmac_authenticator::HmacAuthenticator;
 use tokenring_core::{NoPrompt, DEFAULT_RP_ID};
-use tokenring_vault::{encoding, format, CreateOptions, Vault};
+use tokenring_vault::internal::{format, hex_codec};
+use tokenring_vault::{CreateOptions, Vault};
 
 const ENTRIES: &[(&str, &str, &str)] = &[
     ("index.example", "__token__", "tok-AgEIc2VjcmV0LXVwbG9hZA"),
@@ -134,7 +135,7 @@ fn the_original_reads_what_we_write() {
             &NoPrompt,
         )
         .expect("set again");
-    let cred_random = encoding::hex_encode(&auth.credentials[0].cred_random);
+    let cred_random = hex_codec::hex_encode(&auth.credentials[0].cred_random);
     let p = path.to_str().expect("utf-8 path");
 
     let (ok, listed) = oracle(python, &["list", p, &cred_random]);
@@ -170,8 +171,8 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
     let mut args = vec![
         "write".to_string(),
         p.to_string(),
-        encoding::hex_encode(&cred_random),
-        encoding::hex_encode(&cred_id),
+        hex_codec::hex_encode(&cred_random),
+        hex_codec::hex_encode(&cred_id),
     ];
     for (s, u, pw) in ENTRIES {
         args.extend([s.to_string(), u.to_string(), pw.to_string()]);
@@ -209,7 +210,7 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
         .expect("set");
     let mut expected: Vec<(&str, &str, &str)> = ENTRIES[1..].to_vec();
     expected.push(("added here", "🙂", "new\tpassword\n"));
-    let (ok, listed) = oracle(python, &["list", p, &encoding::hex_encode(&cred_random)]);
+    let (ok, listed) = oracle(python, &["list", p, &hex_codec::hex_encode(&cred_random)]);
     assert!(ok);
     assert_eq!(
         String::from_utf8_lossy(&listed),
@@ -220,7 +221,7 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
         &[
             "get",
             p,
-            &encoding::hex_encode(&cred_random),
+            &hex_codec::hex_encode(&cred_random),
             "added here",
             "🙂",
         ],

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::hmac_authenticator::HmacAuthenticator;
 use tokenring_core::testing::ScriptedPrompt;
 use tokenring_core::{NoPrompt, UvMode};
-use tokenring_vault::{persist, CreateOptions, Vault, VaultError};
+use tokenring_vault::{CreateOptions, Vault, VaultError, VaultLock};
 
 fn new_vault(dir: &Path) -> (Vault, HmacAuthenticator) {
     let mut auth = HmacAuthenticator::new();
@@ -244,7 +244,7 @@ fn waits_for_another_lock_holder_then_says_who() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (vault, mut auth) = new_vault(dir.path());
     let vault = vault.with_lock_timeout(Duration::from_millis(150));
-    let held = persist::lock(vault.path(), Duration::from_secs(1)).expect("lock");
+    let held = VaultLock::acquire(vault.path(), Duration::from_secs(1)).expect("lock");
     let start = Instant::now();
     let err = vault
         .set("s", "u", "p", &mut auth, &NoPrompt)

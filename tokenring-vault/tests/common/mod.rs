@@ -31,7 +31,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn bytes_of(hex: &str) -> Vec<u8> {
-    tokenring_vault::encoding::hex_decode(hex.as_bytes()).expect("hex")
+    tokenring_vault::internal::hex_codec::hex_decode(hex.as_bytes()).expect("hex")
 }
 
 /// CredRandom of glyph-vault-v1.json: bytes 0..31.

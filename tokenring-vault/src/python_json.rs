@@ -1,6 +1,7 @@
-//! JSON text exactly as Python's `json.dumps` writes it with its defaults
-//! (`ensure_ascii=True`, separators `", "` and `": "`), so a vault written
-//! here is byte-for-byte the layout the original writes.
+//! JSON string literals exactly as Python's `json.dumps` writes them with
+//! its defaults (`ensure_ascii=True`), so that a vault written here is byte
+//! for byte the layout the original writes (`serde_json` escapes
+//! differently: it keeps non-ASCII characters as UTF-8).
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -8,7 +9,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// `json.dumps(ensure_ascii=True)` does: `\"`, `\\`, `\n`, `\r`, `\t`,
 /// `\b`, `\f`, and `\uXXXX` (lowercase, UTF-16 surrogate pairs) for every
 /// other character outside printable ASCII.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     // No short-circuit: this form vectorises.
@@ -49,7 +50,7 @@ mod tests {
 
     fn w(s: &str) -> String {
         let mut out = Vec::new();
-        write_str(&mut out, s);
+        write_string(&mut out, s);
         String::from_utf8(out).expect("ascii")
     }
 

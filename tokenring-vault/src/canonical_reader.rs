@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use tokenring_core::CredentialId;
 
-use crate::encoding;
 use crate::entry::{Entries, KeyHandle, StoredEntry, VaultCredential};
+use crate::hex_codec;
 
 /// Length of the run of plain string bytes at the start of `bytes`: up to
 /// the first `"`, `\` or control character (or the end).
@@ -126,18 +126,18 @@ impl<'a> Cursor<'a> {
     /// sharing `last` when the credential is the same.
     fn key(&mut self, last: &mut Option<Arc<VaultCredential>>) -> Option<KeyHandle> {
         self.lit(b"{\"salt\": \"")?;
-        let salt = encoding::hex_decode_32(self.plain()?)?;
+        let salt = hex_codec::hex_decode_32(self.plain()?)?;
         self.lit(b", \"credential\": {\"rp_id\": \"")?;
         let rp_id = self.string()?;
         self.lit(b", \"credential_id\": \"")?;
         let id_hex = self.plain()?;
         self.lit(b"}}")?;
         let credential = match last {
-            Some(c) if c.rp_id == rp_id && encoding::hex_equals(id_hex, c.id.as_bytes()) => {
+            Some(c) if c.rp_id == rp_id && hex_codec::hex_equals(id_hex, c.id.as_bytes()) => {
                 Arc::clone(c)
             }
             _ => {
-                let id = encoding::hex_decode(id_hex)?;
+                let id = hex_codec::hex_decode(id_hex)?;
                 if id.is_empty() || id.len() > 1023 {
                     return None;
                 }
@@ -161,7 +161,7 @@ pub(crate) fn parse_file(bytes: &[u8]) -> Option<(KeyHandle, Vec<u8>)> {
     if bytes.get(bytes.len() - 2..)? != b"\"}" {
         return None;
     }
-    let token = encoding::hex_base64_decode(data)?;
+    let token = hex_codec::hex_base64_decode(data)?;
     Some((key, token))
 }
 
