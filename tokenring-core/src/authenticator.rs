@@ -1,8 +1,11 @@
-//! The hmac-secret interface that the vault needs from any authenticator.
-//!
-//! The trait is object safe: the
-//! vault and the CLI hold a `&mut dyn Authenticator` (or a `Box`), whatever
-//! the transport underneath.
+//! The hmac-secret interface that the vault needs from any authenticator:
+//! enroll a non-discoverable ES256 credential with `hmac-secret: true`, then
+//! derive `HMAC-SHA-256(CredRandom, salt)` for one or two 32-byte salts
+//! through getAssertion (CTAP 2.1 §12.5). The UV mode of a derivation
+//! changes the output (a CTAP 2.1 token keeps a CredRandom for assertions
+//! with UV and one for assertions without), so the caller always chooses
+//! it. The trait is object safe: the vault and the CLI hold a
+//! `&mut dyn Authenticator` (or a `Box`), whatever the transport underneath.
 
 use crate::{Error, Prompt, Secret32};
 

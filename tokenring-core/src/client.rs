@@ -2,8 +2,10 @@
 //! [`Transport`] and implements [`Authenticator`] (hmac-secret enrollment
 //! and derivation, probe, selection) plus the PIN management the CLI needs.
 //!
-//! UV policy (DESIGN.md, "The hmac-secret contract"): the UV mode of a
-//! derivation is always the caller's explicit choice. Enrollment uses the
+//! UV policy: the UV mode of a derivation is always the caller's explicit
+//! choice (it changes the hmac-secret output; the original Python
+//! `tokenring`, through python-fido2 1.x, derives without UV unless the
+//! token is `alwaysUv`). Enrollment uses the
 //! PIN (or built-in UV) when the token has one, unless it reports
 //! `makeCredUvNotRqd`; a presence-only derivation sends no pinUvAuthParam,
 //! and fails with [`Error::UvRequired`] on an `alwaysUv` token. `uv: true`
