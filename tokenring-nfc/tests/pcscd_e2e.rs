@@ -196,6 +196,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// pcscd with both vpcd readers, or why the test skips.
 fn pcscd() -> Option<PcscContext> {
     if std::env::var("TOKENRING_PCSCD").as_deref() != Ok("1") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pcscd_e2e must run in CI: set TOKENRING_PCSCD=1 with pcscd and its vpcd driver running"
+        );
         eprintln!(
             "pcscd_e2e skipped: set TOKENRING_PCSCD=1 with pcscd running and its vpcd driver \
              loaded (Debian packages pcscd, vsmartcard-vpcd; as root: `pcscd --foreground &`)"
