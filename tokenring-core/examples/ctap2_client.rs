@@ -7,7 +7,7 @@
 //! everything else stays the same.
 //!
 //! ```sh
-//! cargo run -p tokenring-core --example client_on_simulator
+//! cargo run -p tokenring-core --example ctap2_client
 //! ```
 
 use tokenring_core::{
