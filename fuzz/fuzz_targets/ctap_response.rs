@@ -35,7 +35,7 @@ impl Transport for FuzzedTransport<'_> {
         Ok(Reply { status: 0, body: body.to_vec() })
     }
     fn info(&self) -> TransportInfo {
-        TransportInfo { kind: TransportKind::Simulator, name: "fuzz".into(), path: "fuzz".into() }
+        TransportInfo { kind: TransportKind::Sim, name: "fuzz".into(), path: "fuzz".into() }
     }
 }
 
