@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod ctaphid;
-pub mod discovery;
+mod discovery;
 mod enumeration;
 mod error;
 #[cfg(feature = "hidapi")]

@@ -3,7 +3,7 @@
 mod apdu;
 mod channel;
 #[cfg(feature = "pcsc")]
-pub mod discovery;
+mod discovery;
 mod error;
 #[cfg(feature = "pcsc")]
 mod pcsc_channel;
