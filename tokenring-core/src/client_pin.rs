@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::cbor::{self, IntMap, ResponseError};
 use crate::cose::CoseEc2Key;
-use crate::pin_protocol::{KeyAgreement, PinUvAuthProtocol, PinUvAuthToken};
+use crate::pin_protocol::{KeyAgreement, PinUvAuthProtocol, PinUvAuthToken, MAX_TOKEN_LEN};
 use crate::{Error, Pin};
 
 /// Subcommands (§6.5.5, table "authenticatorClientPIN subCommand").
@@ -318,9 +318,10 @@ impl ClientPinResponse {
             out.key_agreement = Some(CoseEc2Key::from_key_agreement(v)?);
         }
         if let Some(v) = map.take(0x02) {
-            // 32 bytes (+16 IV for protocol two); 48 leaves room for neither
-            // more nor less than CTAP 2.0's multiples of 16.
-            out.pin_uv_auth_token_enc = Some(cbor::into_bytes(v, "pinUvAuthToken", 64)?);
+            // Any token length the protocol allows (see PinUvAuthToken),
+            // plus protocol two's IV.
+            out.pin_uv_auth_token_enc =
+                Some(cbor::into_bytes(v, "pinUvAuthToken", MAX_TOKEN_LEN + 16)?);
         }
         if let Some(v) = map.take(0x03) {
             out.pin_retries = Some(cbor::as_u8(&v, "pinRetries")?);
@@ -408,7 +409,7 @@ mod tests {
             vec![0xA1, 0x03, 0x19, 0x01, 0x00], // pinRetries 256
             vec![0xA1, 0x03, 0x61, 0x41],       // pinRetries "A"
             vec![0xA1, 0x01, 0xA0],             // keyAgreement {}
-            vec![0xA1, 0x02, 0x59, 0x01, 0x00], // token of 256 bytes (truncated)
+            vec![0xA1, 0x02, 0x59, 0x04, 0x11], // token of 1041 bytes (truncated)
             vec![0xA1, 0x04, 0x01],             // powerCycleState 1
         ];
         for body in bad {

@@ -29,7 +29,7 @@ const LABEL_Y: i64 = -3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoseEc2Key {
     key: PublicKey,
-    alg: i64,
+    alg: Option<i64>,
 }
 
 impl CoseEc2Key {
@@ -37,7 +37,7 @@ impl CoseEc2Key {
     pub fn key_agreement(key: PublicKey) -> Self {
         CoseEc2Key {
             key,
-            alg: ALG_ECDH_ES_HKDF_256,
+            alg: Some(ALG_ECDH_ES_HKDF_256),
         }
     }
 
@@ -46,8 +46,9 @@ impl CoseEc2Key {
         &self.key
     }
 
-    /// The COSE algorithm this key was labelled with.
-    pub fn alg(&self) -> i64 {
+    /// The COSE algorithm this key was labelled with (`None`: the
+    /// authenticator sent none).
+    pub fn alg(&self) -> Option<i64> {
         self.alg
     }
 
@@ -64,51 +65,79 @@ impl CoseEc2Key {
         (x, y)
     }
 
-    /// The COSE_Key map `{1: 2, 3: alg, -1: 1, -2: x, -3: y}`, canonical.
+    /// The COSE_Key map `{1: 2, 3: alg, -1: 1, -2: x, -3: y}`, canonical
+    /// (without key 3 for a key that came without an alg).
     pub fn to_value(&self) -> Value {
         let (x, y) = self.coordinates();
-        cbor::int_map([
-            (LABEL_KTY, Value::Integer(KTY_EC2.into())),
-            (LABEL_ALG, Value::Integer(self.alg.into())),
+        let mut entries = vec![(LABEL_KTY, Value::Integer(KTY_EC2.into()))];
+        if let Some(alg) = self.alg {
+            entries.push((LABEL_ALG, Value::Integer(alg.into())));
+        }
+        entries.extend([
             (LABEL_CRV, Value::Integer(CRV_P256.into())),
             (LABEL_X, cbor::bytes(&x)),
             (LABEL_Y, cbor::bytes(&y)),
-        ])
+        ]);
+        cbor::int_map(entries)
     }
 
     /// Reads a key agreement key from an authenticator (CTAP 2.1 §6.5.6).
     ///
-    /// Accepts alg -25 as the spec says, and also -7, which some CTAP 2.0
-    /// authenticators put there (python-fido2 and libfido2 ignore the alg);
-    /// rejects anything else, a wrong kty or curve, coordinates that are
-    /// not 32 bytes, and points not on the curve.
+    /// The spec labels it alg -25, but firmware varies, and the widely used
+    /// clients read only the coordinates (python-fido2 `ClientPin`, libfido2
+    /// `es256_pk_decode`): so `alg` may be absent or any integer, and `kty`
+    /// and `crv` may be absent. What is checked is what matters: a `kty` or
+    /// `crv` that is present must say EC2 / P-256, the coordinates must be
+    /// 32 bytes each, and the point must be on the curve.
     pub fn from_key_agreement(value: Value) -> Result<Self, ResponseError> {
-        Self::from_value(value, &[ALG_ECDH_ES_HKDF_256, ALG_ES256], "keyAgreement")
+        Self::read(value, None, "keyAgreement")
     }
 
-    /// Reads a COSE_Key whose alg must be one of `algs`.
+    /// Reads a COSE_Key (a credential public key) whose `kty`, `crv` and
+    /// `alg` must all be present, `alg` one of `algs`.
     pub fn from_value(
         value: Value,
         algs: &[i64],
         field: &'static str,
     ) -> Result<Self, ResponseError> {
+        Self::read(value, Some(algs), field)
+    }
+
+    /// `algs`: `Some` requires kty, crv and an alg among them; `None` takes
+    /// any alg, and kty and crv only when present.
+    fn read(
+        value: Value,
+        algs: Option<&[i64]>,
+        field: &'static str,
+    ) -> Result<Self, ResponseError> {
+        let strict = algs.is_some();
         let mut map = IntMap::from_value(value, field)?;
-        let kty = cbor::as_i64(&map.require(LABEL_KTY, "COSE_Key kty")?, "COSE_Key kty")?;
-        if kty != KTY_EC2 {
+        let kty = take_label(&mut map, LABEL_KTY, "COSE_Key kty", strict)?;
+        if let Some(kty) = kty.filter(|k| *k != KTY_EC2) {
             return Err(ResponseError::InvalidValue {
                 field,
                 reason: format!("COSE key type {kty}, expected 2 (EC2)"),
             });
         }
-        let alg = cbor::as_i64(&map.require(LABEL_ALG, "COSE_Key alg")?, "COSE_Key alg")?;
-        if !algs.contains(&alg) {
-            return Err(ResponseError::InvalidValue {
-                field,
-                reason: format!("COSE algorithm {alg} is not allowed here"),
-            });
-        }
-        let crv = cbor::as_i64(&map.require(LABEL_CRV, "COSE_Key crv")?, "COSE_Key crv")?;
-        if crv != CRV_P256 {
+        let alg = match algs {
+            Some(algs) => {
+                let alg = cbor::as_i64(&map.require(LABEL_ALG, "COSE_Key alg")?, "COSE_Key alg")?;
+                if !algs.contains(&alg) {
+                    return Err(ResponseError::InvalidValue {
+                        field,
+                        reason: format!("COSE algorithm {alg} is not allowed here"),
+                    });
+                }
+                Some(alg)
+            }
+            // Informative only: a label of another type is not worth
+            // refusing a key whose coordinates are valid.
+            None => map
+                .take(LABEL_ALG)
+                .and_then(|v| cbor::as_i64(&v, "COSE_Key alg").ok()),
+        };
+        let crv = take_label(&mut map, LABEL_CRV, "COSE_Key crv", strict)?;
+        if let Some(crv) = crv.filter(|c| *c != CRV_P256) {
             return Err(ResponseError::InvalidValue {
                 field,
                 reason: format!("COSE curve {crv}, expected 1 (P-256)"),
@@ -122,6 +151,22 @@ impl CoseEc2Key {
         })?;
         Ok(CoseEc2Key { key, alg })
     }
+}
+
+/// An integer label of a COSE_Key: required when `required`, else
+/// optional (but an integer when present).
+fn take_label(
+    map: &mut IntMap,
+    label: i64,
+    name: &'static str,
+    required: bool,
+) -> Result<Option<i64>, ResponseError> {
+    let value = if required {
+        Some(map.require(label, name)?)
+    } else {
+        map.take(label)
+    };
+    value.map(|v| cbor::as_i64(&v, name)).transpose()
 }
 
 /// A public key from affine coordinates, `None` when they are not a point
@@ -185,7 +230,6 @@ mod tests {
             cose(2, -25, 1, x.to_vec(), [y.to_vec(), vec![0]].concat()),
             cose(1, -25, 1, x.to_vec(), y.to_vec()),
             cose(2, -25, 2, x.to_vec(), y.to_vec()),
-            cose(2, -8, 1, x.to_vec(), y.to_vec()),
             cose(2, -25, 1, vec![0; 32], vec![0; 32]),
             Value::Array(vec![]),
             cbor::int_map([(1, Value::Integer(2.into()))]),
@@ -193,5 +237,50 @@ mod tests {
         for case in cases {
             assert!(CoseEc2Key::from_key_agreement(case).is_err());
         }
+    }
+
+    /// What python-fido2 and libfido2 accept: only x and y matter; the
+    /// point must still be on the curve.
+    #[test]
+    fn key_agreement_keys_need_only_their_coordinates() {
+        let (x, y) = generator();
+        let without_alg = cbor::int_map([
+            (1, Value::Integer(2.into())),
+            (-1, Value::Integer(1.into())),
+            (-2, cbor::bytes(&x)),
+            (-3, cbor::bytes(&y)),
+        ]);
+        let key = CoseEc2Key::from_key_agreement(without_alg).unwrap();
+        assert_eq!(key.alg(), None);
+        assert_eq!(key.coordinates(), (x, y));
+        let only_coordinates = cbor::int_map([(-2, cbor::bytes(&x)), (-3, cbor::bytes(&y))]);
+        assert!(CoseEc2Key::from_key_agreement(only_coordinates).is_ok());
+        for alg in [-7, -8, -25, 0, 7] {
+            let key =
+                CoseEc2Key::from_key_agreement(cose(2, alg, 1, x.to_vec(), y.to_vec())).unwrap();
+            assert_eq!(key.alg(), Some(alg));
+        }
+        let mut off_curve = y;
+        off_curve[0] ^= 1;
+        let no_alg_off_curve =
+            cbor::int_map([(-2, cbor::bytes(&x)), (-3, cbor::bytes(&off_curve))]);
+        assert!(CoseEc2Key::from_key_agreement(no_alg_off_curve).is_err());
+    }
+
+    /// Credential public keys stay strict: kty, crv and an allowed alg.
+    #[test]
+    fn credential_keys_need_every_label() {
+        let (x, y) = generator();
+        assert!(CoseEc2Key::from_value(cose(2, -7, 1, x.to_vec(), y.to_vec()), &[-7], "k").is_ok());
+        assert!(
+            CoseEc2Key::from_value(cose(2, -8, 1, x.to_vec(), y.to_vec()), &[-7], "k").is_err()
+        );
+        let without_alg = cbor::int_map([
+            (1, Value::Integer(2.into())),
+            (-1, Value::Integer(1.into())),
+            (-2, cbor::bytes(&x)),
+            (-3, cbor::bytes(&y)),
+        ]);
+        assert!(CoseEc2Key::from_value(without_alg, &[-7], "k").is_err());
     }
 }

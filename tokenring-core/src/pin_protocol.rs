@@ -308,25 +308,30 @@ impl KeyAgreement {
     }
 }
 
-/// A pinUvAuthToken (CTAP 2.1 §6.5.2.1), decrypted: 32 bytes (protocol
-/// one also allows 16, from CTAP 2.0 authenticators).
+/// The longest decrypted pinUvAuthToken accepted. CTAP 2.1 tokens are 32
+/// bytes and CTAP 2.0 pinTokens 16 or 32, but the protocol only needs a
+/// whole number of AES blocks, and libfido2 takes any length; the bound
+/// keeps a hostile answer small.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// A pinUvAuthToken (CTAP 2.1 §6.5.2.1), decrypted: usually 32 bytes (16
+/// from many CTAP 2.0 authenticators); any non-empty whole number of AES
+/// blocks up to [`MAX_TOKEN_LEN`] is taken, with either protocol.
 pub struct PinUvAuthToken {
     protocol: PinUvAuthProtocol,
     token: SecretBytes,
 }
 
 impl PinUvAuthToken {
-    /// Checks the decrypted token's length for its protocol.
+    /// Checks the decrypted token's length: 16 bytes or more, a multiple
+    /// of 16, at most [`MAX_TOKEN_LEN`].
     pub fn new(protocol: PinUvAuthProtocol, token: SecretBytes) -> Result<Self, ResponseError> {
-        let ok = match protocol {
-            PinUvAuthProtocol::One => token.len() == 16 || token.len() == 32,
-            PinUvAuthProtocol::Two => token.len() == 32,
-        };
-        if !ok {
+        let len = token.len();
+        if len < BLOCK || !len.is_multiple_of(BLOCK) || len > MAX_TOKEN_LEN {
             return Err(ResponseError::BadLength {
                 field: "pinUvAuthToken",
-                len: token.len(),
-                expected: "32 bytes (16 allowed for protocol one)",
+                len,
+                expected: "a multiple of 16 bytes, from 16 to 1024",
             });
         }
         Ok(PinUvAuthToken { protocol, token })
@@ -547,14 +552,19 @@ mod tests {
         );
     }
 
+    /// Every whole number of AES blocks (libfido2 takes any length), with
+    /// either protocol; nothing empty, ragged or huge.
     #[test]
     fn token_lengths() {
         let t = |n: usize| Zeroizing::new(vec![1u8; n]);
-        assert!(PinUvAuthToken::new(PinUvAuthProtocol::One, t(16)).is_ok());
-        assert!(PinUvAuthToken::new(PinUvAuthProtocol::One, t(32)).is_ok());
-        assert!(PinUvAuthToken::new(PinUvAuthProtocol::One, t(48)).is_err());
-        assert!(PinUvAuthToken::new(PinUvAuthProtocol::Two, t(16)).is_err());
-        let token = PinUvAuthToken::new(PinUvAuthProtocol::Two, t(32)).unwrap();
-        assert_eq!(token.authenticate(b"x").len(), 32);
+        for protocol in PinUvAuthProtocol::SUPPORTED {
+            for len in [16, 32, 48, 64, MAX_TOKEN_LEN] {
+                let token = PinUvAuthToken::new(protocol, t(len)).unwrap();
+                assert_eq!(token.authenticate(b"x").len(), protocol.mac_len());
+            }
+            for len in [0, 8, 15, 17, 33, MAX_TOKEN_LEN + 16] {
+                assert!(PinUvAuthToken::new(protocol, t(len)).is_err(), "{len}");
+            }
+        }
     }
 }

@@ -480,3 +480,85 @@ fn enroll_refuses_a_credential_without_hmac_secret_or_for_another_rp() {
             .is_err());
     }
 }
+
+/// What python-fido2 and libfido2 accept and firmware varies on: a
+/// keyAgreement with neither `alg` nor `kty`/`crv` (only the coordinates,
+/// still on the curve), and pinUvAuthTokens of 16 and 48 bytes under
+/// protocol two (any whole number of AES blocks).
+#[test]
+fn key_agreement_without_alg_and_tokens_of_other_lengths_are_accepted() {
+    for token_len in [16usize, 48] {
+        let protocol = PinUvAuthProtocol::Two;
+        let token = vec![0x42u8; token_len];
+        let respond: Responder = Box::new(move |cmd, payload, _| match cmd {
+            command::GET_INFO => ok(&get_info(
+                &["FIDO_2_0", "FIDO_2_1"],
+                &[("clientPin", true), ("pinUvAuthToken", true)],
+                &[2],
+            )),
+            command::CLIENT_PIN => {
+                let mut req = IntMap::decode(payload, "req").unwrap();
+                match req.require(2, "sub").unwrap() {
+                    Value::Integer(i) if i128::from(i) == 1 => {
+                        ok(&cbor::int_map([(3, Value::Integer(8.into()))]))
+                    }
+                    Value::Integer(i) if i128::from(i) == 2 => {
+                        let (x, y) = CoseEc2Key::key_agreement(authenticator_secret().public_key())
+                            .coordinates();
+                        ok(&cbor::int_map([(
+                            1,
+                            cbor::int_map([(-2, cbor::bytes(&x)), (-3, cbor::bytes(&y))]),
+                        )]))
+                    }
+                    Value::Integer(i) if i128::from(i) == 9 => {
+                        let ka = authenticator_side(protocol, req.require(3, "ka").unwrap());
+                        let enc = ka
+                            .shared_secret()
+                            .encrypt(&token, &mut rand_core::OsRng)
+                            .unwrap();
+                        ok(&cbor::int_map([(2, Value::Bytes(enc))]))
+                    }
+                    _ => status(0x3E),
+                }
+            }
+            command::GET_ASSERTION => {
+                let mut req = IntMap::decode(payload, "req").unwrap();
+                let cdh = cbor::into_bytes(req.require(2, "cdh").unwrap(), "cdh", 32).unwrap();
+                let param =
+                    cbor::into_bytes(req.require(6, "param").unwrap(), "param", 64).unwrap();
+                if !tokenring_core::internal::pin_protocol::verify(protocol, &token, &cdh, &param) {
+                    return status(0x33);
+                }
+                let ext = cbor::into_text_map(req.require(4, "ext").unwrap(), "ext").unwrap();
+                let mut input =
+                    IntMap::from_value(ext.into_iter().next().unwrap().1, "hs").unwrap();
+                let ka = authenticator_side(protocol, input.require(1, "ka").unwrap());
+                let enc = ka
+                    .shared_secret()
+                    .encrypt(&[0x66; 32], &mut rand_core::OsRng)
+                    .unwrap();
+                let ext = cbor::text_map([("hmac-secret", Value::Bytes(enc))]);
+                let ad = build(
+                    "example.org",
+                    flags::UP | flags::UV | flags::ED,
+                    None,
+                    Some(&ext),
+                );
+                ok(&cbor::int_map([
+                    (2, Value::Bytes(ad)),
+                    (3, cbor::bytes(&[0; 70])),
+                ]))
+            }
+            _ => status(0x01),
+        });
+        let (mut c, _) = client(respond, true);
+        let cred = CredentialId(vec![1; 32]);
+        let out = c
+            .derive(
+                &derive_request(&cred, UvMode::Verified),
+                &ScriptedPrompt::new().with_pin("1234"),
+            )
+            .unwrap_or_else(|e| panic!("token of {token_len} bytes: {e}"));
+        assert_eq!(out.first.expose_secret(), &[0x66; 32]);
+    }
+}
