@@ -142,10 +142,45 @@ pub fn get_key_agreement(protocol: PinUvAuthProtocol) -> ClientPinRequest {
     }
 }
 
-/// The PIN as the authenticator wants it: UTF-8, padded with zeros to 64
-/// bytes (§6.5.5.5 step "paddedPin").
+/// The PIN as the authenticator must receive it: the UTF-8 of its Unicode
+/// Normalization Form C (CTAP 2.1 §6.5.1), so that "é" typed as e + U+0301
+/// and "é" typed as U+00E9 are the same PIN. A PIN already in NFC (every
+/// ASCII PIN, and what keyboards and input methods produce) is copied as
+/// it is.
+///
+/// python-fido2 and libfido2 send the PIN as typed: a PIN that one of them
+/// set from decomposed characters is not the PIN TokenRing sends for the
+/// same keys.
+pub fn normalized_pin(pin: &Pin) -> Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let text = pin.expose_secret();
+    if unicode_normalization::is_nfc(text) {
+        let mut out = Zeroizing::new(String::with_capacity(text.len()));
+        out.push_str(text);
+        return out;
+    }
+    // Built in a buffer that is never reallocated behind our back (a
+    // reallocation would leave a copy of the PIN in freed memory): NFC
+    // grows UTF-8 text by at most a factor of three, and should a string
+    // outgrow even that, the copy is made here, into zeroized memory.
+    let mut out = Zeroizing::new(String::with_capacity(text.len() * 3));
+    for c in text.nfc() {
+        if out.len() + c.len_utf8() > out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(out.capacity() * 2 + 4));
+            bigger.push_str(&out);
+            out = bigger;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The PIN as the authenticator wants it: UTF-8 of its NFC form (see
+/// [`normalized_pin`]), padded with zeros to 64 bytes (§6.5.5.5 step
+/// "paddedPin").
 pub fn padded_pin(pin: &Pin) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let bytes = pin.expose_secret().as_bytes();
+    let normalized = normalized_pin(pin);
+    let bytes = normalized.as_bytes();
     if bytes.len() > MAX_PIN_BYTES {
         return Err(Error::PinPolicyViolation);
     }
@@ -156,22 +191,24 @@ pub fn padded_pin(pin: &Pin) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(padded)
 }
 
-/// LEFT(SHA-256(pin), 16) (§6.5.5.7.2).
+/// LEFT(SHA-256(pin), 16) of the PIN's NFC form (§6.5.5.7.2, §6.5.1).
 pub fn pin_hash(pin: &Pin) -> Zeroizing<[u8; 16]> {
-    let digest = Zeroizing::new(Sha256::digest(pin.expose_secret().as_bytes()));
+    let normalized = normalized_pin(pin);
+    let digest = Zeroizing::new(Sha256::digest(normalized.as_bytes()));
     let mut out = Zeroizing::new([0u8; 16]);
     out.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
     out
 }
 
-/// Checks a new PIN against the spec's policy (§6.5.5.5: at least
-/// `min_length` Unicode code points, at most 63 bytes).
+/// Checks a new PIN against the spec's policy (§6.5.1, §6.5.5.5): in its
+/// NFC form, at least `min_length` (and at least 4) Unicode code points,
+/// at most 63 bytes, no NUL.
 pub fn check_new_pin(pin: &Pin, min_length: Option<u64>) -> Result<(), Error> {
     let min = min_length
         .and_then(|m| usize::try_from(m).ok())
         .unwrap_or(DEFAULT_MIN_PIN_LENGTH)
         .max(DEFAULT_MIN_PIN_LENGTH);
-    let text = pin.expose_secret();
+    let text = normalized_pin(pin);
     if text.chars().count() < min || text.len() > MAX_PIN_BYTES || text.contains('\0') {
         return Err(Error::PinPolicyViolation);
     }
@@ -380,6 +417,44 @@ mod tests {
             pin_hash(&Pin::new("1234")).to_vec(),
             hex::decode("03ac674216f3e15c761ee1a5e255f067").unwrap()
         );
+    }
+
+    /// CTAP 2.1 §6.5.1: the PIN is sent as the UTF-8 of its NFC form, and
+    /// its length counted in code points of that form.
+    #[test]
+    fn pins_are_normalized_to_nfc() {
+        let decomposed = Pin::new("e\u{301}e\u{301}e\u{301}e\u{301}");
+        let composed = Pin::new("\u{e9}\u{e9}\u{e9}\u{e9}");
+        assert_eq!(
+            normalized_pin(&decomposed).as_str(),
+            composed.expose_secret()
+        );
+        assert_eq!(pin_hash(&decomposed), pin_hash(&composed));
+        assert_eq!(
+            padded_pin(&decomposed).unwrap(),
+            padded_pin(&composed).unwrap()
+        );
+        assert_eq!(
+            &padded_pin(&composed).unwrap()[..9],
+            "\u{e9}\u{e9}\u{e9}\u{e9}\0".as_bytes()
+        );
+        // Six code points as typed, three after normalization: too short.
+        let three = Pin::new("e\u{301}e\u{301}e\u{301}");
+        assert!(matches!(
+            check_new_pin(&three, None),
+            Err(Error::PinPolicyViolation)
+        ));
+        assert!(check_new_pin(&decomposed, None).is_ok());
+        // 64 bytes as typed (32 × e + U+0301 would be 96), 21 × é = 42 after.
+        assert!(check_new_pin(&Pin::new("e\u{301}".repeat(21)), None).is_ok());
+        // ASCII is its own NFC.
+        assert_eq!(normalized_pin(&Pin::new("1234")).as_str(), "1234");
+        // Singletons map to another character (U+212B ANGSTROM SIGN → U+00C5).
+        assert_eq!(normalized_pin(&Pin::new("\u{212b}")).as_str(), "\u{c5}");
+        // Characters excluded from composition grow: U+0958 becomes two.
+        let long = "\u{958}".repeat(40);
+        let expected: String = "\u{915}\u{93c}".repeat(40);
+        assert_eq!(normalized_pin(&Pin::new(long)).as_str(), expected);
     }
 
     #[test]

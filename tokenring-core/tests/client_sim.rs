@@ -683,3 +683,43 @@ fn a_power_cycle_before_a_pin_never_costs_a_retry() {
     c.change_pin(&Pin::new("1234"), &Pin::new("4321")).unwrap();
     assert_eq!(handle.lock().pin_retries(), 8);
 }
+
+/// CTAP 2.1 §6.5.1: the client sends the PIN's Unicode NFC form, so the
+/// same PIN typed with composed or decomposed accents is one PIN, and a new
+/// PIN's minimum length counts the code points of that form.
+#[test]
+fn pins_are_sent_in_unicode_nfc_form() {
+    let decomposed = "e\u{301}e\u{301}e\u{301}e\u{301}";
+    let composed = "\u{e9}\u{e9}\u{e9}\u{e9}";
+    let transport = sim(SimConfig::with_seed(40));
+    let handle = transport.clone();
+    let mut c = client(transport);
+    // Three accented letters are six code points as typed, three in NFC:
+    // refused before anything is sent.
+    c.transport_mut().reset_counts();
+    assert!(matches!(
+        c.set_pin(&Pin::new("e\u{301}e\u{301}e\u{301}")),
+        Err(Error::PinPolicyViolation)
+    ));
+    assert_eq!(c.transport().count(), 0);
+    c.set_pin(&Pin::new(decomposed)).unwrap();
+    // The authenticator received four code points (eight bytes), not eight.
+    assert_eq!(handle.lock().state().pin_code_points, Some(4));
+    let cred = enroll(&mut c, &ScriptedPrompt::new().with_pin(composed));
+    let prompt = ScriptedPrompt::new().with_pin(decomposed);
+    c.derive(
+        &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+        &prompt,
+    )
+    .unwrap();
+    assert_eq!(handle.lock().pin_retries(), 8);
+
+    // A PIN set elsewhere in NFC opens when typed decomposed.
+    let mut c = client(sim(SimConfig::with_seed(41).pin(composed)));
+    let cred = enroll(&mut c, &ScriptedPrompt::new().with_pin(decomposed));
+    c.derive(
+        &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+        &ScriptedPrompt::new().with_pin(decomposed),
+    )
+    .unwrap();
+}
