@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tokenring_core::Status;
 use zeroize::Zeroizing;
 
 /// The AAGUID the simulator announces unless told otherwise
@@ -183,6 +184,14 @@ pub struct SimConfig {
     pub max_msg_size: usize,
     /// A PIN set at creation (`None`: no PIN).
     pub pin: Option<Zeroizing<String>>,
+    /// What getAssertion answers when the hmac-secret saltAuth does not
+    /// verify, which is what a stale shared secret looks like to the
+    /// authenticator (its key agreement key changed since the platform's
+    /// getKeyAgreement). CTAP 2.1 authenticators (OpenSK,
+    /// fido-authenticator) answer CTAP2_ERR_PIN_AUTH_INVALID, the default;
+    /// Solo 1's CTAP 2.0 firmware answers CTAP2_ERR_EXTENSION_FIRST (0xE0),
+    /// and the solokeys fido2-tests expect that.
+    pub bad_salt_auth_status: Status,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -199,6 +208,7 @@ impl std::fmt::Debug for SimConfig {
             .field("clock", &self.clock)
             .field("max_msg_size", &self.max_msg_size)
             .field("pin", &self.pin.as_ref().map(|_| "<set>"))
+            .field("bad_salt_auth_status", &self.bad_salt_auth_status)
             .finish()
     }
 }
@@ -217,6 +227,7 @@ impl Default for SimConfig {
             clock: ClockMode::Virtual,
             max_msg_size: DEFAULT_MAX_MSG_SIZE,
             pin: None,
+            bad_salt_auth_status: Status::PinAuthInvalid,
         }
     }
 }
@@ -267,6 +278,12 @@ impl SimConfig {
     /// Sets the attestation mode.
     pub fn attestation(mut self, mode: AttestationMode) -> Self {
         self.attestation = mode;
+        self
+    }
+    /// Sets the answer to a saltAuth that does not verify
+    /// ([`SimConfig::bad_salt_auth_status`]).
+    pub fn bad_salt_auth_status(mut self, status: Status) -> Self {
+        self.bad_salt_auth_status = status;
         self
     }
 }

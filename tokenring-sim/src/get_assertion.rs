@@ -188,11 +188,14 @@ impl Simulator {
             return Ok(None);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
-        // A wrong saltAuth answers PIN_AUTH_INVALID, a salt of the wrong
-        // length INVALID_LENGTH: what OpenSK does and what the CTAP 2.1
-        // conformance tests (fido2-tests, hmac-secret) expect.
+        // A wrong saltAuth answers PIN_AUTH_INVALID as OpenSK and
+        // fido-authenticator do, unless configured to answer like Solo 1
+        // (EXTENSION_FIRST, which the solokeys fido2-tests expect); a salt of
+        // the wrong length answers INVALID_LENGTH.
         if !protocol.verify(&shared, salt_enc, salt_auth) {
-            return Err(Status::PinAuthInvalid);
+            return Err(
+                Status::try_from(self.state.bad_salt_auth_status).unwrap_or(Status::PinAuthInvalid)
+            );
         }
         let salts = protocol
             .decrypt(&shared, salt_enc)

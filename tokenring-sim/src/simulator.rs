@@ -68,6 +68,7 @@ impl Simulator {
             attestation: config.attestation,
             max_msg_size: config.max_msg_size,
             credentials: Vec::new(),
+            bad_salt_auth_status: config.bad_salt_auth_status.into(),
         };
         master_secret.fill(0);
         Self::from_state(state, None, rng, config.presence, config.clock)

@@ -65,6 +65,21 @@ pub struct SimState {
     /// Explicitly provisioned credentials.
     #[serde(default)]
     pub credentials: Vec<ProvisionedCredential>,
+    /// The status getAssertion answers when hmac-secret's saltAuth does not
+    /// verify (see [`crate::SimConfig::bad_salt_auth_status`]).
+    #[serde(
+        default = "default_bad_salt_auth_status",
+        skip_serializing_if = "is_default_bad_salt_auth_status"
+    )]
+    pub bad_salt_auth_status: u8,
+}
+
+fn default_bad_salt_auth_status() -> u8 {
+    tokenring_core::Status::PinAuthInvalid.into()
+}
+
+fn is_default_bad_salt_auth_status(status: &u8) -> bool {
+    *status == default_bad_salt_auth_status()
 }
 
 impl std::fmt::Debug for SimState {
@@ -125,6 +140,9 @@ impl SimState {
         }
         if self.max_msg_size < 64 {
             return Err("max_msg_size below 64".into());
+        }
+        if tokenring_core::Status::try_from(self.bad_salt_auth_status).is_err() {
+            return Err("bad_salt_auth_status is not a CTAP status code".into());
         }
         Ok(())
     }
