@@ -16,6 +16,13 @@
 //! secret, and before every request that carries a PIN, so a stale secret
 //! can never cost a PIN retry), then one getAssertion per presence-only
 //! derivation.
+//!
+//! A stale shared secret (the authenticator made a new key agreement key:
+//! re-plugged, or another program entered a wrong PIN) fails a derivation
+//! after the touch, with PIN_AUTH_INVALID, an extension-specific code
+//! (Solo 1: 0xE0) or INVALID_PARAMETER. The client then renews the key
+//! agreement once and asks for one more touch, telling the user why;
+//! a long-lived client (the agent) so never stays broken.
 
 use std::cell::Cell;
 
@@ -520,6 +527,25 @@ impl<T: Transport> Ctap2Client<T> {
     }
 }
 
+/// Whether an hmac-secret getAssertion failure may come from a shared
+/// secret the authenticator no longer has. A saltAuth made with a stale
+/// secret does not verify, and authenticators say so differently:
+/// CTAP2_ERR_PIN_AUTH_INVALID (CTAP 2.1 §12.5; OpenSK, fido-authenticator),
+/// CTAP2_ERR_EXTENSION_FIRST and the rest of the extension range (Solo 1's
+/// CTAP 2.0 firmware, and the solokeys fido2-tests expect 0xE0),
+/// CTAP1_ERR_INVALID_PARAMETER (OpenSK for a saltAuth it cannot use).
+fn stale_secret_explains(error: &Error) -> bool {
+    let extension_range =
+        u8::from(crate::Status::ExtensionFirst)..=u8::from(crate::Status::ExtensionLast);
+    match error {
+        Error::PinAuthInvalid => true,
+        Error::InvalidRequest {
+            status: crate::Status::InvalidParameter,
+        } => true,
+        other => other.status().is_some_and(|s| extension_range.contains(&s)),
+    }
+}
+
 fn check_credential(response: &GetAssertionResponse, sent: &CredentialId) -> Result<(), Error> {
     match &response.credential_id {
         Some(id) if id.as_slice() != sent.as_bytes() => Err(Error::MalformedResponse(
@@ -625,11 +651,18 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
         }
         match self.derive_once(request, prompt) {
             // The authenticator no longer accepts our shared secret (it was
-            // power-cycled or regenerated its key) or our token: renew both
-            // once.
-            Err(Error::PinAuthInvalid) => {
+            // power-cycled, re-plugged, or regenerated its key after another
+            // program's wrong PIN) or our token: renew both once. The
+            // authenticator checks the hmac-secret input only after the
+            // touch, so the user touches once more, and is told why.
+            Err(e) if stale_secret_explains(&e) => {
                 self.key_agreement = None;
                 self.ga_token = None;
+                prompt.info(
+                    "The authenticator no longer accepted this session's shared secret \
+                     (it was unplugged, or another program entered a wrong PIN); \
+                     renewed it: touch the authenticator once more",
+                );
                 self.derive_once(request, prompt)
             }
             other => other,

@@ -723,3 +723,69 @@ fn pins_are_sent_in_unicode_nfc_form() {
     )
     .unwrap();
 }
+
+/// A stale shared secret on an authenticator that answers a saltAuth it
+/// cannot verify like Solo 1's CTAP 2.0 firmware (0xE0,
+/// CTAP2_ERR_EXTENSION_FIRST), or with INVALID_PARAMETER: the long-lived
+/// client renews its key agreement once and derives, at the cost of a
+/// second touch, which the prompt announces.
+#[test]
+fn a_stale_shared_secret_is_renewed_whatever_the_authenticator_answers() {
+    for status in [
+        tokenring_core::Status::ExtensionFirst,
+        tokenring_core::Status::InvalidParameter,
+        tokenring_core::Status::PinAuthInvalid,
+    ] {
+        let transport = sim(SimConfig::with_seed(42).bad_salt_auth_status(status));
+        let handle = transport.clone();
+        let mut c = client(transport);
+        let cred = enroll(&mut c, &ScriptedPrompt::new());
+        let prompt = ScriptedPrompt::new();
+        let first = c
+            .derive(
+                &request(&cred, Salts::One(SALT_A), UvMode::PresenceOnly),
+                &prompt,
+            )
+            .unwrap();
+        // The authenticator makes a new key agreement key (as after a
+        // re-plug); the client still holds the old shared secret.
+        handle.lock().power_cycle();
+        let touches_before = handle.lock().presence_requests();
+        c.transport_mut().reset_counts();
+        let prompt = ScriptedPrompt::new();
+        let again = c
+            .derive(
+                &request(&cred, Salts::One(SALT_A), UvMode::PresenceOnly),
+                &prompt,
+            )
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        assert!(first.first == again.first, "{status}");
+        // The refused getAssertion (after its touch), getKeyAgreement, and
+        // the getAssertion that worked: two touches.
+        assert_eq!(c.transport().count(), 3, "{status}");
+        assert_eq!(handle.lock().presence_requests() - touches_before, 2);
+        assert!(
+            prompt.events().iter().any(|e| matches!(
+                e,
+                PromptEvent::Info(m) if m.contains("touch the authenticator once more")
+            )),
+            "{status}: {:?}",
+            prompt.events()
+        );
+        // Renewed once only: a token that keeps refusing ends in its error.
+        handle.lock().power_cycle();
+        for _ in 0..2 {
+            handle.lock().inject(Fault::ForceStatus {
+                command: command::GET_ASSERTION,
+                status: status.into(),
+            });
+        }
+        let Err(err) = c.derive(
+            &request(&cred, Salts::One(SALT_A), UvMode::PresenceOnly),
+            &ScriptedPrompt::new(),
+        ) else {
+            panic!("{status}: refused twice, yet derived");
+        };
+        assert_eq!(err.status(), Some(u8::from(status)), "{status}");
+    }
+}
