@@ -11,6 +11,24 @@ use std::time::{Duration, Instant};
 
 use cli_support::{Agent, Env};
 
+/// The prompts without their ", asked by '…/tokenring' (pid N)" ending,
+/// checking that each names the `tokenring` binary and one process.
+fn asked_by_tokenring<'a>(prompts: &[&'a str]) -> Vec<&'a str> {
+    let by = format!(", asked by '{}' (pid ", env!("CARGO_BIN_EXE_tokenring"));
+    let mut pids = Vec::new();
+    let stripped = prompts
+        .iter()
+        .map(|p| {
+            let (prompt, pid) = p.split_once(&by).unwrap_or_else(|| panic!("{p}"));
+            pids.push(pid.trim_end_matches(')').parse::<u32>().expect(p));
+            prompt
+        })
+        .collect();
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "one process asked: {prompts:?}");
+    stripped
+}
+
 #[test]
 fn every_command_through_the_agent() {
     let env = Env::with_vault();
@@ -25,8 +43,9 @@ fn every_command_through_the_agent() {
     // touch per secret.
     let first = env.run(&["get", "before", "agent"]).expect(0);
     assert_eq!(first.stdout, "old\n");
+    // Each prompt names the process that asked: this `tokenring` command.
     assert_eq!(
-        first.touch_prompts(),
+        asked_by_tokenring(&first.touch_prompts()),
         [
             "Touch your authenticator to unlock the vault",
             "Touch your authenticator to decrypt the password for 'agent' in 'before'",
@@ -36,7 +55,7 @@ fn every_command_through_the_agent() {
         .run_input(&["set", "bank.example", "alice"], "hunter2\r\n")
         .expect(0);
     assert_eq!(
-        set.touch_prompts(),
+        asked_by_tokenring(&set.touch_prompts()),
         ["Touch your authenticator to encrypt the new password for 'alice' in 'bank.example'"]
     );
     let get = env.run(&["get", "bank.example", "alice"]).expect(0);

@@ -14,13 +14,15 @@ use super::Context;
 /// needs it) and then needs exactly one touch per secret; every command and
 /// integration uses it automatically while it runs. Touch prompts and PIN
 /// requests appear on the terminal of the command that asked. It forgets
-/// the vault key after --idle-lock without a request and on `tokenring
-/// lock`. Its socket is private to your user; one agent per vault.
+/// the vault key after --idle-lock without a request, --max-unlocked after
+/// each unlock whatever the requests, and on `tokenring lock`. Both count
+/// the time the computer was suspended. Its socket is private to your
+/// user; one agent per vault.
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Examples:
   tokenring agent &                         # in the background of your shell
-  tokenring agent --idle-lock 5m
+  tokenring agent --idle-lock 5m --max-unlocked 1h
   systemd-run --user --unit tokenring-agent tokenring agent
 
 Exit codes: 0 stopped cleanly; 9 no vault; 10 another agent already
@@ -29,11 +31,17 @@ serves this vault, or the socket directory is not private (see
 pub struct AgentArgs {
     /// Forget the vault key after this long without a request (e.g. 30s,
     /// 15m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_idle_lock)]
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub idle_lock: Duration,
+
+    /// Forget the vault key this long after each unlock, however busy the
+    /// agent is: requests that need no touch (list, delete) do not extend
+    /// it (e.g. 1h, 8h).
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
+    pub max_unlocked: Duration,
 }
 
-fn parse_idle_lock(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     agent::parse_duration(text).map_err(|e| e.to_string())
 }
 
@@ -43,6 +51,7 @@ pub fn run(context: &Context, args: &AgentArgs) -> Result<u8, Error> {
         vault: context.vault.clone(),
         tokenring: context.tokenring.clone(),
         idle_lock: args.idle_lock,
+        max_unlocked: args.max_unlocked,
     })?;
     Ok(0)
 }

@@ -70,8 +70,13 @@ fn agent_line(context: &Context) -> String {
                     .entries
                     .map(|n| format!(", {n} {}", if n == 1 { "entry" } else { "entries" }))
                     .unwrap_or_default();
+                // Whichever comes first: the idle lock or the end of the
+                // maximum unlocked lifetime.
                 let idle = report
                     .idle_lock_in_secs
+                    .into_iter()
+                    .chain(report.max_unlocked_in_secs)
+                    .reduce(f64::min)
                     .and_then(|s| Duration::try_from_secs_f64(s.round()).ok())
                     .map(|d| format!(", locks itself in {}", format_duration(d)))
                     .unwrap_or_default();

@@ -189,6 +189,14 @@ pub struct StatusReport {
     pub idle_lock_secs: f64,
     /// Seconds until the idle lock, when unlocked.
     pub idle_lock_in_secs: Option<f64>,
+    /// The maximum unlocked lifetime, in seconds: the vault locks this
+    /// long after its unlock whatever the requests (absent from agents
+    /// older than this field).
+    #[serde(default)]
+    pub max_unlocked_secs: Option<f64>,
+    /// Seconds until the maximum unlocked lifetime ends, when unlocked.
+    #[serde(default)]
+    pub max_unlocked_in_secs: Option<f64>,
     /// How many entries the vault has, when unlocked.
     pub entries: Option<usize>,
     /// Connected clients (this one included).

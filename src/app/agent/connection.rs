@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
 
 use super::lock;
+use super::requester::Requester;
 use super::server::Shared;
 use crate::agent::protocol::{
     self, AgentMessage, ClientMessage, ErrorKind, FrameReader, WireError,
@@ -104,9 +105,10 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
     let limits = shared.limits;
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
-    // SO_PEERCRED: the uid of the process that connected, from the kernel.
-    match crate::agent::peer_credentials(&stream) {
-        Ok(cred) if cred.uid == shared.uid => {}
+    // SO_PEERCRED: the uid and pid of the process that connected, from the
+    // kernel; its executable read now, while it is surely still there.
+    let requester = match crate::agent::peer_credentials(&stream) {
+        Ok(cred) if cred.uid == shared.uid => Arc::new(Requester::of_pid(cred.pid)),
         Ok(cred) => {
             eprintln!(
                 "tokenring agent: refused a client running as uid {} (pid {})",
@@ -136,7 +138,7 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
             );
             return;
         }
-    }
+    };
     let clients = shared.clients.fetch_add(1, Ordering::SeqCst) + 1;
     let _count = ClientCount(&shared.clients);
     if clients > limits.max_clients {
@@ -172,7 +174,7 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
         let connection = Arc::clone(&connection);
         thread::Builder::new()
             .name("agent-request".into())
-            .spawn(move || work(&shared, &connection, &inbox))
+            .spawn(move || work(&shared, &connection, &requester, &inbox))
     };
     let worker = match worker {
         Ok(w) => w,
@@ -291,10 +293,19 @@ fn violation(connection: &Connection, reply: WireError) {
 }
 
 /// The worker: one request at a time, with a prompt relayed to the client.
-fn work(shared: &Shared, connection: &Connection, inbox: &Receiver<ClientMessage>) {
+fn work(
+    shared: &Shared,
+    connection: &Connection,
+    requester: &Arc<Requester>,
+    inbox: &Receiver<ClientMessage>,
+) {
     for request in inbox {
-        let prompt = RelayPrompt { shared, connection };
-        let reply = shared.execute(request, &prompt);
+        let prompt = RelayPrompt {
+            shared,
+            connection,
+            requester,
+        };
+        let reply = shared.execute(request, &prompt, requester);
         connection.in_flight.store(false, Ordering::SeqCst);
         if !connection.send(&reply) {
             return;
@@ -302,18 +313,20 @@ fn work(shared: &Shared, connection: &Connection, inbox: &Receiver<ClientMessage
     }
 }
 
-/// The agent's side of a client's [`Prompt`]: events become frames, PIN
-/// requests wait for the client's answer, cancellation comes from the
-/// client (a `cancel` frame or a dropped connection) or the shutdown.
+/// The agent's side of a client's [`Prompt`]: events become frames (a
+/// touch prompt names the process that asked), PIN requests wait for the
+/// client's answer, cancellation comes from the client (a `cancel` frame or
+/// a dropped connection) or the shutdown.
 struct RelayPrompt<'a> {
     shared: &'a Shared,
     connection: &'a Connection,
+    requester: &'a Requester,
 }
 
 impl Prompt for RelayPrompt<'_> {
     fn touch_needed(&self, purpose: &str) {
         self.connection.send(&AgentMessage::Touch {
-            purpose: purpose.to_string(),
+            purpose: format!("{purpose}, asked by {}", self.requester),
         });
     }
 

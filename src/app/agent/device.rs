@@ -1,15 +1,18 @@
 //! The authenticator inside the agent: opened when first needed (no tap),
-//! shared by all clients one request at a time behind a gate that a
-//! waiting request leaves as soon as its client cancels, and looked for
-//! again after a transport failure or when the vault's credential changes.
+//! shared by all clients one request at a time, first come first served,
+//! behind a gate that names its holder to every waiter and that a waiting
+//! request leaves as soon as its client cancels; looked for again after a
+//! transport failure or when the vault's credential changes.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokenring_core::Prompt;
 use tokenring_vault::{VaultCredential, VaultError};
 
 use super::lock;
+use super::requester::Requester;
 use crate::Error;
 use tokenring_core::DynAuthenticator;
 
@@ -38,12 +41,42 @@ where
     }
 }
 
-/// The authenticator, for one request at a time. Waiters poll their
-/// prompt so that a cancelled client stops waiting.
+/// The authenticator, for one request at a time, in the order the
+/// requests came (first come, first served: a client that asks again
+/// right after its turn queues behind those already waiting). Waiters poll
+/// their prompt so that a cancelled client stops waiting, and are told
+/// which request holds the authenticator, for whom, whenever that changes.
 pub(super) struct DeviceGate {
-    busy: Mutex<bool>,
-    freed: Condvar,
+    queue: Mutex<Queue>,
+    changed: Condvar,
     slot: Mutex<DeviceSlot>,
+}
+
+/// Who holds the gate and who waits for it.
+struct Queue {
+    /// The request holding the authenticator.
+    holder: Option<Arc<Holder>>,
+    /// Tickets of the waiting requests, in arrival order.
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+/// A request that holds (or waits for) the authenticator: what it does and
+/// for whom, as waiting messages name it.
+pub(super) struct Holder {
+    /// "a get of 'alice' in 'bank'".
+    pub(super) what: String,
+    /// The process that asked.
+    pub(super) requester: Arc<Requester>,
+}
+
+impl Holder {
+    fn waiting_message(&self) -> String {
+        format!(
+            "waiting for the authenticator, busy with {} for {}",
+            self.what, self.requester
+        )
+    }
 }
 
 pub(super) struct DeviceSlot {
@@ -114,16 +147,20 @@ impl Drop for DeviceGuard<'_> {
     fn drop(&mut self) {
         // The slot's mutex is released right after this, when the field
         // drops; a woken waiter blocks on it only for that instant.
-        *lock(&self.gate.busy) = false;
-        self.gate.freed.notify_one();
+        lock(&self.gate.queue).holder = None;
+        self.gate.changed.notify_all();
     }
 }
 
 impl DeviceGate {
     pub(super) fn new(source: Box<dyn AuthenticatorSource>) -> Self {
         DeviceGate {
-            busy: Mutex::new(false),
-            freed: Condvar::new(),
+            queue: Mutex::new(Queue {
+                holder: None,
+                waiting: VecDeque::new(),
+                next_ticket: 0,
+            }),
+            changed: Condvar::new(),
             slot: Mutex::new(DeviceSlot {
                 source,
                 authenticator: None,
@@ -132,44 +169,64 @@ impl DeviceGate {
         }
     }
 
-    /// Waits for the authenticator (leaving when the prompt is cancelled).
+    /// Waits for the authenticator, behind the requests that came first,
+    /// telling the prompt which request holds it (again whenever another
+    /// one takes it), and leaving when the prompt is cancelled.
     pub(super) fn acquire(
         &self,
         prompt: &dyn Prompt,
         tick: Duration,
+        me: Holder,
     ) -> Result<DeviceGuard<'_>, Error> {
-        let mut busy = lock(&self.busy);
-        let mut told = false;
-        while *busy {
+        let me = Arc::new(me);
+        let mut queue = lock(&self.queue);
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.waiting.push_back(ticket);
+        let mut told: Option<Arc<Holder>> = None;
+        loop {
+            let first = queue.waiting.front() == Some(&ticket);
+            if queue.holder.is_none() && first {
+                break;
+            }
             if prompt.is_cancelled() {
+                queue.waiting.retain(|t| *t != ticket);
+                drop(queue);
+                self.changed.notify_all();
                 return Err(Error::Authenticator(tokenring_core::Error::Cancelled));
             }
-            if !told {
-                prompt.info("waiting for another request to finish with the authenticator");
-                told = true;
+            if let Some(holder) = &queue.holder {
+                if !told.as_ref().is_some_and(|t| Arc::ptr_eq(t, holder)) {
+                    prompt.info(&holder.waiting_message());
+                    told = Some(Arc::clone(holder));
+                }
             }
-            busy = self
-                .freed
-                .wait_timeout(busy, tick)
+            queue = self
+                .changed
+                .wait_timeout(queue, tick)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        *busy = true;
-        drop(busy);
+        queue.waiting.pop_front();
+        queue.holder = Some(me);
+        drop(queue);
         Ok(DeviceGuard {
             gate: self,
             slot: lock(&self.slot),
         })
     }
 
-    /// The authenticator now, if nobody uses it.
+    /// The authenticator now, if nobody holds it or waits for it.
     pub(super) fn try_acquire(&self) -> Option<DeviceGuard<'_>> {
-        let mut busy = lock(&self.busy);
-        if *busy {
+        let mut queue = lock(&self.queue);
+        if queue.holder.is_some() || !queue.waiting.is_empty() {
             return None;
         }
-        *busy = true;
-        drop(busy);
+        queue.holder = Some(Arc::new(Holder {
+            what: "locking the vault".to_string(),
+            requester: Arc::new(Requester::of_pid(std::process::id())),
+        }));
+        drop(queue);
         Some(DeviceGuard {
             gate: self,
             slot: lock(&self.slot),

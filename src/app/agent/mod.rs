@@ -1,9 +1,11 @@
 //! The agent process (`tokenring agent`): the server, its connections, the
 //! authenticator gate, process hardening, and [`run`].
 
+mod clock;
 mod connection;
 mod device;
 pub mod harden;
+mod requester;
 pub mod server;
 
 use std::path::PathBuf;
@@ -11,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use device::AuthenticatorSource;
-pub use server::{Agent, AgentConfig, Limits, ShutdownHandle};
+pub use requester::Requester;
+pub use server::{Agent, AgentConfig, BootClock, Clock, Limits, ShutdownHandle};
 
 use crate::agent::socket_path;
 use crate::{Error, Tokenring};
@@ -25,6 +28,10 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The default idle lock: 15 minutes without a request.
 pub const DEFAULT_IDLE_LOCK: Duration = Duration::from_secs(15 * 60);
 
+/// The default maximum unlocked lifetime: 2 hours after the unlock, however
+/// busy the agent is (gpg-agent's `max-cache-ttl` default).
+pub const DEFAULT_MAX_UNLOCKED: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// How `tokenring agent` runs.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -34,6 +41,9 @@ pub struct AgentOptions {
     pub tokenring: Tokenring,
     /// Lock the vault after this long without a request ([`DEFAULT_IDLE_LOCK`]).
     pub idle_lock: Duration,
+    /// Lock the vault this long after its unlock, whatever the requests
+    /// ([`DEFAULT_MAX_UNLOCKED`]).
+    pub max_unlocked: Duration,
 }
 
 /// Runs the agent for `options.vault` in the foreground until SIGTERM,
@@ -65,7 +75,8 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             .authenticator)
     };
     let config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
-        .idle_lock(options.idle_lock);
+        .idle_lock(options.idle_lock)
+        .max_unlocked(options.max_unlocked);
     let agent = Agent::bind(config)?;
     let flag = agent.shutdown_handle().flag();
     for signal in [
@@ -77,12 +88,13 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             .map_err(|e| Error::Agent(format!("cannot install the signal handler: {e}")))?;
     }
     eprintln!(
-        "tokenring agent: serving {} on {} (pid {}); {}; idle lock after {}",
+        "tokenring agent: serving {} on {} (pid {}); {}; idle lock after {}, locked {} after each unlock at the latest",
         options.vault.display(),
         agent.socket_path().display(),
         std::process::id(),
         report,
         format_duration(options.idle_lock),
+        format_duration(options.max_unlocked),
     );
     agent.serve()?;
     eprintln!("tokenring agent: stopped; the vault key is forgotten");

@@ -18,9 +18,14 @@
 //! - The authenticator (see `device.rs`) is shared behind a gate that
 //!   waiters can leave when their client cancels; the vault's own locks
 //!   serialise writes (also against other processes).
+//! - The authenticator is served first come, first served; every request
+//!   waiting for it is told which request holds it and for which process
+//!   (pid, executable), and every touch prompt names the process that asked.
 //! - The vault is unlocked lazily by the first request that needs it and
 //!   locked again (key zeroized) after [`AgentConfig::idle_lock`] without a
-//!   request (`status` does not count), on `lock`, and at shutdown.
+//!   request (`status` does not count), after [`AgentConfig::max_unlocked`]
+//!   since the unlock whatever the requests, on `lock`, and at shutdown.
+//!   Both timers run on a clock that counts suspend (see [`Clock`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -33,12 +38,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use super::clock::{BootClock, Clock};
+
 use tokenring_core::Prompt;
 use tokenring_vault::{Password, Vault, VaultError};
 
 use super::connection::spawn_connection;
-use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard};
+use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard, Holder};
 use super::lock;
+use super::requester::Requester;
 use crate::agent::protocol::{
     AgentMessage, ClientMessage, ErrorKind, Name, StatusReport, WireError, WireSecret,
     PROTOCOL_VERSION,
@@ -83,26 +91,46 @@ pub struct AgentConfig {
     vault: PathBuf,
     socket: PathBuf,
     idle_lock: Duration,
+    max_unlocked: Duration,
     source: Box<dyn AuthenticatorSource>,
     limits: Limits,
+    clock: Arc<dyn Clock>,
 }
 
 impl AgentConfig {
     /// An agent for `vault` on `socket`, opening its authenticator with
-    /// `source`; idle lock [`super::DEFAULT_IDLE_LOCK`], default [`Limits`].
+    /// `source`; idle lock [`super::DEFAULT_IDLE_LOCK`], maximum unlocked
+    /// lifetime [`super::DEFAULT_MAX_UNLOCKED`], default [`Limits`], the
+    /// [`BootClock`].
     pub fn new(vault: PathBuf, socket: PathBuf, source: Box<dyn AuthenticatorSource>) -> Self {
         AgentConfig {
             vault,
             socket,
             idle_lock: super::DEFAULT_IDLE_LOCK,
+            max_unlocked: super::DEFAULT_MAX_UNLOCKED,
             source,
             limits: Limits::default(),
+            clock: Arc::new(BootClock),
         }
     }
 
     /// Locks the vault after this long without a request.
     pub fn idle_lock(mut self, idle_lock: Duration) -> Self {
         self.idle_lock = idle_lock;
+        self
+    }
+
+    /// Locks the vault this long after it was unlocked, however busy it
+    /// is: no request extends it.
+    pub fn max_unlocked(mut self, max_unlocked: Duration) -> Self {
+        self.max_unlocked = max_unlocked;
+        self
+    }
+
+    /// The clock of the idle lock and the maximum unlocked lifetime (the
+    /// [`BootClock`] unless a test plays with time).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -235,9 +263,12 @@ impl Agent {
             device: DeviceGate::new(config.source),
             activity: Mutex::new(Activity {
                 in_flight: 0,
-                last: Instant::now(),
+                last: config.clock.now(),
             }),
+            unlocked_at: Mutex::new(None),
             idle_lock: config.idle_lock,
+            max_unlocked: config.max_unlocked,
+            clock: config.clock,
             limits: Limits {
                 tick: config.limits.tick.max(Duration::from_millis(1)),
                 ..config.limits
@@ -367,7 +398,11 @@ pub(super) struct Shared {
     vault: Mutex<Option<Arc<Vault>>>,
     device: DeviceGate,
     activity: Mutex<Activity>,
+    /// When the vault was last unlocked (on `clock`), while it is.
+    unlocked_at: Mutex<Option<Duration>>,
     idle_lock: Duration,
+    max_unlocked: Duration,
+    clock: Arc<dyn Clock>,
     pub(super) limits: Limits,
     pub(super) shutdown: Arc<AtomicBool>,
     /// Connected clients.
@@ -376,10 +411,11 @@ pub(super) struct Shared {
     pub(super) uid: rustix::process::Uid,
 }
 
-/// Requests running now and when the last one ended (for the idle lock).
+/// Requests running now and when the last one ended (for the idle lock),
+/// on the agent's clock.
 struct Activity {
     in_flight: usize,
-    last: Instant,
+    last: Duration,
 }
 
 /// Counts a request as running; when dropped, it has ended now.
@@ -389,7 +425,7 @@ impl Drop for ActivityGuard<'_> {
     fn drop(&mut self) {
         let mut activity = lock(&self.0.activity);
         activity.in_flight = activity.in_flight.saturating_sub(1);
-        activity.last = Instant::now();
+        activity.last = self.0.clock.now();
     }
 }
 
@@ -409,29 +445,45 @@ impl Shared {
 
     /// Forgets the vault key (zeroized by the vault) and closes the
     /// authenticator when nobody uses it.
-    fn lock_vault(&self) {
+    pub(super) fn lock_vault(&self) {
         if let Some(vault) = self.current_vault() {
             vault.lock();
         }
+        *lock(&self.unlocked_at) = None;
         if let Some(mut device) = self.device.try_acquire() {
             device.authenticator = None;
         }
     }
 
-    /// Locks the vault after `idle_lock` without a request.
+    /// Locks the vault after `idle_lock` without a request, and
+    /// `max_unlocked` after it was unlocked whatever runs (a request that
+    /// needs the vault then unlocks it again, with a tap).
     fn idle_check(&self) {
+        let now = self.clock.now();
         let activity = lock(&self.activity);
-        if activity.in_flight == 0 && activity.last.elapsed() >= self.idle_lock {
-            if let Some(vault) = self.unlocked_vault() {
-                // Holding `activity`: no request can start meanwhile.
-                vault.lock();
-                drop(activity);
-                self.lock_vault();
-                eprintln!(
-                    "tokenring agent: locked the vault after {} idle",
-                    super::format_duration(self.idle_lock)
-                );
-            }
+        let Some(vault) = self.unlocked_vault() else {
+            return;
+        };
+        let unlocked_at = *lock(&self.unlocked_at);
+        let expired = unlocked_at.is_some_and(|at| now.saturating_sub(at) >= self.max_unlocked);
+        let idle = activity.in_flight == 0 && now.saturating_sub(activity.last) >= self.idle_lock;
+        if !(expired || idle) {
+            return;
+        }
+        // Holding `activity`: no request can start meanwhile.
+        vault.lock();
+        drop(activity);
+        self.lock_vault();
+        if expired {
+            eprintln!(
+                "tokenring agent: locked the vault {} after it was unlocked (--max-unlocked)",
+                super::format_duration(self.max_unlocked)
+            );
+        } else {
+            eprintln!(
+                "tokenring agent: locked the vault after {} idle",
+                super::format_duration(self.idle_lock)
+            );
         }
     }
 
@@ -451,7 +503,7 @@ impl Shared {
         let credential = Vault::credential_of(&self.vault_path)?;
         let result = (|| {
             let authenticator = device.authenticator(&credential, prompt)?;
-            match current {
+            let vault = match current {
                 Some(vault) => {
                     vault.unlock(&mut **authenticator, prompt)?;
                     Ok(vault)
@@ -460,9 +512,11 @@ impl Shared {
                     let vault =
                         Arc::new(Vault::open(&self.vault_path, &mut **authenticator, prompt)?);
                     *lock(&self.vault) = Some(Arc::clone(&vault));
-                    Ok(vault)
+                    Ok::<_, Error>(vault)
                 }
-            }
+            }?;
+            *lock(&self.unlocked_at) = Some(self.clock.now());
+            Ok(vault)
         })();
         if let Err(e) = &result {
             device.after_error(e);
@@ -480,11 +534,13 @@ impl Shared {
 
     /// The unlocked vault for an operation without a derivation: no tap
     /// when unlocked, the unlock tap otherwise.
-    fn vault_for_names(&self, prompt: &dyn Prompt) -> Result<Arc<Vault>, Error> {
+    fn vault_for_names(&self, prompt: &dyn Prompt, ask: &Ask<'_>) -> Result<Arc<Vault>, Error> {
         if let Some(vault) = self.unlocked_vault() {
             return Ok(vault);
         }
-        let mut device = self.device.acquire(prompt, self.limits.tick)?;
+        let mut device = self
+            .device
+            .acquire(prompt, self.limits.tick, ask.holder())?;
         self.unlock_with(&mut device, prompt)
     }
 
@@ -494,9 +550,12 @@ impl Shared {
     fn with_device<T>(
         &self,
         prompt: &dyn Prompt,
+        ask: &Ask<'_>,
         op: impl Fn(&Vault, &mut DynAuthenticator) -> Result<T, VaultError>,
     ) -> Result<T, Error> {
-        let mut device = self.device.acquire(prompt, self.limits.tick)?;
+        let mut device = self
+            .device
+            .acquire(prompt, self.limits.tick, ask.holder())?;
         for attempt in 0..2 {
             let vault = self.unlock_with(&mut device, prompt)?;
             let credential = vault.credential();
@@ -520,10 +579,11 @@ impl Shared {
     fn with_names<T>(
         &self,
         prompt: &dyn Prompt,
+        ask: &Ask<'_>,
         op: impl Fn(&Vault) -> Result<T, VaultError>,
     ) -> Result<T, Error> {
         for attempt in 0..2 {
-            let vault = self.vault_for_names(prompt)?;
+            let vault = self.vault_for_names(prompt, ask)?;
             match op(&vault) {
                 Err(VaultError::Locked) if attempt == 0 => continue,
                 Err(e) => {
@@ -538,6 +598,7 @@ impl Shared {
     }
 
     fn status(&self) -> StatusReport {
+        let now = self.clock.now();
         let vault = self.unlocked_vault();
         let idle_lock_in_secs = vault.as_ref().map(|_| {
             let activity = lock(&self.activity);
@@ -545,9 +606,16 @@ impl Shared {
                 self.idle_lock.as_secs_f64()
             } else {
                 self.idle_lock
-                    .saturating_sub(activity.last.elapsed())
+                    .saturating_sub(now.saturating_sub(activity.last))
                     .as_secs_f64()
             }
+        });
+        let max_unlocked_in_secs = vault.as_ref().and_then(|_| {
+            lock(&self.unlocked_at).map(|at| {
+                self.max_unlocked
+                    .saturating_sub(now.saturating_sub(at))
+                    .as_secs_f64()
+            })
         });
         StatusReport {
             pid: std::process::id(),
@@ -557,13 +625,24 @@ impl Shared {
             locked: vault.is_none(),
             idle_lock_secs: self.idle_lock.as_secs_f64(),
             idle_lock_in_secs,
+            max_unlocked_secs: Some(self.max_unlocked.as_secs_f64()),
+            max_unlocked_in_secs,
             entries: vault.and_then(|v| v.len().ok()),
             clients: self.clients.load(Ordering::SeqCst),
         }
     }
 
-    /// Runs one request and returns its final reply.
-    pub(super) fn execute(&self, request: ClientMessage, prompt: &dyn Prompt) -> AgentMessage {
+    /// Runs one request from `requester` and returns its final reply.
+    pub(super) fn execute(
+        &self,
+        request: ClientMessage,
+        prompt: &dyn Prompt,
+        requester: &Arc<Requester>,
+    ) -> AgentMessage {
+        let ask = Ask {
+            what: describe(&request),
+            requester,
+        };
         let result = match request {
             ClientMessage::Status => return AgentMessage::Status(self.status()),
             ClientMessage::Lock => {
@@ -578,7 +657,7 @@ impl Shared {
             }
             ClientMessage::Get { service, user } => {
                 let _active = self.begin();
-                self.with_device(prompt, |vault, auth| {
+                self.with_device(prompt, &ask, |vault, auth| {
                     vault.get(&service, &user, &mut **auth, prompt)
                 })
                 .map(|password| AgentMessage::Password {
@@ -591,7 +670,7 @@ impl Shared {
                 password,
             } => {
                 let _active = self.begin();
-                self.with_device(prompt, |vault, auth| {
+                self.with_device(prompt, &ask, |vault, auth| {
                     vault.set(
                         &service,
                         &user,
@@ -604,12 +683,12 @@ impl Shared {
             }
             ClientMessage::Delete { service, user } => {
                 let _active = self.begin();
-                self.with_names(prompt, |vault| vault.delete(&service, &user))
+                self.with_names(prompt, &ask, |vault| vault.delete(&service, &user))
                     .map(|existed| AgentMessage::Deleted { existed })
             }
             ClientMessage::List => {
                 let _active = self.begin();
-                self.with_names(prompt, |vault| vault.list())
+                self.with_names(prompt, &ask, |vault| vault.list())
                     .map(|names| AgentMessage::Names {
                         names: names
                             .into_iter()
@@ -619,6 +698,42 @@ impl Shared {
             }
         };
         result.unwrap_or_else(|e| AgentMessage::Error(WireError::from_error(&e)))
+    }
+}
+
+/// A request as waiting messages and the audit log name it, and who asked.
+struct Ask<'a> {
+    /// "a get of 'alice' in 'bank'".
+    what: String,
+    requester: &'a Arc<Requester>,
+}
+
+impl Ask<'_> {
+    fn holder(&self) -> Holder {
+        Holder {
+            what: self.what.clone(),
+            requester: Arc::clone(self.requester),
+        }
+    }
+}
+
+/// "a get of 'alice' in 'bank'", "a list of the entries" (names quoted and
+/// escaped as in touch prompts).
+fn describe(request: &ClientMessage) -> String {
+    use tokenring_vault::quote_name;
+    let of = |kind: &str, service: &str, user: &str| {
+        format!(
+            "a {kind} of {} in {}",
+            quote_name(user),
+            quote_name(service)
+        )
+    };
+    match request {
+        ClientMessage::Get { service, user } => of("get", service, user),
+        ClientMessage::Set { service, user, .. } => of("set", service, user),
+        ClientMessage::Delete { service, user } => of("delete", service, user),
+        ClientMessage::List => "a list of the entries".to_string(),
+        other => format!("a {} request", other.kind()),
     }
 }
 

@@ -1,0 +1,305 @@
+//! Trust in the agent, served on a thread of the test process against the
+//! simulator: every tap tied to the request it approves (touch prompts and
+//! waiting messages name the process that asked), locks that hold (a
+//! suspend counts toward the idle lock, nothing extends the maximum
+//! unlocked lifetime).
+
+#![cfg(all(feature = "sim", feature = "cli"))]
+#![allow(clippy::unwrap_used)]
+
+mod agent_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agent_support::Fixture;
+use tokenring::agent::AgentClient;
+use tokenring::app::agent::Clock;
+use tokenring::SecretStore;
+use tokenring_core::{NoPrompt, Prompt};
+use tokenring_sim::{ClockMode, PresencePolicy};
+
+/// A clock the test moves by hand, as a suspend would move the boot-time
+/// clock.
+#[derive(Default)]
+struct TestClock(Mutex<Duration>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Duration {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A prompt whose events another thread can watch.
+#[derive(Clone, Default)]
+struct Watched(Arc<Mutex<Vec<String>>>);
+
+impl Watched {
+    fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 10 s) until an event starts with `prefix`; that event.
+    fn wait_for(&self, prefix: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| e.starts_with(prefix)) {
+                return e;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no {prefix:?} in {:?}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Prompt for Watched {
+    fn touch_needed(&self, purpose: &str) {
+        self.0.lock().unwrap().push(format!("touch: {purpose}"));
+    }
+    fn info(&self, message: &str) {
+        self.0.lock().unwrap().push(format!("info: {message}"));
+    }
+}
+
+/// This test process as the agent names it: `'/path/to/test' (pid N)`.
+fn me() -> String {
+    format!(
+        "'{}' (pid {})",
+        std::env::current_exe().unwrap().display(),
+        std::process::id()
+    )
+}
+
+/// Waits (at most 5 s of real time) until the agent reports `locked`.
+fn wait_locked(client: &AgentClient, locked: bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if client.status().unwrap().locked == locked {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn touch_prompts_and_waiting_messages_name_the_process_and_entry() {
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+    client
+        .set("stripe.com", "live", "sk_live", &NoPrompt)
+        .unwrap();
+    client.set("bank", "alice", "hunter2", &NoPrompt).unwrap();
+    {
+        let mut sim = fx.sim.lock().unwrap();
+        sim.set_clock(ClockMode::Real);
+        sim.set_presence_policy(PresencePolicy::approve_after(Duration::from_millis(700)));
+    }
+    // The first client's get holds the authenticator (a slow touch)…
+    let holder = Watched::default();
+    let first = {
+        let socket = fx.socket.clone();
+        let holder = holder.clone();
+        std::thread::spawn(move || {
+            let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+            client.get("stripe.com", "live", &holder).unwrap().unwrap();
+        })
+    };
+    let touch = holder.wait_for("touch: ");
+    assert_eq!(
+        touch,
+        format!(
+            "touch: decrypt the password for 'live' in 'stripe.com', asked by {}",
+            me()
+        )
+    );
+    // …so the second one is told which request holds it, and for whom.
+    let queued = Watched::default();
+    let second = {
+        let socket = fx.socket.clone();
+        let queued = queued.clone();
+        std::thread::spawn(move || {
+            let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+            client.get("bank", "alice", &queued).unwrap().unwrap();
+        })
+    };
+    first.join().unwrap();
+    second.join().unwrap();
+    let events = queued.events();
+    assert_eq!(
+        events[0],
+        format!(
+            "info: waiting for the authenticator, busy with a get of 'live' in 'stripe.com' for {}",
+            me()
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        events[1],
+        format!(
+            "touch: decrypt the password for 'alice' in 'bank', asked by {}",
+            me()
+        )
+    );
+}
+
+#[test]
+fn the_authenticator_is_served_in_the_order_requests_came() {
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+    client.set("s", "u", "p", &NoPrompt).unwrap();
+    {
+        let mut sim = fx.sim.lock().unwrap();
+        sim.set_clock(ClockMode::Real);
+        sim.set_presence_policy(PresencePolicy::approve_after(Duration::from_millis(500)));
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let spawn = |name: &'static str, prompt: Watched| {
+        let socket = fx.socket.clone();
+        let order = Arc::clone(&order);
+        std::thread::spawn(move || {
+            let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+            client.get("s", "u", &prompt).unwrap().unwrap();
+            order.lock().unwrap().push(name);
+        })
+    };
+    // One request holds the authenticator; four queue behind it, one after
+    // the other, each seeing the one before it waiting.
+    let holder = Watched::default();
+    let mut threads = vec![spawn("holder", holder.clone())];
+    holder.wait_for("touch: ");
+    for name in ["first", "second", "third", "fourth"] {
+        let prompt = Watched::default();
+        threads.push(spawn(name, prompt.clone()));
+        prompt.wait_for("info: waiting for the authenticator");
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["holder", "first", "second", "third", "fourth"]
+    );
+}
+
+#[test]
+fn a_suspend_counts_toward_the_idle_lock() {
+    let fx = Fixture::new();
+    let clock = Arc::new(TestClock::default());
+    let _agent = fx.start(
+        fx.config()
+            .idle_lock(Duration::from_secs(15 * 60))
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>),
+    );
+    let client = fx.client();
+    client.set("s", "u", "p", &NoPrompt).unwrap();
+    // 14 idle minutes: still unlocked.
+    clock.advance(Duration::from_secs(14 * 60));
+    std::thread::sleep(Duration::from_millis(200));
+    let status = client.status().unwrap();
+    assert!(!status.locked);
+    assert_eq!(status.idle_lock_in_secs, Some(60.0));
+    // The lid closes for 8 hours: the boot-time clock counts them, and the
+    // agent locks itself as soon as it looks (every tick).
+    clock.advance(Duration::from_secs(8 * 3600));
+    assert!(
+        wait_locked(&client, true),
+        "still unlocked after the suspend"
+    );
+    let before = fx.touches();
+    client.get("s", "u", &NoPrompt).unwrap().unwrap();
+    assert_eq!(
+        fx.touches() - before,
+        2,
+        "the unlock tap again, then the entry"
+    );
+}
+
+#[test]
+fn nothing_extends_the_maximum_unlocked_lifetime() {
+    let fx = Fixture::new();
+    let clock = Arc::new(TestClock::default());
+    let _agent = fx.start(
+        fx.config()
+            .idle_lock(Duration::from_secs(15 * 60))
+            .max_unlocked(Duration::from_secs(3600))
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>),
+    );
+    let client = fx.client();
+    client.set("s", "u", "p", &NoPrompt).unwrap();
+    assert_eq!(client.status().unwrap().max_unlocked_secs, Some(3600.0));
+    // Requests without a tap every 10 minutes keep the idle lock away…
+    for minutes in [10, 20, 30, 40, 50] {
+        clock.advance(Duration::from_secs(600));
+        let before = fx.touches();
+        assert_eq!(client.list(&NoPrompt).unwrap().len(), 1);
+        assert!(client.get("s", "nobody", &NoPrompt).unwrap().is_none());
+        assert!(!client.delete("s", "nobody", &NoPrompt).unwrap());
+        assert_eq!(fx.touches(), before, "no tap while unlocked");
+        let status = client.status().unwrap();
+        assert!(!status.locked, "locked after {minutes} minutes");
+        assert_eq!(
+            status.max_unlocked_in_secs,
+            Some(f64::from(3600 - minutes * 60))
+        );
+    }
+    // …but not the maximum lifetime: an hour after the unlock, it locks.
+    clock.advance(Duration::from_secs(600));
+    assert!(wait_locked(&client, true), "still unlocked after an hour");
+    let before = fx.touches();
+    assert_eq!(client.list(&NoPrompt).unwrap().len(), 1);
+    assert_eq!(fx.touches() - before, 1, "the unlock tap again");
+    // A new unlock starts a new lifetime.
+    let status = client.status().unwrap();
+    assert_eq!(status.max_unlocked_in_secs, Some(3600.0));
+}
+
+#[test]
+fn the_maximum_lifetime_locks_even_while_a_request_runs() {
+    let fx = Fixture::new();
+    let clock = Arc::new(TestClock::default());
+    let _agent = fx.start(
+        fx.config()
+            .max_unlocked(Duration::from_secs(3600))
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>),
+    );
+    let client = fx.client();
+    client.set("s", "u", "p", &NoPrompt).unwrap();
+    {
+        let mut sim = fx.sim.lock().unwrap();
+        sim.set_clock(ClockMode::Real);
+        sim.set_presence_policy(PresencePolicy::approve_after(Duration::from_secs(2)));
+    }
+    // A request waits for its touch (it is in flight, so the idle lock
+    // waits for it); the lifetime ends meanwhile.
+    let waiting = Watched::default();
+    let running = {
+        let socket = fx.socket.clone();
+        let waiting = waiting.clone();
+        std::thread::spawn(move || {
+            let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+            client.get("s", "u", &waiting).map(|p| p.is_some())
+        })
+    };
+    waiting.wait_for("touch: ");
+    clock.advance(Duration::from_secs(3600));
+    assert!(
+        wait_locked(&client, true),
+        "a running request kept the vault unlocked past its lifetime"
+    );
+    // The running request had its entry already: it gets its secret.
+    assert!(running.join().unwrap().unwrap());
+    assert!(client.status().unwrap().locked);
+}
