@@ -24,10 +24,13 @@ pub struct HidTimeouts {
     /// The longest single read; the prompt's cancel flag is polled at least
     /// this often.
     pub poll: Duration,
-    /// The longest time without any packet for our channel before the
-    /// exchange fails. Every keepalive (sent at least every 100 ms by a
-    /// working authenticator, §11.2.9.1.7) and every packet of the response
-    /// starts it anew.
+    /// The longest wait for the answer to CTAPHID_INIT, and between two
+    /// packets of one message once its first packet arrived (a token sends
+    /// a message's packets back to back). Not a limit on the wait for an
+    /// answer: keepalives are only a SHOULD (CTAP 2.1 §11.2.9.1.7), and a
+    /// token may wait for its touch in silence, so that wait is bounded by
+    /// [`HidTimeouts::transaction`] and the user's cancel, as python-fido2
+    /// and libfido2 do.
     pub silence: Duration,
     /// The longest a whole exchange may take, keepalives or not.
     pub transaction: Duration,
@@ -320,7 +323,10 @@ impl<D: HidReports> HidTransport<D> {
     ) -> Result<Outcome, TransportError> {
         let start = Instant::now();
         let mut limit = start + self.timeouts.transaction;
-        let mut deadline = (start + self.timeouts.silence).min(limit);
+        // Until the answer begins, only the transaction limit (and the
+        // user's cancel) ends the wait; inside a message, a gap longer than
+        // `silence` means the rest will not come.
+        let mut deadline = limit;
         let mut cancel_sent = false;
         let mut reassembler = Reassembler::new(channel);
         loop {
@@ -339,10 +345,18 @@ impl<D: HidReports> HidTransport<D> {
                         TransportErrorKind::Cancelled,
                         "cancelled (the authenticator did not confirm the cancel)",
                     )
+                } else if reassembler.is_receiving() {
+                    TransportError::new(
+                        TransportErrorKind::Timeout,
+                        "the authenticator stopped in the middle of its answer; unplug it and plug it in again",
+                    )
                 } else {
                     TransportError::new(
                         TransportErrorKind::Timeout,
-                        "the authenticator stopped answering; unplug it and plug it in again",
+                        format!(
+                            "the authenticator did not answer within {} s; unplug it and plug it in again",
+                            self.timeouts.transaction.as_secs()
+                        ),
                     )
                 });
             }
@@ -363,7 +377,11 @@ impl<D: HidReports> HidTransport<D> {
                     deadline = (Instant::now() + self.timeouts.silence).min(limit);
                     continue;
                 }
-                Progress::Complete(message) => message,
+                Progress::Complete(message) => {
+                    // Between messages the wait is bounded by the limit only.
+                    deadline = limit;
+                    message
+                }
             };
             match message.command {
                 command::KEEPALIVE => {
@@ -378,7 +396,6 @@ impl<D: HidReports> HidTransport<D> {
                         // alive all the same.
                         _ => {}
                     }
-                    deadline = (Instant::now() + self.timeouts.silence).min(limit);
                 }
                 command::ERROR => {
                     let code = message.payload.first().copied().unwrap_or(error_code::OTHER);

@@ -500,12 +500,79 @@ fn silent_device_times_out_in_bounded_time() {
     assert_eq!(err.kind, TransportErrorKind::Timeout);
     assert!(start.elapsed() < Duration::from_secs(1));
 
-    // Silent after INIT.
-    let mut t = transport(device(|_, _| {}));
+    // Silent after INIT: waited for until the transaction limit (a token
+    // may wait for its touch in silence), no longer.
+    let mut t = HidTransport::new(device(|_, _| {}), info()).with_timeouts(HidTimeouts {
+        transaction: Duration::from_millis(500),
+        ..fast()
+    });
+    t.init().expect("init");
     let start = Instant::now();
     let err = t.exchange(0x04, &[], &NoPrompt).expect_err("silent");
     assert_eq!(err.kind, TransportErrorKind::Timeout);
-    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+/// A token that waits for its touch without keepalives (they are only a
+/// SHOULD in CTAP 2.1 §11.2.9.1.7) is waited for far beyond `silence`:
+/// python-fido2 and libfido2 have no silence timer either.
+#[test]
+fn a_token_silent_while_it_waits_for_the_touch_is_waited_for() {
+    let mut asked: Option<Instant> = None;
+    let mut answered = false;
+    let dev = device(|_, _| {}).with_idle(move || {
+        let since = *asked.get_or_insert_with(Instant::now);
+        if since.elapsed() >= Duration::from_millis(700) && !answered {
+            answered = true;
+            Some(message(OUR_CID, command::CBOR, &[0, 0xA0])[0])
+        } else {
+            None
+        }
+    });
+    let mut t = transport(dev);
+    t.init().expect("init");
+    let start = Instant::now();
+    let reply = t
+        .exchange(0x02, &[], &NoPrompt)
+        .expect("the answer after 700 ms of silence");
+    assert!(start.elapsed() >= Duration::from_millis(700));
+    assert!(start.elapsed() > fast().silence * 4);
+    assert_eq!((reply.status, reply.body), (0, vec![0xA0]));
+}
+
+/// The user's cancel reaches a silent token at once: CTAPHID_CANCEL goes
+/// out while nothing was received, and the token's answer ends the wait.
+#[test]
+fn cancel_reaches_a_silent_token() {
+    let dev = ScriptedDevice::new(|r, q| {
+        if is_init(r, command::INIT) {
+            q.push_back(init_answer(r, OUR_CID, capability::CBOR));
+        } else if is_init(r, command::CANCEL) {
+            q.extend(message(OUR_CID, command::CBOR, &[0x2D]));
+        }
+    });
+    let mut t = transport(dev);
+    t.init().expect("init");
+    let prompt = ScriptedPrompt::new();
+    let flag = prompt.cancel_flag().clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        flag.cancel();
+    });
+    let start = Instant::now();
+    let reply = t.exchange(0x02, &[], &prompt).expect("the cancel's answer");
+    canceller.join().expect("canceller");
+    assert_eq!(reply.status, 0x2D);
+    assert!(start.elapsed() >= Duration::from_millis(400));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let cancels = t
+        .device()
+        .written_commands()
+        .iter()
+        .filter(|(c, cmd)| *c == OUR_CID && *cmd == command::CANCEL)
+        .count();
+    assert_eq!(cancels, 1);
 }
 
 #[test]
@@ -637,7 +704,12 @@ fn garbage_never_panics_or_hangs() {
                 }
             }
         });
-        let mut t = transport(dev);
+        // A device that never answers is waited for until the transaction
+        // limit: keep it short here.
+        let mut t = HidTransport::new(dev, info()).with_timeouts(HidTimeouts {
+            transaction: Duration::from_millis(300),
+            ..fast()
+        });
         let start = Instant::now();
         let result = t.exchange(0x04, &[], &NoPrompt);
         assert!(
