@@ -42,6 +42,8 @@ impl StatusWord {
     pub const NOT_FOUND: StatusWord = StatusWord(0x6A82);
     /// 6A86: incorrect parameters P1-P2.
     pub const WRONG_P1P2: StatusWord = StatusWord(0x6A86);
+    /// 6B00: wrong parameters P1-P2.
+    pub const WRONG_PARAMETERS: StatusWord = StatusWord(0x6B00);
     /// 6D00: instruction not supported.
     pub const INS_NOT_SUPPORTED: StatusWord = StatusWord(0x6D00);
     /// 6E00: class not supported.
@@ -90,6 +92,7 @@ impl StatusWord {
             0x6A80 => "incorrect data",
             0x6A82 => "application not found",
             0x6A86 => "incorrect P1/P2",
+            0x6B00 => "wrong P1/P2",
             0x6D00 => "instruction not supported",
             0x6E00 => "class not supported",
             0x6F00 => "no precise diagnosis",
@@ -275,6 +278,11 @@ fn two_bytes(n: usize) -> [u8; 2] {
     [b[1], b[0]]
 }
 
+/// The segment size of libfido2's command chaining (`TX_CHUNK_SIZE` in its
+/// `src/nfc.c`), the NFC client with the widest use on real cards: used
+/// when a card is talked to the way libfido2 talks to it.
+pub const LIBFIDO2_SEGMENT: usize = 240;
+
 /// Splits `data` into short APDUs chained per ISO 7816-4 §5.1.1 (CTAP 2.1
 /// §11.3.5): every segment but the last carries `cla | 0x10` and no Le; the
 /// last carries `cla` and `le`. Empty data gives one APDU without a data field.
@@ -286,7 +294,18 @@ pub fn chain_short(
     data: &[u8],
     le: Option<usize>,
 ) -> Vec<CommandApdu> {
-    let mut segments: Vec<&[u8]> = data.chunks(SHORT_MAX_LC).collect();
+    chain_short_in(SHORT_MAX_LC, [cla, ins, p1, p2], data, le)
+}
+
+/// [`chain_short`] with segments of at most `segment` data bytes (1..=255).
+pub fn chain_short_in(
+    segment: usize,
+    [cla, ins, p1, p2]: [u8; 4],
+    data: &[u8],
+    le: Option<usize>,
+) -> Vec<CommandApdu> {
+    let segment = segment.clamp(1, SHORT_MAX_LC);
+    let mut segments: Vec<&[u8]> = data.chunks(segment).collect();
     if segments.is_empty() {
         segments.push(&[]);
     }
@@ -381,6 +400,17 @@ mod tests {
         assert_eq!(chain[2].data.len(), 90);
         let joined: Vec<u8> = chain.iter().flat_map(|c| c.data.clone()).collect();
         assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn chaining_in_libfido2_segments() {
+        let data = vec![7u8; 600];
+        let chain = chain_short_in(LIBFIDO2_SEGMENT, [0x80, 0x10, 0x00, 0x00], &data, Some(256));
+        let sizes: Vec<usize> = chain.iter().map(|c| c.data.len()).collect();
+        assert_eq!(sizes, vec![240, 240, 120]);
+        assert_eq!(chain[0].cla, 0x90);
+        assert_eq!(chain[2].cla, 0x80);
+        assert_eq!(chain[2].le, Some(256));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use tokenring_core::{
 };
 
 use crate::apdu::{
-    chain_short, CommandApdu, LengthEncoding, ResponseApdu, StatusWord, EXTENDED_MAX_LC,
-    EXTENDED_MAX_LE, SHORT_MAX_LE,
+    chain_short_in, CommandApdu, LengthEncoding, ResponseApdu, StatusWord, EXTENDED_MAX_LC,
+    EXTENDED_MAX_LE, LIBFIDO2_SEGMENT, SHORT_MAX_LC, SHORT_MAX_LE,
 };
 use crate::channel::ApduChannel;
 use crate::error::{card_gone, protocol, NfcError};
@@ -33,7 +33,8 @@ pub const INS_NFCCTAP_MSG: u8 = 0x10;
 /// NFCCTAP_GETRESPONSE: poll after a status update (CTAP 2.1 §11.3.7.2).
 pub const INS_NFCCTAP_GETRESPONSE: u8 = 0x11;
 /// NFCCTAP_MSG P1 bit: the client supports NFCCTAP_GETRESPONSE, so the
-/// authenticator may answer with status updates.
+/// authenticator may answer with status updates (CTAP 2.1 §11.3.7.1).
+/// python-fido2 sends it by default; libfido2 never does (P1 = 0x00).
 pub const P1_GETRESPONSE_SUPPORTED: u8 = 0x80;
 /// NFCCTAP_GETRESPONSE P1 that cancels the request in progress (the value of
 /// CTAPHID_CANCEL; §11.3.7.2 in CTAP 2.2 and later); the authenticator then
@@ -134,6 +135,9 @@ struct CardState {
     reader: String,
     options: NfcOptions,
     get_response_cla: u8,
+    /// The card refused NFCCTAP_MSG with P1 = 0x80: talk to it as libfido2
+    /// does (P1 = 0x00, 240-byte segments), from then on.
+    plain_msg: bool,
     applet_version: String,
     get_info: Vec<u8>,
     /// The card left or was reset: SELECT again before the next request.
@@ -168,6 +172,7 @@ impl<C: ApduChannel> NfcTransport<C> {
                 reader: reader.into(),
                 options,
                 get_response_cla: 0x00,
+                plain_msg: false,
                 applet_version: String::new(),
                 get_info: Vec::new(),
                 needs_select: false,
@@ -273,8 +278,15 @@ impl CardState {
         data: &[u8],
         encoding: LengthEncoding,
     ) -> Result<ResponseApdu, Failure> {
+        let segment = if self.plain_msg {
+            LIBFIDO2_SEGMENT
+        } else {
+            SHORT_MAX_LC
+        };
         let apdus = match encoding {
-            LengthEncoding::Short => chain_short(cla, ins, p1, p2, data, Some(SHORT_MAX_LE)),
+            LengthEncoding::Short => {
+                chain_short_in(segment, [cla, ins, p1, p2], data, Some(SHORT_MAX_LE))
+            }
             LengthEncoding::Extended => {
                 if data.len() > EXTENDED_MAX_LC {
                     return Err(Failure::Transport(TransportError::new(
@@ -430,13 +442,24 @@ impl CardState {
                 return reply(&response.data).map_err(Failure::Transport);
             }
             if response.sw != StatusWord::CTAP_STATUS_UPDATE {
+                if cancel_sent {
+                    // The card does not take the cancel form of
+                    // NFCCTAP_GETRESPONSE (a CTAP 2.2 addition; CTAP 2.1
+                    // cards answer 6D00 or 6A86): the user cancelled all
+                    // the same. The request may still be pending on the
+                    // card, so the next one selects the applet afresh.
+                    self.needs_select = true;
+                    return Err(Failure::Transport(TransportError::new(
+                        TransportErrorKind::Cancelled,
+                        format!(
+                            "cancelled (the authenticator does not take the NFC cancel: it answered {})",
+                            response.sw
+                        ),
+                    )));
+                }
                 return Err(Failure::Status {
                     sw: response.sw,
-                    during: if cancel_sent {
-                        "the cancel"
-                    } else {
-                        "a CTAP request"
-                    },
+                    during: "a CTAP request",
                 });
             }
             match response.data.first() {
@@ -470,11 +493,34 @@ impl CardState {
         }
     }
 
-    /// NFCCTAP_MSG with `message` (command byte and CBOR).
+    /// NFCCTAP_MSG with `message` (command byte and CBOR): P1 = 0x80 (we
+    /// poll status updates), unless the card refused that before. A card
+    /// that refuses P1 = 0x80 as a wrong parameter (6A86, 6B00) never saw
+    /// the request, so it is sent again as libfido2 sends it (P1 = 0x00,
+    /// 240-byte segments), and the card is talked to that way from then on.
     fn send_message(&mut self, io: &mut Io<'_>, message: &[u8]) -> Result<ResponseApdu, Failure> {
+        let refuses_p1 =
+            |sw: StatusWord| sw == StatusWord::WRONG_P1P2 || sw == StatusWord::WRONG_PARAMETERS;
+        if !self.plain_msg {
+            let first = self.command(
+                io,
+                [CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0x00],
+                message,
+                self.options.length_encoding,
+            );
+            let refused = match &first {
+                Ok(response) => refuses_p1(response.sw),
+                Err(Failure::Status { sw, .. }) => refuses_p1(*sw),
+                Err(Failure::Transport(_)) => false,
+            };
+            if !refused {
+                return first;
+            }
+            self.plain_msg = true;
+        }
         self.command(
             io,
-            [CLA_NFCCTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0x00],
+            [CLA_NFCCTAP, INS_NFCCTAP_MSG, 0x00, 0x00],
             message,
             self.options.length_encoding,
         )

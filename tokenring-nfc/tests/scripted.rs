@@ -682,3 +682,97 @@ fn a_card_that_cannot_be_reserved_is_an_error() {
     let error: TransportError = error.into();
     assert_eq!(error.kind, TransportErrorKind::Busy);
 }
+
+/// A card that refuses NFCCTAP_MSG with P1 = 0x80 (the "client polls status
+/// updates" bit) as a wrong parameter never saw the request: it gets it
+/// again with P1 = 0x00 in libfido2's 240-byte segments, and keeps getting
+/// requests that way.
+#[test]
+fn a_card_refusing_p1_80_is_talked_to_as_libfido2_does() {
+    for refusal in [[0x6A, 0x86], [0x6B, 0x00]] {
+        let payload: Vec<u8> = (0..599u32).map(|i| (i % 253) as u8).collect();
+        let mut message = vec![command::GET_ASSERTION];
+        message.extend_from_slice(&payload);
+        let segment = |cla: u8, part: &[u8], le: bool| {
+            let mut apdu = vec![cla, 0x10, 0x00, 0x00, part.len() as u8];
+            apdu.extend_from_slice(part);
+            if le {
+                apdu.push(0x00);
+            }
+            apdu
+        };
+        let card = ScriptedCard::new()
+            .expect(&SELECT, b"FIDO_2_0\x90\x00")
+            .expect(&GET_INFO_MSG, &refusal)
+            .expect(
+                &[0x80, 0x10, 0x00, 0x00, 0x01, 0x04, 0x00],
+                &[0x00, 0xA0, 0x90, 0x00],
+            )
+            .expect(&segment(0x90, &message[..240], false), &[0x90, 0x00])
+            .expect(&segment(0x90, &message[240..480], false), &[0x90, 0x00])
+            .expect(
+                &segment(0x80, &message[480..], true),
+                &[0x00, 0xA1, 0x01, 0x02, 0x90, 0x00],
+            );
+        let mut transport = open(card);
+        assert_eq!(transport.get_info_response(), &[0xA0]);
+        let reply = transport
+            .exchange(command::GET_ASSERTION, &payload, &NoPrompt)
+            .expect("answered with P1 = 0x00");
+        assert_eq!((reply.status, reply.body), (0, vec![0xA1, 0x01, 0x02]));
+        done(transport);
+    }
+}
+
+/// A card that refuses P1 = 0x00 too reports what it said to that.
+#[test]
+fn a_card_refusing_both_p1_values_is_reported() {
+    let card = ScriptedCard::new()
+        .opened("FIDO_2_0")
+        .expect(&[0x80, 0x10, 0x80, 0x00, 0x01, 0x07, 0x00], &[0x6A, 0x86])
+        .expect(&[0x80, 0x10, 0x00, 0x00, 0x01, 0x07, 0x00], &[0x6A, 0x80]);
+    let mut transport = open(card);
+    let error = transport
+        .exchange(command::RESET, &[], &NoPrompt)
+        .expect_err("refused");
+    assert_eq!(error.kind, TransportErrorKind::Protocol);
+    assert!(error.message.contains("6A80"), "{}", error.message);
+    done(transport);
+}
+
+/// A CTAP 2.1 card does not know the cancel form of NFCCTAP_GETRESPONSE
+/// (P1 = 0x11, CTAP 2.2) and refuses it as an unknown instruction or
+/// parameter: the user cancelled all the same, and the next request
+/// selects the applet again.
+#[test]
+fn a_refused_cancel_is_a_cancel() {
+    for refusal in [[0x6D, 0x00], [0x6A, 0x86], [0x6E, 0x00]] {
+        let card = ScriptedCard::new()
+            .opened("FIDO_2_0")
+            .expect(
+                &[0x80, 0x10, 0x80, 0x00, 0x01, 0x0B, 0x00],
+                &[0x02, 0x91, 0x00],
+            )
+            .expect(&POLL, &[0x02, 0x91, 0x00])
+            .expect(&POLL_CANCEL, &refusal)
+            .expect(&SELECT, b"FIDO_2_0\x90\x00")
+            .expect(&GET_INFO_MSG, &[0x00, 0xA0, 0x90, 0x00]);
+        let mut transport = open(card);
+        let prompt = ScriptedPrompt::new().cancel_after_keepalives(2);
+        let error = transport
+            .exchange(command::SELECTION, &[], &prompt)
+            .expect_err("cancelled");
+        assert_eq!(
+            error.kind,
+            TransportErrorKind::Cancelled,
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains(&hex(&refusal)), "{}", error.message);
+        let reply = transport
+            .exchange(command::GET_INFO, &[], &NoPrompt)
+            .expect("the next request works");
+        assert_eq!(reply.status, 0);
+        done(transport);
+    }
+}
