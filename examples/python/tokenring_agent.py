@@ -50,9 +50,24 @@ def agent_dir():
     return os.path.join(data, "tokenring", "agent")
 
 
+def default_vault():
+    """The default vault (as tokenring::default_vault_path): Python keyring's
+    data root and keyring.tokenvault."""
+    if sys.platform == "darwin":
+        root = os.path.join(os.path.expanduser("~"), "Library", "Application Support", "python_keyring")
+    else:
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        root = os.path.join(data, "python_keyring")
+    return os.path.join(root, "keyring.tokenvault")
+
+
 def socket_path(vault):
-    """The socket of the agent for a vault: a hash of its canonical path."""
+    """The socket of the agent for a vault: agent.sock for the default vault,
+    else a hash of its canonical path."""
     canonical = os.path.realpath(vault)
+    default = default_vault()
+    if os.path.exists(default) and os.path.realpath(default) == canonical:
+        return os.path.join(agent_dir(), "agent.sock")
     digest = hashlib.sha256(os.fsencode(canonical)).hexdigest()[:24]
     return os.path.join(agent_dir(), "vault-%s.sock" % digest)
 

@@ -57,9 +57,10 @@ def agent_dir():
     return os.path.join(data_home, "tokenring", "agent")
 
 
-def socket_path(vault):
-    """The socket of the agent serving ``vault``: ``vault-<hash>.sock``, the
-    hash being the first 12 bytes of SHA-256 of the canonical vault path
+def socket_path(vault, default_vault=None):
+    """The socket of the agent serving ``vault``: ``agent.sock`` for the
+    default vault ``default_vault``, else ``vault-<hash>.sock``, the hash being
+    the first 12 bytes of SHA-256 of the canonical vault path
     (``tokenring::agent::socket_path``); ``None`` when there is no vault or no
     agent directory."""
     if not vault or not os.path.exists(vault):
@@ -68,6 +69,8 @@ def socket_path(vault):
     if directory is None:
         return None
     canonical = os.path.realpath(vault)
+    if default_vault and os.path.exists(default_vault) and os.path.realpath(default_vault) == canonical:
+        return os.path.join(directory, "agent.sock")
     digest = hashlib.sha256(os.fsencode(canonical)).hexdigest()[:24]
     return os.path.join(directory, "vault-%s.sock" % digest)
 
@@ -273,16 +276,24 @@ class AgentConnection:
         return [(n.get("service"), n.get("user")) for n in names if isinstance(n, dict)]
 
 
+def default_vault():
+    """The default vault, as ``tokenring::default_vault_path``: keyring's data
+    root and ``keyring.tokenvault``."""
+    from keyring.util import platform_
+
+    return os.path.join(platform_.data_root(), "keyring.tokenvault")
+
+
 def agent_runs(vault):
     """Whether an agent socket exists for ``vault`` (no connection made)."""
-    path = socket_path(vault)
+    path = socket_path(vault, default_vault())
     return path is not None and os.path.exists(path)
 
 
 def connect(vault):
     """A connection to the agent serving ``vault``; raises :class:`NoAgent`
     when none runs."""
-    path = socket_path(vault)
+    path = socket_path(vault, default_vault())
     if path is None or not os.path.exists(path):
         raise NoAgent("no agent socket for %s" % vault)
     try:

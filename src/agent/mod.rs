@@ -53,14 +53,25 @@ pub(crate) fn peer_credentials(
     ))
 }
 
-/// The socket of the agent for `vault`: `<agent_dir>/vault-<hash>.sock`,
-/// the hash being the first 12 bytes of SHA-256 of the canonical vault
-/// path (so every spelling of the path finds the same agent). `None` when
-/// the vault does not exist or there is no agent directory (no
-/// `XDG_RUNTIME_DIR`, `XDG_DATA_HOME` or `HOME`).
+/// The file name of the default vault's agent socket, so that a systemd
+/// socket unit can name it: `$XDG_RUNTIME_DIR/tokenring/agent.sock`.
+pub const DEFAULT_SOCKET_NAME: &str = "agent.sock";
+
+/// The socket of the agent for `vault`: [`DEFAULT_SOCKET_NAME`] for the
+/// default vault ([`crate::default_vault_path`]), `vault-<hash>.sock` for any
+/// other, the hash being the first 12 bytes of SHA-256 of the canonical
+/// vault path (so every spelling of the path finds the same agent), in the
+/// agent directory. `None` when the vault does not exist or there is no
+/// agent directory (no `XDG_RUNTIME_DIR`, `XDG_DATA_HOME` or `HOME`).
 pub fn socket_path(vault: &Path) -> Option<PathBuf> {
     let canonical = vault.canonicalize().ok()?;
     let dir = crate::paths::agent_dir()?;
+    let default = crate::default_vault_path()
+        .ok()
+        .and_then(|path| path.canonicalize().ok());
+    if default.as_deref() == Some(canonical.as_path()) {
+        return Some(dir.join(DEFAULT_SOCKET_NAME));
+    }
     Some(dir.join(socket_file_name(&canonical)))
 }
 

@@ -43,6 +43,10 @@ struct Shared {
     waiting: AtomicBool,
     /// The terminal settings to restore when Ctrl-C interrupts PIN entry.
     saved_tty: Mutex<Option<rustix::termios::Termios>>,
+    /// The signals are someone else's now ([`TerminalPrompt::stop_watching_signals`]).
+    released: AtomicBool,
+    /// The watcher's signal delivery, to end it.
+    watcher: Mutex<Option<signal_hook::iterator::Handle>>,
 }
 
 /// The terminal [`Prompt`] (see the module documentation).
@@ -74,11 +78,19 @@ impl TerminalPrompt {
         let prompt = Self::new();
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
             .map_err(|e| Error::Other(format!("cannot watch for Ctrl-C: {e}")))?;
+        *prompt
+            .shared
+            .watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(signals.handle());
         let shared = Arc::clone(&prompt.shared);
         std::thread::Builder::new()
             .name("ctrl-c".into())
             .spawn(move || {
                 for _ in signals.forever() {
+                    if shared.released.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let again = shared.cancelled.swap(true, Ordering::SeqCst);
                     if again || !shared.waiting.load(Ordering::SeqCst) {
                         exit_interrupted(&shared);
@@ -89,6 +101,23 @@ impl TerminalPrompt {
             })
             .map_err(|e| Error::Other(format!("cannot watch for Ctrl-C: {e}")))?;
         Ok(prompt)
+    }
+
+    /// Ends the Ctrl-C watcher of [`TerminalPrompt::with_ctrl_c`]: from now
+    /// on SIGINT, SIGTERM and SIGHUP are handled elsewhere (by `tokenring
+    /// run`, which passes them on to its command) and never end this
+    /// process from here.
+    pub fn stop_watching_signals(&self) {
+        self.shared.released.store(true, Ordering::SeqCst);
+        if let Some(handle) = self
+            .shared
+            .watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            handle.close();
+        }
     }
 
     /// Whether Ctrl-C was pressed.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use tokenring::app::agent::{self, AgentOptions};
+use tokenring::app::agent::{self, units, AgentOptions};
 use tokenring::Error;
 
 use super::Context;
@@ -23,7 +23,8 @@ use super::Context;
 Examples:
   tokenring agent &                         # in the background of your shell
   tokenring agent --idle-lock 5m --max-unlocked 1h
-  systemd-run --user --unit tokenring-agent tokenring agent
+  tokenring agent --install-units           # a systemd user service, started by
+  systemctl --user enable --now tokenring-agent.socket   # the first client
 
 Exit codes: 0 stopped cleanly; 9 no vault; 10 another agent already
 serves this vault, or the socket directory is not private (see
@@ -39,6 +40,18 @@ pub struct AgentArgs {
     /// it (e.g. 1h, 8h).
     #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
     pub max_unlocked: Duration,
+
+    /// Instead of running the agent: write the systemd user units that start
+    /// it on the first connection (socket activation) to
+    /// ~/.config/systemd/user, for this vault and this program; then
+    /// `systemctl --user enable --now tokenring-agent.socket`.
+    #[arg(long, conflicts_with = "remove_units")]
+    pub install_units: bool,
+
+    /// Instead of running the agent: remove the units --install-units wrote
+    /// (stop them first: `systemctl --user disable --now tokenring-agent.socket`).
+    #[arg(long)]
+    pub remove_units: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -47,11 +60,67 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `agent`.
 pub fn run(context: &Context, args: &AgentArgs) -> Result<u8, Error> {
+    if args.install_units {
+        return install_units(context);
+    }
+    if args.remove_units {
+        return remove_units();
+    }
     agent::run(AgentOptions {
         vault: context.vault.clone(),
         tokenring: context.tokenring.clone(),
         idle_lock: args.idle_lock,
         max_unlocked: args.max_unlocked,
     })?;
+    Ok(0)
+}
+
+fn unit_dir() -> Result<std::path::PathBuf, Error> {
+    units::user_unit_dir().ok_or_else(|| {
+        Error::Other("cannot tell where systemd user units go: HOME is not set".into())
+    })
+}
+
+fn install_units(context: &Context) -> Result<u8, Error> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| Error::Other(format!("cannot tell where this program is: {e}")))?;
+    // The vault must exist: its socket's name depends on its canonical path.
+    tokenring_vault::Vault::credential_of(&context.vault)?;
+    let socket = tokenring::agent::socket_path(&context.vault).ok_or_else(|| {
+        Error::Agent("no directory for the agent's socket: set XDG_RUNTIME_DIR or HOME".into())
+    })?;
+    let default = tokenring::default_vault_path()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| Some(p) == context.vault.canonicalize().ok());
+    let (socket_unit, service_unit) = units::render(&exe, &context.vault, &socket, default)?;
+    let written = units::write(
+        &unit_dir()?,
+        &[
+            (units::SOCKET_UNIT, &socket_unit),
+            (units::SERVICE_UNIT, &service_unit),
+        ],
+    )?;
+    for path in &written {
+        eprintln!("wrote {}", path.display());
+    }
+    eprintln!(
+        "The agent for {} now starts with the first request once you run:\n  \
+         systemctl --user enable --now {}",
+        context.vault.display(),
+        units::SOCKET_UNIT
+    );
+    Ok(0)
+}
+
+fn remove_units() -> Result<u8, Error> {
+    let removed = units::remove(&unit_dir()?)?;
+    if removed.is_empty() {
+        eprintln!("no TokenRing units in {}", unit_dir()?.display());
+    }
+    for path in &removed {
+        eprintln!("removed {}", path.display());
+    }
     Ok(0)
 }

@@ -4,7 +4,7 @@ use clap::Args;
 use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
-use super::{print_stdout, quoted, Context};
+use super::{print_stdout_bytes, quoted, Context};
 
 /// Print the secret for SERVICE and USER on stdout, followed by a newline.
 ///
@@ -15,7 +15,12 @@ use super::{print_stdout, quoted, Context};
 #[command(after_long_help = "\
 Examples:
   tokenring get pypi.org __token__
-  TWINE_PASSWORD=\"$(tokenring get pypi.org __token__)\" twine upload dist/*
+  tokenring get --json pypi.org __token__ | jq -r .password
+  tokenring run --env TWINE_PASSWORD=pypi.org/__token__ -- twine upload dist/*
+                              # keeps the secret out of the shell (see `tokenring run --help`)
+
+JSON output: {\"service\", \"user\", \"password\"}; nothing when there is no such
+entry (exit code 1).
 
 Exit codes: 0 printed; 1 no such entry (nothing on stdout); 4 wrong
 authenticator; 6 touch denied or timed out; 130 cancelled (see `tokenring --help`).")]
@@ -24,6 +29,17 @@ pub struct GetArgs {
     pub service: String,
     /// The user name within the service.
     pub user: String,
+    /// Print a JSON object (service, user, password) instead of the bare
+    /// secret.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct JsonEntry<'a> {
+    service: &'a str,
+    user: &'a str,
+    password: &'a str,
 }
 
 /// Runs `get`.
@@ -31,11 +47,30 @@ pub fn run(context: &Context, args: &GetArgs, prompt: &TerminalPrompt) -> Result
     let store = context.store()?;
     match store.get(&args.service, &args.user, prompt)? {
         Some(password) => {
-            let mut line =
-                zeroize::Zeroizing::new(String::with_capacity(password.expose_secret().len() + 1));
-            line.push_str(password.expose_secret());
-            line.push('\n');
-            print_stdout(&line)?;
+            let secret = password.expose_secret();
+            let line = if args.json {
+                // Sized for the worst escaping (\uXXXX), so the buffer
+                // holding the secret never moves.
+                let capacity = 6 * (secret.len() + args.service.len() + args.user.len()) + 64;
+                let mut out = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+                serde_json::to_writer(
+                    &mut *out,
+                    &JsonEntry {
+                        service: &args.service,
+                        user: &args.user,
+                        password: secret,
+                    },
+                )
+                .map_err(|e| Error::Other(format!("cannot write JSON: {e}")))?;
+                out.push(b'\n');
+                out
+            } else {
+                let mut out = zeroize::Zeroizing::new(Vec::with_capacity(secret.len() + 1));
+                out.extend_from_slice(secret.as_bytes());
+                out.push(b'\n');
+                out
+            };
+            print_stdout_bytes(&line)?;
             Ok(0)
         }
         None => {

@@ -12,6 +12,7 @@ mod get;
 mod init;
 mod list;
 mod lock;
+mod run;
 mod set;
 mod status;
 
@@ -120,6 +121,7 @@ enum Command {
     Status(status::StatusArgs),
     Agent(agent::AgentArgs),
     Lock(lock::LockArgs),
+    Run(run::RunArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -198,6 +200,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Status(args) => status::run(&context, args),
         Command::Agent(args) => agent::run(&context, args),
         Command::Lock(args) => lock::run(&context, args),
+        Command::Run(args) => with_prompt(&|p| run::run(&context, args, p)),
         Command::Completions(args) => Ok(completions::run(args)),
     }
 }
@@ -221,9 +224,14 @@ pub fn quoted(name: &str) -> String {
 
 /// Writes `text` to stdout; a closed pipe is not an error worth a message.
 pub fn print_stdout(text: &str) -> Result<(), Error> {
+    print_stdout_bytes(text.as_bytes())
+}
+
+/// Writes `bytes` to stdout; a closed pipe is not an error worth a message.
+pub fn print_stdout_bytes(bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::Other(format!(

@@ -7,6 +7,7 @@ mod device;
 pub mod harden;
 mod requester;
 pub mod server;
+pub mod units;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,8 +50,10 @@ pub struct AgentOptions {
 /// Runs the agent for `options.vault` in the foreground until SIGTERM,
 /// SIGINT or SIGHUP: hardens the process (reporting once on stderr what
 /// could not be done), binds the socket (refusing when an agent already
-/// serves this vault, replacing a stale socket), serves, and on the signal
-/// removes the socket and zeroizes the vault key.
+/// serves this vault, replacing a stale socket) or takes the one systemd
+/// passes (socket activation: `LISTEN_FDS`), tells systemd it is ready when
+/// it runs as a notify service (`NOTIFY_SOCKET`), serves, and on the signal
+/// removes the socket it bound and zeroizes the vault key.
 pub fn run(options: AgentOptions) -> Result<(), Error> {
     let report = harden::harden();
     for warning in &report.warnings {
@@ -74,9 +77,16 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             .find_holder(&credential.id, &credential.rp_id, prompt)?
             .authenticator)
     };
-    let config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
+    let mut config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
         .idle_lock(options.idle_lock)
         .max_unlocked(options.max_unlocked);
+    let activated = listenfd::ListenFd::from_env()
+        .take_unix_listener(0)
+        .map_err(|e| Error::Agent(format!("the socket passed by systemd is unusable: {e}")))?;
+    let socket_activated = activated.is_some();
+    if let Some(listener) = activated {
+        config = config.inherited_listener(listener);
+    }
     let agent = Agent::bind(config)?;
     let flag = agent.shutdown_handle().flag();
     for signal in [
@@ -88,17 +98,37 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             .map_err(|e| Error::Agent(format!("cannot install the signal handler: {e}")))?;
     }
     eprintln!(
-        "tokenring agent: serving {} on {} (pid {}); {}; idle lock after {}, locked {} after each unlock at the latest",
+        "tokenring agent: serving {} on {}{} (pid {}); {}; idle lock after {}, locked {} after each unlock at the latest",
         options.vault.display(),
         agent.socket_path().display(),
+        if socket_activated {
+            " (passed by systemd)"
+        } else {
+            ""
+        },
         std::process::id(),
         report,
         format_duration(options.idle_lock),
         format_duration(options.max_unlocked),
     );
-    agent.serve()?;
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    let served = agent.serve();
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    served?;
     eprintln!("tokenring agent: stopped; the vault key is forgotten");
     Ok(())
+}
+
+/// Tells systemd about the agent's state when it runs as a notify service
+/// (`NOTIFY_SOCKET` is set); does nothing otherwise. A failure is reported,
+/// not fatal: systemd then times the start out and says so itself.
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(false, states) {
+        eprintln!("tokenring agent: warning: cannot notify systemd: {e}");
+    }
 }
 
 /// Parses an idle-lock duration: a number with a unit `ms`, `s`, `m` or

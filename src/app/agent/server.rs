@@ -95,6 +95,7 @@ pub struct AgentConfig {
     source: Box<dyn AuthenticatorSource>,
     limits: Limits,
     clock: Arc<dyn Clock>,
+    inherited: Option<UnixListener>,
 }
 
 impl AgentConfig {
@@ -111,7 +112,17 @@ impl AgentConfig {
             source,
             limits: Limits::default(),
             clock: Arc::new(BootClock),
+            inherited: None,
         }
+    }
+
+    /// Serves on `listener`, a socket already listening (the one systemd
+    /// passes under socket activation), instead of binding `socket`. The
+    /// socket file belongs to whoever made it: the agent checks it but never
+    /// removes it.
+    pub fn inherited_listener(mut self, listener: UnixListener) -> Self {
+        self.inherited = Some(listener);
+        self
     }
 
     /// Locks the vault after this long without a request.
@@ -166,15 +177,17 @@ pub struct Agent {
     _lock: File,
 }
 
-/// The socket file, removed on drop if it is still the one we bound.
+/// The socket file, removed on drop if it is still the one we bound (never
+/// when it was inherited).
 struct BoundSocket {
     path: PathBuf,
     ino: u64,
+    owned: bool,
 }
 
 impl Drop for BoundSocket {
     fn drop(&mut self) {
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+        if self.owned && std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -227,30 +240,10 @@ impl Agent {
             .and_then(|()| writeln!(lock_file, "{}", std::process::id()))
             .map_err(|e| Error::Agent(format!("cannot write {}: {e}", lock_path.display())))?;
 
-        // We hold the lock: anything at the socket path is stale.
-        if let Ok(meta) = std::fs::symlink_metadata(&config.socket) {
-            if meta.is_dir() {
-                return Err(Error::Agent(format!(
-                    "{} is a directory; remove it",
-                    config.socket.display()
-                )));
-            }
-            std::fs::remove_file(&config.socket).map_err(|e| {
-                Error::Agent(format!(
-                    "cannot remove the stale socket {}: {e}",
-                    config.socket.display()
-                ))
-            })?;
-            eprintln!(
-                "tokenring agent: replaced the stale socket {} (a previous agent did not stop cleanly)",
-                config.socket.display()
-            );
-        }
-        let listener = UnixListener::bind(&config.socket).map_err(|e| {
-            Error::Agent(format!("cannot listen on {}: {e}", config.socket.display()))
-        })?;
-        std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::Agent(format!("cannot chmod {}: {e}", config.socket.display())))?;
+        let (listener, owned) = match config.inherited {
+            Some(listener) => (inherited(listener, &config.socket)?, false),
+            None => (bind_fresh(&config.socket)?, true),
+        };
         let ino = std::fs::symlink_metadata(&config.socket)
             .map_err(|e| Error::Agent(format!("cannot stat {}: {e}", config.socket.display())))?
             .ino();
@@ -282,6 +275,7 @@ impl Agent {
             socket: BoundSocket {
                 path: config.socket,
                 ino,
+                owned,
             },
             shared,
             _lock: lock_file,
@@ -346,6 +340,65 @@ impl Drop for Shared {
     fn drop(&mut self) {
         self.lock_vault();
     }
+}
+
+/// Binds a new socket at `socket` (mode 0600), replacing a stale one: the
+/// caller holds the agent lock, so anything at the path is stale.
+fn bind_fresh(socket: &Path) -> Result<UnixListener, Error> {
+    if let Ok(meta) = std::fs::symlink_metadata(socket) {
+        if meta.is_dir() {
+            return Err(Error::Agent(format!(
+                "{} is a directory; remove it",
+                socket.display()
+            )));
+        }
+        std::fs::remove_file(socket).map_err(|e| {
+            Error::Agent(format!(
+                "cannot remove the stale socket {}: {e}",
+                socket.display()
+            ))
+        })?;
+        eprintln!(
+            "tokenring agent: replaced the stale socket {} (a previous agent did not stop cleanly)",
+            socket.display()
+        );
+    }
+    let listener = UnixListener::bind(socket)
+        .map_err(|e| Error::Agent(format!("cannot listen on {}: {e}", socket.display())))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::Agent(format!("cannot chmod {}: {e}", socket.display())))?;
+    Ok(listener)
+}
+
+/// Checks an inherited listening socket: it must be the socket file at
+/// `socket` (the one clients of this vault connect to), which must be a
+/// socket only its owner (us) may use.
+fn inherited(listener: UnixListener, socket: &Path) -> Result<UnixListener, Error> {
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::Agent(format!("the inherited socket has no address: {e}")))?;
+    if address.as_pathname() != Some(socket) {
+        return Err(Error::Agent(format!(
+            "the inherited socket listens on {:?}, but this vault's clients connect to {}; \
+             fix ListenStream= in the socket unit",
+            address.as_pathname(),
+            socket.display()
+        )));
+    }
+    let meta = std::fs::symlink_metadata(socket)
+        .map_err(|e| Error::Agent(format!("cannot stat {}: {e}", socket.display())))?;
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.file_type().is_socket() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(Error::Agent(format!(
+            "{} is not a socket of ours",
+            socket.display()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Agent(format!("cannot chmod {}: {e}", socket.display())))?;
+    }
+    Ok(listener)
 }
 
 /// Creates the socket directory (0700) if needed and checks that it is a
