@@ -149,3 +149,45 @@ impl StoreOptions {
         self.tokenring.open(&self.vault)
     }
 }
+
+/// Where the plaintext files `tokenring import` reads are by default:
+/// `$HOME`, `$CARGO_HOME` (default `~/.cargo`) and `$XDG_CONFIG_HOME`
+/// (default `~/.config`), as twine, cargo and git find them. Empty
+/// variables count as unset.
+pub mod plaintext_homes {
+    use std::path::PathBuf;
+
+    use crate::Error;
+
+    /// `$HOME`.
+    pub fn home() -> Result<PathBuf, Error> {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::Other("HOME is not set: name the file to import".into()))
+    }
+
+    /// `$CARGO_HOME`, else `~/.cargo`.
+    pub fn cargo_home() -> Result<PathBuf, Error> {
+        match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
+            Some(dir) => Ok(PathBuf::from(dir)),
+            None => Ok(home()?.join(".cargo")),
+        }
+    }
+
+    /// `$XDG_CONFIG_HOME`, else `~/.config`.
+    pub fn config_home() -> Result<PathBuf, Error> {
+        match std::env::var_os("XDG_CONFIG_HOME").filter(|h| !h.is_empty()) {
+            Some(dir) => Ok(PathBuf::from(dir)),
+            None => Ok(home()?.join(".config")),
+        }
+    }
+
+    /// The environment variables that tell cargo where registries are
+    /// (`CARGO_REGISTRIES_*`), as (name, value) pairs.
+    pub fn cargo_registry_vars() -> Vec<(String, String)> {
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("CARGO_REGISTRIES_"))
+            .collect()
+    }
+}

@@ -9,10 +9,13 @@
 //! - [`exit`]: the exit codes, one per kind of failure a user can act on.
 //! - [`agent`]: the agent process.
 //! - [`git_credential`], [`cargo_credential`]: the integrations' protocols.
+//! - [`import`]: the plaintext files of twine, cargo and git, read as they
+//!   read them, for `tokenring import`.
 
 pub mod agent;
 pub mod cargo_credential;
 pub mod env;
 pub mod exit;
 pub mod git_credential;
+pub mod import;
 pub mod terminal;

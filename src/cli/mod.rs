@@ -9,6 +9,7 @@ mod completions;
 mod delete;
 mod devices;
 mod get;
+mod import;
 mod init;
 mod list;
 mod lock;
@@ -123,6 +124,7 @@ enum Command {
     Lock(lock::LockArgs),
     Run(run::RunArgs),
     Completions(completions::CompletionsArgs),
+    Import(import::ImportArgs),
 }
 
 /// What every command needs: the vault path, where to look for the
@@ -202,6 +204,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Lock(args) => lock::run(&context, args),
         Command::Run(args) => with_prompt(&|p| run::run(&context, args, p)),
         Command::Completions(args) => Ok(completions::run(args)),
+        Command::Import(args) => with_prompt(&|p| import::run(&context, args, p)),
     }
 }
 
