@@ -444,3 +444,59 @@ fn a_publish_only_registry_gets_the_token_only_for_publishing() {
         assert_eq!(seen.authorization.as_deref(), expected, "{seen:?}");
     }
 }
+
+#[test]
+fn a_token_cargo_kept_in_plaintext_moves_in_with_import_and_publishes() {
+    let env = Env::with_vault();
+    let registry = Registry::start(TOKEN, true);
+    let setup = CargoSetup::new(&env, &registry);
+    // First cargo's own plaintext provider: `cargo login` writes the token
+    // into $CARGO_HOME/credentials.toml, as it does by default.
+    let config = setup.home.join("config.toml");
+    let with_tokenring = std::fs::read_to_string(&config).expect("config");
+    let plaintext = with_tokenring.replace(
+        &format!("credential-provider = [\"{PROVIDER}\"]"),
+        "credential-provider = [\"cargo:token\"]",
+    );
+    assert_ne!(plaintext, with_tokenring);
+    std::fs::write(&config, &plaintext).expect("config");
+    expect_success(
+        setup.login(&env, &format!("{TOKEN}\n"), None),
+        "cargo login with cargo:token",
+    );
+    let credentials = setup.home.join("credentials.toml");
+    let written = std::fs::read_to_string(&credentials).expect("credentials.toml");
+    assert!(written.contains(TOKEN), "{written}");
+
+    let mut import = env.command();
+    import
+        .args(["import", "cargo", "--remove"])
+        .env("CARGO_HOME", &setup.home)
+        .current_dir(&setup.project);
+    let import = Env::run_with_input(import, b"").expect(0);
+    assert!(
+        import.stderr.contains(&format!(
+            "[registries.local] -> '{}' / 'token'",
+            service(&registry)
+        )),
+        "{import:#?}"
+    );
+    let after = std::fs::read_to_string(&credentials).expect("credentials.toml");
+    assert!(!after.contains(TOKEN), "{after}");
+    assert_eq!(
+        std::fs::read_to_string(setup.home.join("credentials.toml.tokenring-backup"))
+            .expect("backup"),
+        written
+    );
+
+    // cargo with TokenRing's provider publishes with the moved token.
+    std::fs::write(&config, &with_tokenring).expect("config");
+    let publish = expect_success(setup.publish(&env, None), "cargo publish");
+    assert_eq!(publish.touch_prompts().len(), 2, "{publish:#?}");
+    let published = registry.published();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(
+        published[0].token, TOKEN,
+        "the server received the moved token"
+    );
+}

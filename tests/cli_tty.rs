@@ -166,3 +166,32 @@ fn ctrl_c_at_the_pin_prompt_exits_130() {
     assert!(screen.contains("tokenring: interrupted"), "{screen}");
     assert!(!env.vault.exists());
 }
+
+#[test]
+fn import_removes_the_plaintext_only_when_confirmed() {
+    let env = Env::with_vault();
+    let file = env.path(".git-credentials");
+    let text = "https://alice:s3cret@git.example.com\n";
+    std::fs::write(&file, text).expect("write");
+    let question = "Remove the moved secret from";
+    let Some((code, screen)) = on_tty(&env, &["import", "git"], &[("[y/N] ", "n")]) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains(question), "{screen}");
+    assert!(screen.contains("still holds the plaintext"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), text);
+    assert!(!env.path(".git-credentials.tokenring-backup").exists());
+
+    let Some((code, screen)) = on_tty(&env, &["import", "git"], &[("[y/N] ", "y")]) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Removed 1 secret from"), "{screen}");
+    assert!(!screen.contains("s3cret"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "");
+    assert_eq!(
+        std::fs::read_to_string(env.path(".git-credentials.tokenring-backup")).expect("backup"),
+        text
+    );
+}

@@ -585,3 +585,69 @@ fn through_the_agent_a_wrong_password_is_erased_and_a_given_one_stored() {
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(touch_prompts(&run).len(), 1, "{run:#?}");
 }
+
+#[test]
+fn a_password_git_stored_in_plaintext_moves_in_with_import_and_clones() {
+    let setup = Setup::new();
+    // First git's own `store` helper: after a clone with the password in
+    // the URL, git writes it into ~/.git-credentials.
+    let with_tokenring = std::fs::read_to_string(&setup.gitconfig).expect("gitconfig");
+    std::fs::write(&setup.gitconfig, "[credential]\n\thelper = store\n").expect("gitconfig");
+    let url = format!("http://{USER}:{PASSWORD}@{}/repo.git", setup.server.host());
+    let run = setup.clone(&url, "first", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let store = setup.env.path(".git-credentials");
+    let written = std::fs::read_to_string(&store).expect("git wrote ~/.git-credentials");
+    assert!(written.contains(PASSWORD), "{written}");
+    // git uses it from there.
+    let run = setup.clone(&setup.server.url("repo.git"), "second", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+
+    let mut import = setup.env.command();
+    import
+        .args(["import", "git", "--remove"])
+        .env("GIT_CONFIG_GLOBAL", &setup.gitconfig)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    let import = Env::run_with_input(import, b"").expect(0);
+    assert!(
+        import
+            .stderr
+            .contains(&format!("-> '{}' / '{USER}'", setup.service())),
+        "{import:#?}"
+    );
+    // TokenRing's helper is not configured yet, and `store` (which would
+    // write the password back) still is: both are said.
+    assert!(
+        import
+            .stderr
+            .contains("git config --global --add credential.helper tokenring"),
+        "{import:#?}"
+    );
+    assert!(
+        import
+            .stderr
+            .contains("git's `store` helper is still configured"),
+        "{import:#?}"
+    );
+    let after = std::fs::read_to_string(&store).expect("store file");
+    assert!(!after.contains(PASSWORD), "{after}");
+    assert_eq!(
+        std::fs::read_to_string(setup.env.path(".git-credentials.tokenring-backup"))
+            .expect("backup"),
+        written
+    );
+    assert_eq!(setup.stored(USER).as_deref(), Some(PASSWORD));
+
+    // git with TokenRing's helper clones with the moved password.
+    std::fs::write(&setup.gitconfig, with_tokenring).expect("gitconfig");
+    let run = setup.clone(&setup.server.url("repo.git"), "third", None);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(setup.cloned_readme("third"), README);
+    assert_eq!(touch_prompts(&run).len(), 2, "{run:#?}");
+    assert!(
+        std::fs::read_to_string(&store)
+            .expect("store file")
+            .is_empty(),
+        "nothing wrote it back"
+    );
+}

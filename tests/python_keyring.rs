@@ -1009,3 +1009,70 @@ fn run_status(home: &Home) -> String {
     let status = run(home.command(&home.py.tokenring, &["status"]), None).ok();
     format!("{}{}", status.stdout, status.stderr)
 }
+
+/// `python -m twine upload --non-interactive -r REPOSITORY DIST`: the
+/// repository, user and password from `~/.pypirc` (or keyring).
+fn twine_from_pypirc(home: &Home, repository: &str) -> Command {
+    let dist = home.py.dist.to_string_lossy().into_owned();
+    home.python(&[
+        "-m",
+        "twine",
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "-r",
+        repository,
+        &dist,
+    ])
+}
+
+#[test]
+fn a_pypirc_password_moved_by_import_is_what_twine_uploads_with() {
+    let Some(py) = python() else { return };
+    let home = Home::new(py);
+    let index_dir = home.path("index");
+    std::fs::create_dir_all(&index_dir).expect("index dir");
+    let index = Index::start(py, &index_dir, "alice", "upload secret");
+    // ~/.pypirc as the packaging guide describes it, for twine.
+    let pypirc = home.path(".pypirc");
+    let text = format!(
+        "[distutils]\nindex-servers =\n    local\n\n[local]\nrepository = {}\nusername = alice\n\
+         password = upload secret\n",
+        index.url
+    );
+    std::fs::write(&pypirc, &text).expect("pypirc");
+
+    // twine reads the plaintext: accepted, TokenRing not asked.
+    let before = accepted(&index, twine_from_pypirc(&home, "local"));
+    assert!(
+        !before.stderr.contains("Touch your authenticator"),
+        "{before:#?}"
+    );
+
+    let import = run(
+        home.command(&py.tokenring, &["import", "pypirc", "--remove"]),
+        None,
+    )
+    .ok();
+    assert!(
+        import
+            .stderr
+            .contains(&format!("[local] -> '{}' / 'alice'", index.url)),
+        "{import:#?}"
+    );
+    let after = std::fs::read_to_string(&pypirc).expect("pypirc");
+    assert!(!after.contains("upload secret"), "{after}");
+    assert!(after.contains("username = alice"), "{after}");
+    let backup = std::fs::read_to_string(home.path(".pypirc.tokenring-backup")).expect("backup");
+    assert_eq!(backup, text);
+
+    // twine now finds the password through keyring, in TokenRing: one
+    // touch to unlock, one for the entry; the server accepts it.
+    let moved = accepted(&index, twine_from_pypirc(&home, "local"));
+    assert!(
+        moved
+            .stderr
+            .contains("Touch your authenticator to decrypt the password for 'alice'"),
+        "{moved:#?}"
+    );
+}

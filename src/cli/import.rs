@@ -149,7 +149,11 @@ pub fn run(context: &Context, args: &ImportArgs, prompt: &TerminalPrompt) -> Res
     let mut moved = Vec::new();
     let total = file.candidates.len();
     for (i, candidate) in file.candidates.iter().enumerate() {
-        let name = format!("{} / {}", quoted(&candidate.service), quoted(&candidate.user));
+        let name = format!(
+            "{} / {}",
+            quoted(&candidate.service),
+            quoted(&candidate.user)
+        );
         let present = existing
             .iter()
             .any(|(s, u)| *s == candidate.service && *u == candidate.user);

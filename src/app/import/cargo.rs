@@ -91,7 +91,10 @@ impl IndexUrls {
             }
             seen.push(real);
             let text = std::fs::read_to_string(&file).map_err(|e| {
-                Error::Other(format!("cannot read cargo's configuration {}: {e}", file.display()))
+                Error::Other(format!(
+                    "cannot read cargo's configuration {}: {e}",
+                    file.display()
+                ))
             })?;
             let document: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
                 Error::Other(format!(
@@ -495,9 +498,15 @@ mod tests {
             .collect();
         assert_eq!(reasons.len(), 5, "{reasons:?}");
         assert!(reasons[0].contains("cargo ignores it"), "{reasons:?}");
-        assert!(reasons[1].contains("no index URL for registry `unknown`"), "{reasons:?}");
+        assert!(
+            reasons[1].contains("no index URL for registry `unknown`"),
+            "{reasons:?}"
+        );
         assert!(reasons[2].contains("not a string"), "{reasons:?}");
-        assert!(reasons[3].contains("[registry], not from here"), "{reasons:?}");
+        assert!(
+            reasons[3].contains("[registry], not from here"),
+            "{reasons:?}"
+        );
         assert!(reasons[4].contains("secret-key"), "{reasons:?}");
         for reason in reasons {
             assert!(!reason.contains("k3.secret"), "{reason}");
@@ -506,7 +515,8 @@ mod tests {
 
     #[test]
     fn removing_keeps_the_rest_and_the_tables() {
-        let text = "# my tokens\n[registry]\ntoken = \"cio\"\n\n[registries.local]\ntoken = \"loc\"\n\
+        let text =
+            "# my tokens\n[registry]\ntoken = \"cio\"\n\n[registries.local]\ntoken = \"loc\"\n\
                     \n[registries.other]\nsecret-key = \"k\"\ntoken = \"o\"\n";
         let removed = without_keys(
             text,
@@ -543,12 +553,24 @@ mod tests {
     #[test]
     fn index_urls_as_cargo_writes_them() {
         for (written, passed) in [
-            ("sparse+http://127.0.0.1:4321/index/", Some("sparse+http://127.0.0.1:4321/index/")),
-            ("Sparse+HTTPS://Host/Index", Some("sparse+https://Host/Index")),
+            (
+                "sparse+http://127.0.0.1:4321/index/",
+                Some("sparse+http://127.0.0.1:4321/index/"),
+            ),
+            (
+                "Sparse+HTTPS://Host/Index",
+                Some("sparse+https://Host/Index"),
+            ),
             ("https://Example.COM", Some("https://example.com/")),
             ("http://example.com:80/git", Some("http://example.com/git")),
-            ("http://example.com:8080/git", Some("http://example.com:8080/git")),
-            ("https://user@example.com/x", Some("https://user@example.com/x")),
+            (
+                "http://example.com:8080/git",
+                Some("http://example.com:8080/git"),
+            ),
+            (
+                "https://user@example.com/x",
+                Some("https://user@example.com/x"),
+            ),
             ("https://user:pw@example.com/x", None),
             ("relative/path", None),
             ("file:///srv/index", Some("file:///srv/index")),

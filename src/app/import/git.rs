@@ -205,7 +205,11 @@ mod tests {
             vec![
                 n("git:https://git.example.com", "alice", "s3cret@x"),
                 n("git:http://127.0.0.1:8080", "bob", "pw"),
-                n("git:https://git.example.com/team/repo.git", "carol", "a:b/c"),
+                n(
+                    "git:https://git.example.com/team/repo.git",
+                    "carol",
+                    "a:b/c"
+                ),
             ]
         );
     }
@@ -238,7 +242,10 @@ mod tests {
         );
         assert!(left[5].reason.contains("only the first"), "{left:?}");
         for l in &left {
-            assert!(!l.reason.contains("pw") && !l.reason.contains("other"), "{l:?}");
+            assert!(
+                !l.reason.contains("pw") && !l.reason.contains("other"),
+                "{l:?}"
+            );
         }
     }
 }

@@ -79,7 +79,10 @@ struct Config {
 
 impl Config {
     fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 
     /// `parser.get(section, key)`: the section's option, else
@@ -349,9 +352,7 @@ fn read_config(text: &str) -> Result<Config, String> {
         let id = (section_name.clone(), key.clone());
         if seen_options.contains(&id) {
             let shown = section_name.as_deref().unwrap_or(DEFAULT_SECTION);
-            return Err(format!(
-                "line {number}: a second `{key}` in [{shown}]"
-            ));
+            return Err(format!("line {number}: a second `{key}` in [{shown}]"));
         }
         seen_options.push(id);
         value = Some(Value {
@@ -426,7 +427,12 @@ password: p%ss w0rd:=
         assert_eq!(
             moved(PYPA_EXAMPLE),
             vec![
-                t("[pypi]", PYPI_REPOSITORY, "__token__", "pypi-AgEIcHlwaS5vcmc"),
+                t(
+                    "[pypi]",
+                    PYPI_REPOSITORY,
+                    "__token__",
+                    "pypi-AgEIcHlwaS5vcmc"
+                ),
                 t(
                     "[testpypi]",
                     TESTPYPI_REPOSITORY,
@@ -455,7 +461,8 @@ password: p%ss w0rd:=
 
     #[test]
     fn sections_twine_does_not_read_stay() {
-        let text = "[distutils]\nindex-servers = local\n\n[local]\nrepository = http://127.0.0.1:8080\n\
+        let text =
+            "[distutils]\nindex-servers = local\n\n[local]\nrepository = http://127.0.0.1:8080\n\
                     username = bob\npassword = one\n\n[pypi]\npassword = never-read\n\n[other]\n\
                     repository = http://x/\nusername = u\npassword = two\n";
         assert_eq!(
@@ -464,7 +471,11 @@ password: p%ss w0rd:=
         );
         let (_, left) = parse(text).expect("parses");
         let origins: Vec<&str> = left.iter().map(|l| l.origin.as_str()).collect();
-        assert_eq!(origins, ["[pypi] (line 9)", "[other] (line 12)"], "{left:?}");
+        assert_eq!(
+            origins,
+            ["[pypi] (line 9)", "[other] (line 12)"],
+            "{left:?}"
+        );
     }
 
     #[test]
@@ -476,14 +487,22 @@ password: p%ss w0rd:=
             moved(text),
             vec![
                 t("[pypi]", PYPI_REPOSITORY, "__token__", "from-server-login"),
-                t("[testpypi]", TESTPYPI_REPOSITORY, "__token__", "from-server-login")
+                t(
+                    "[testpypi]",
+                    TESTPYPI_REPOSITORY,
+                    "__token__",
+                    "from-server-login"
+                )
             ]
         );
         let text = "[DEFAULT]\npassword = everywhere\n\n[distutils]\nindex-servers = a b\n\n[a]\n\
                     repository = http://a/\nusername = u\n\n[b]\nrepository = http://b/\nusername = u\n";
         let (candidates, _) = parse(text).expect("parses");
         assert_eq!(candidates.len(), 2);
-        assert_eq!(candidates[0].removal, candidates[1].removal, "one shared line");
+        assert_eq!(
+            candidates[0].removal, candidates[1].removal,
+            "one shared line"
+        );
     }
 
     #[test]
@@ -493,9 +512,11 @@ password: p%ss w0rd:=
         let (candidates, left) = parse(text).expect("parses");
         assert_eq!(candidates.len(), 1, "{left:?}");
         assert_eq!(candidates[0].expose_secret(), "first\nsecond");
+        let password_start = text.find("password").unwrap_or(0);
+        let value_end = text.find("\n\n# c").unwrap_or(0) + 1;
         assert_eq!(
             candidates[0].removal,
-            Removal::Lines(vec![text.find("password").unwrap_or(0)..text.find("\n\n# c").unwrap_or(0) + 1])
+            Removal::Lines(std::iter::once(password_start..value_end).collect())
         );
         assert!(left.is_empty(), "{left:?}");
     }
@@ -504,7 +525,10 @@ password: p%ss w0rd:=
     fn files_twine_refuses_are_errors_without_secrets() {
         for (text, words) in [
             ("password = s3cret\n[pypi]\n", "line 1: an option before"),
-            ("[pypi]\npassword = a\npassword = s3cret\n", "line 3: a second `password`"),
+            (
+                "[pypi]\npassword = a\npassword = s3cret\n",
+                "line 3: a second `password`",
+            ),
             ("[pypi]\n[pypi]\n", "line 2: a second [pypi]"),
             ("[pypi]\ns3cret\n", "line 2: neither"),
             ("[pypi]\n= s3cret\n", "line 2: an option without a name"),
@@ -529,7 +553,10 @@ password: p%ss w0rd:=
         assert!(reasons[0].starts_with("[a] no `repository`"), "{reasons:?}");
         assert!(reasons[1].starts_with("[b] no `username`"), "{reasons:?}");
         assert!(reasons[2].starts_with("[c] no password"), "{reasons:?}");
-        assert!(reasons[3].starts_with("[d] the password is empty"), "{reasons:?}");
+        assert!(
+            reasons[3].starts_with("[d] the password is empty"),
+            "{reasons:?}"
+        );
     }
 
     #[test]

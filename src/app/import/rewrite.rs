@@ -46,7 +46,10 @@ pub(super) fn replace_with_backup(
     new: &[u8],
 ) -> Result<PathBuf, Error> {
     let fail = |what: &str, e: std::io::Error| {
-        Error::Other(format!("{what} {}: {e}; the file was not changed", path.display()))
+        Error::Other(format!(
+            "{what} {}: {e}; the file was not changed",
+            path.display()
+        ))
     };
     let unchanged = || -> Result<bool, Error> {
         let mut now = Zeroizing::new(Vec::new());
@@ -97,7 +100,9 @@ pub(super) fn replace_with_backup(
     });
     let renamed = written.and_then(|()| {
         if !unchanged().unwrap_or(false) {
-            return Err(std::io::Error::other("it changed while it was being rewritten"));
+            return Err(std::io::Error::other(
+                "it changed while it was being rewritten",
+            ));
         }
         std::fs::rename(&temp, path)
     });
