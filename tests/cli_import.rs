@@ -95,7 +95,10 @@ fn pypirc_moves_shows_and_removes_only_on_request() {
     // --keep: not asked, the file stays.
     let kept = env.run(&["import", "pypirc", "--keep"]).expect(0);
     assert!(!kept.stderr.contains("No terminal to ask on"), "{kept:#?}");
-    assert!(kept.stderr.contains("still holds the plaintext"), "{kept:#?}");
+    assert!(
+        kept.stderr.contains("still holds the plaintext"),
+        "{kept:#?}"
+    );
     assert_eq!(std::fs::read_to_string(&pypirc).expect("read"), PYPIRC);
 
     // Again with --remove: the same secrets are already there (one touch
