@@ -303,3 +303,158 @@ fn the_maximum_lifetime_locks_even_while_a_request_runs() {
     assert!(running.join().unwrap().unwrap());
     assert!(client.status().unwrap().locked);
 }
+
+#[test]
+fn every_release_denial_timeout_and_cancellation_is_in_the_audit_log() {
+    use tokenring::app::agent::audit::{self, Outcome};
+    use tokenring_core::testing::ScriptedPrompt;
+    let fx = Fixture::new();
+    let log = fx.dir.path().join("state").join("audit.log");
+    let clock = Arc::new(TestClock::default());
+    let _agent = fx.start(
+        fx.config()
+            .audit_log(log.clone())
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>),
+    );
+    let client = fx.client();
+    client.set("bank", "alice", "hunter2", &NoPrompt).unwrap();
+    client.get("bank", "alice", &NoPrompt).unwrap().unwrap();
+    assert!(client.get("bank", "nobody", &NoPrompt).unwrap().is_none());
+    client.list(&NoPrompt).unwrap();
+    assert!(!client.delete("bank", "nobody", &NoPrompt).unwrap());
+    client.status().unwrap();
+    fx.set_presence(PresencePolicy::deny());
+    client.get("bank", "alice", &NoPrompt).unwrap_err();
+    fx.set_presence(PresencePolicy::time_out());
+    client.get("bank", "alice", &NoPrompt).unwrap_err();
+    {
+        let mut sim = fx.sim.lock().unwrap();
+        sim.set_clock(ClockMode::Real);
+        sim.set_presence_policy(PresencePolicy::approve_after(Duration::from_secs(20)));
+    }
+    let cancelling = ScriptedPrompt::new().cancel_after_keepalives(1);
+    client.get("bank", "alice", &cancelling).unwrap_err();
+    {
+        let mut sim = fx.sim.lock().unwrap();
+        sim.set_clock(ClockMode::Virtual);
+        sim.set_presence_policy(PresencePolicy::approve());
+    }
+    client.lock().unwrap();
+    client
+        .set("bank", "bob", "correct horse", &NoPrompt)
+        .unwrap();
+    assert!(client.delete("bank", "bob", &NoPrompt).unwrap());
+    clock.advance(Duration::from_secs(3600));
+    assert!(wait_locked(&client, true));
+
+    let contents = audit::read(&log).unwrap();
+    assert_eq!(contents.unreadable, 0);
+    let got: Vec<(String, Option<String>, Outcome)> = contents
+        .records
+        .iter()
+        .map(|r| (r.request.clone(), r.user.clone(), r.outcome))
+        .collect();
+    let alice = || Some("alice".to_string());
+    let expected = vec![
+        ("unlock".to_string(), None, Outcome::Unlocked),
+        ("set".into(), alice(), Outcome::Stored),
+        ("get".into(), alice(), Outcome::Released),
+        ("get".into(), Some("nobody".into()), Outcome::NotFound),
+        ("list".into(), None, Outcome::Listed),
+        ("delete".into(), Some("nobody".into()), Outcome::NotFound),
+        ("get".into(), alice(), Outcome::Denied),
+        ("get".into(), alice(), Outcome::TimedOut),
+        ("get".into(), alice(), Outcome::Cancelled),
+        ("lock".into(), None, Outcome::Locked),
+        ("unlock".into(), None, Outcome::Unlocked),
+        ("set".into(), Some("bob".into()), Outcome::Stored),
+        ("delete".into(), Some("bob".into()), Outcome::Deleted),
+        ("idle_lock".into(), None, Outcome::Locked),
+    ];
+    assert_eq!(got, expected);
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let vault = fx.vault.canonicalize().unwrap().display().to_string();
+    for record in &contents.records {
+        assert_eq!(record.pid, std::process::id(), "{record:?}");
+        assert_eq!(record.exe.as_deref(), Some(exe.as_str()), "{record:?}");
+        assert_eq!(record.vault, vault);
+        assert!(
+            record.time.ends_with('Z') && record.time.len() == 20,
+            "{record:?}"
+        );
+    }
+    assert_eq!(contents.records[2].service.as_deref(), Some("bank"));
+    // Never a secret.
+    let bytes = std::fs::read_to_string(&log).unwrap();
+    assert!(!bytes.contains("hunter2") && !bytes.contains("correct horse"));
+}
+
+#[test]
+fn a_git_store_of_the_value_just_released_costs_no_second_tap() {
+    use tokenring::app::agent::audit::{self, Outcome};
+    let fx = Fixture::new();
+    let log = fx.dir.path().join("audit.log");
+    let clock = Arc::new(TestClock::default());
+    let _agent = fx.start(
+        fx.config()
+            .audit_log(log.clone())
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>),
+    );
+    let agent_client = fx.client();
+    let client = &agent_client;
+    let git = "git:https://git.example.com";
+    client.set(git, "alice", "pw1", &NoPrompt).unwrap();
+    let taps = |f: &dyn Fn()| {
+        let before = fx.touches();
+        f();
+        fx.touches() - before
+    };
+    let get = || {
+        client.get(git, "alice", &NoPrompt).unwrap().unwrap();
+    };
+    let store = |value: &'static str| move || client.set(git, "alice", value, &NoPrompt).unwrap();
+    // git's get, then its store of the same credential: one tap in all.
+    assert_eq!(taps(&get), 1);
+    assert_eq!(
+        taps(&store("pw1")),
+        0,
+        "the store of what was just released"
+    );
+    // One store per release: the next one is a real set again.
+    assert_eq!(taps(&store("pw1")), 1);
+    // Another value is stored, with its tap.
+    assert_eq!(taps(&get), 1);
+    assert_eq!(taps(&store("pw2")), 1);
+    assert_eq!(
+        client
+            .get(git, "alice", &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "pw2"
+    );
+    // Remembered briefly: two minutes later, a store needs its tap.
+    clock.advance(Duration::from_secs(121));
+    assert_eq!(taps(&store("pw2")), 1);
+    // Forgotten with the vault key, and with the entry.
+    assert_eq!(taps(&get), 1);
+    client.lock().unwrap();
+    assert_eq!(taps(&store("pw2")), 2, "unlock + entry");
+    assert_eq!(taps(&get), 1);
+    assert!(client.delete(git, "alice", &NoPrompt).unwrap());
+    assert_eq!(taps(&store("pw2")), 1);
+    // Only git's entries.
+    client.set("pypi", "__token__", "tok", &NoPrompt).unwrap();
+    client.get("pypi", "__token__", &NoPrompt).unwrap().unwrap();
+    assert_eq!(
+        taps(&|| client.set("pypi", "__token__", "tok", &NoPrompt).unwrap()),
+        1
+    );
+    let unchanged = audit::read(&log)
+        .unwrap()
+        .records
+        .into_iter()
+        .filter(|r| r.outcome == Outcome::Unchanged)
+        .count();
+    assert_eq!(unchanged, 1, "the skipped store is in the audit log");
+}

@@ -126,3 +126,44 @@ fn answers_without_waiting_for_the_end_of_input() {
         .expect("read");
     assert_eq!(answer, "username=alice\npassword=pw\n");
 }
+
+#[test]
+fn through_the_agent_an_older_gits_store_after_get_costs_no_touch() {
+    // Before 2.46, git sends no `capability[]=state` and hands no state[]
+    // back with `store`: the helper cannot tell that the credential is the
+    // one it answered, but the agent remembers what it just released.
+    let env = Env::with_vault();
+    env.set("git:https://git.example.com", "alice", "pw");
+    let _agent = cli_support::Agent::start(&env, None);
+    let touches = |run: &Run| run.stderr.matches("Touch your authenticator").count();
+    let query = b"protocol=https\nhost=git.example.com\nusername=alice\n";
+    let run = helper(&env, &["get"], query);
+    assert_eq!(run.stdout, "username=alice\npassword=pw\n", "{run:#?}");
+    assert_eq!(touches(&run), 2, "unlock + entry: {run:#?}");
+    let approved = b"protocol=https\nhost=git.example.com\nusername=alice\npassword=pw\n";
+    let run = helper(&env, &["store"], approved);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(
+        touches(&run),
+        0,
+        "no second tap for the same value: {run:#?}"
+    );
+    // A store of another value is a real one (one touch), and is stored.
+    let run = helper(&env, &["get"], query);
+    assert_eq!(touches(&run), 1, "{run:#?}");
+    let changed = b"protocol=https\nhost=git.example.com\nusername=alice\npassword=new\n";
+    let run = helper(&env, &["store"], changed);
+    assert_eq!(touches(&run), 1, "{run:#?}");
+    let run = helper(&env, &["get"], query);
+    assert_eq!(run.stdout, "username=alice\npassword=new\n", "{run:#?}");
+    // The agent's audit log says which store it skipped.
+    let log = env.run(&["log"]).expect(0);
+    assert_eq!(
+        log.stdout
+            .matches("unchanged  set 'alice' in 'git:https://git.example.com'")
+            .count(),
+        1,
+        "{}",
+        log.stdout
+    );
+}

@@ -16,8 +16,9 @@ use super::Context;
 /// requests appear on the terminal of the command that asked. It forgets
 /// the vault key after --idle-lock without a request, --max-unlocked after
 /// each unlock whatever the requests, and on `tokenring lock`. Both count
-/// the time the computer was suspended. Its socket is private to your
-/// user; one agent per vault.
+/// the time the computer was suspended. Every request it serves is recorded
+/// in the audit log (`tokenring log`). Its socket is private to your user;
+/// one agent per vault.
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Examples:
@@ -71,6 +72,7 @@ pub fn run(context: &Context, args: &AgentArgs) -> Result<u8, Error> {
         tokenring: context.tokenring.clone(),
         idle_lock: args.idle_lock,
         max_unlocked: args.max_unlocked,
+        audit_log: agent::audit::default_path(),
     })?;
     Ok(0)
 }

@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod list;
 mod lock;
+mod log;
 mod run;
 mod set;
 mod status;
@@ -123,6 +124,7 @@ enum Command {
     Agent(agent::AgentArgs),
     Lock(lock::LockArgs),
     Run(run::RunArgs),
+    Log(log::LogArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
 }
@@ -203,6 +205,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Agent(args) => agent::run(&context, args),
         Command::Lock(args) => lock::run(&context, args),
         Command::Run(args) => with_prompt(&|p| run::run(&context, args, p)),
+        Command::Log(args) => log::run(&context, args),
         Command::Completions(args) => Ok(completions::run(args)),
         Command::Import(args) => with_prompt(&|p| import::run(&context, args, p)),
     }

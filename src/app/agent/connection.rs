@@ -16,7 +16,7 @@ use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
 
 use super::lock;
 use super::requester::Requester;
-use super::server::Shared;
+use super::server::{Caller, Shared};
 use crate::agent::protocol::{
     self, AgentMessage, ClientMessage, ErrorKind, FrameReader, WireError,
 };
@@ -30,6 +30,9 @@ struct Connection {
     in_flight: AtomicBool,
     /// Where a PIN answer goes while the worker waits for one.
     pin_answer: Mutex<Option<Sender<Option<Pin>>>>,
+    /// A PIN request of the running request went unanswered (for its audit
+    /// record).
+    pin_unanswered: AtomicBool,
 }
 
 impl Connection {
@@ -167,6 +170,7 @@ fn serve_connection(shared: Arc<Shared>, mut stream: UnixStream) {
         cancel: AtomicBool::new(false),
         in_flight: AtomicBool::new(false),
         pin_answer: Mutex::new(None),
+        pin_unanswered: AtomicBool::new(false),
     });
     let (requests, inbox) = mpsc::channel::<ClientMessage>();
     let worker = {
@@ -305,7 +309,11 @@ fn work(
             connection,
             requester,
         };
-        let reply = shared.execute(request, &prompt, requester);
+        let caller = Caller {
+            requester,
+            pin_unanswered: &connection.pin_unanswered,
+        };
+        let reply = shared.execute(request, &prompt, &caller);
         connection.in_flight.store(false, Ordering::SeqCst);
         if !connection.send(&reply) {
             return;

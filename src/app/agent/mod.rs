@@ -1,10 +1,12 @@
 //! The agent process (`tokenring agent`): the server, its connections, the
 //! authenticator gate, process hardening, and [`run`].
 
+pub mod audit;
 mod clock;
 mod connection;
 mod device;
 pub mod harden;
+mod released;
 mod requester;
 pub mod server;
 pub mod units;
@@ -45,6 +47,9 @@ pub struct AgentOptions {
     /// Lock the vault this long after its unlock, whatever the requests
     /// ([`DEFAULT_MAX_UNLOCKED`]).
     pub max_unlocked: Duration,
+    /// Where to record every request ([`audit::default_path`]); `None`:
+    /// nowhere (said on stderr).
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Runs the agent for `options.vault` in the foreground until SIGTERM,
@@ -87,6 +92,16 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
     if let Some(listener) = activated {
         config = config.inherited_listener(listener);
     }
+    let audit = match &options.audit_log {
+        Some(path) => {
+            config = config.audit_log(path.clone());
+            format!("audit log {}", path.display())
+        }
+        None => {
+            eprintln!("tokenring agent: warning: no audit log (HOME is not set): requests are not recorded");
+            "no audit log".to_string()
+        }
+    };
     let agent = Agent::bind(config)?;
     let flag = agent.shutdown_handle().flag();
     for signal in [
@@ -98,7 +113,7 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             .map_err(|e| Error::Agent(format!("cannot install the signal handler: {e}")))?;
     }
     eprintln!(
-        "tokenring agent: serving {} on {}{} (pid {}); {}; idle lock after {}, locked {} after each unlock at the latest",
+        "tokenring agent: serving {} on {}{} (pid {}); {}; idle lock after {}, locked {} after each unlock at the latest; {audit}",
         options.vault.display(),
         agent.socket_path().display(),
         if socket_activated {

@@ -43,9 +43,11 @@ pub use super::clock::{BootClock, Clock};
 use tokenring_core::Prompt;
 use tokenring_vault::{Password, Vault, VaultError};
 
+use super::audit::{utc_timestamp, AuditLog, AuditRecord, Outcome};
 use super::connection::spawn_connection;
 use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard, Holder};
 use super::lock;
+use super::released::RecentReleases;
 use super::requester::Requester;
 use crate::agent::protocol::{
     AgentMessage, ClientMessage, ErrorKind, Name, StatusReport, WireError, WireSecret,
@@ -96,6 +98,7 @@ pub struct AgentConfig {
     limits: Limits,
     clock: Arc<dyn Clock>,
     inherited: Option<UnixListener>,
+    audit_log: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -113,7 +116,15 @@ impl AgentConfig {
             limits: Limits::default(),
             clock: Arc::new(BootClock),
             inherited: None,
+            audit_log: None,
         }
+    }
+
+    /// Records every request in the audit log at `path` (see
+    /// [`super::audit`]); without it, nothing is recorded.
+    pub fn audit_log(mut self, path: PathBuf) -> Self {
+        self.audit_log = Some(path);
+        self
     }
 
     /// Serves on `listener`, a socket already listening (the one systemd
@@ -250,7 +261,17 @@ impl Agent {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::Agent(format!("cannot configure the socket: {e}")))?;
+        let vault_name = config
+            .vault
+            .canonicalize()
+            .unwrap_or_else(|_| config.vault.clone())
+            .display()
+            .to_string();
         let shared = Arc::new(Shared {
+            vault_name,
+            audit: config.audit_log.map(AuditLog::new),
+            own: Arc::new(Requester::of_pid(std::process::id())),
+            released: RecentReleases::new(),
             vault_path: config.vault,
             vault: Mutex::new(None),
             device: DeviceGate::new(config.source),
@@ -447,6 +468,13 @@ fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
 /// What the whole agent shares.
 pub(super) struct Shared {
     vault_path: PathBuf,
+    /// The vault's canonical path, as the audit log names it.
+    vault_name: String,
+    audit: Option<AuditLog>,
+    /// This agent, for the locks it makes on its own.
+    own: Arc<Requester>,
+    /// What was just released for git (to skip git's `store` of it).
+    released: RecentReleases,
     /// The vault, once opened (locked or not).
     vault: Mutex<Option<Arc<Vault>>>,
     device: DeviceGate,
@@ -503,6 +531,7 @@ impl Shared {
             vault.lock();
         }
         *lock(&self.unlocked_at) = None;
+        self.released.forget_all();
         if let Some(mut device) = self.device.try_acquire() {
             device.authenticator = None;
         }
@@ -527,6 +556,8 @@ impl Shared {
         vault.lock();
         drop(activity);
         self.lock_vault();
+        let why = if expired { "max_unlocked" } else { "idle_lock" };
+        self.record(&self.own, why, None, Outcome::Locked, None);
         if expired {
             eprintln!(
                 "tokenring agent: locked the vault {} after it was unlocked (--max-unlocked)",
@@ -546,6 +577,7 @@ impl Shared {
         &self,
         device: &mut DeviceGuard<'_>,
         prompt: &dyn Prompt,
+        ask: &Ask<'_>,
     ) -> Result<Arc<Vault>, Error> {
         if let Some(vault) = self.unlocked_vault() {
             return Ok(vault);
@@ -569,6 +601,7 @@ impl Shared {
                 }
             }?;
             *lock(&self.unlocked_at) = Some(self.clock.now());
+            self.record(ask.requester, "unlock", None, Outcome::Unlocked, None);
             Ok(vault)
         })();
         if let Err(e) = &result {
@@ -594,7 +627,7 @@ impl Shared {
         let mut device = self
             .device
             .acquire(prompt, self.limits.tick, ask.holder())?;
-        self.unlock_with(&mut device, prompt)
+        self.unlock_with(&mut device, prompt, ask)
     }
 
     /// Runs `op` with the unlocked vault and the authenticator (unlocking
@@ -610,7 +643,7 @@ impl Shared {
             .device
             .acquire(prompt, self.limits.tick, ask.holder())?;
         for attempt in 0..2 {
-            let vault = self.unlock_with(&mut device, prompt)?;
+            let vault = self.unlock_with(&mut device, prompt, ask)?;
             let credential = vault.credential();
             let result = device
                 .authenticator(&credential, prompt)
@@ -685,21 +718,63 @@ impl Shared {
         }
     }
 
-    /// Runs one request from `requester` and returns its final reply.
+    /// Whether a `set` would store what the vault already holds: the value
+    /// this agent just released for that git entry (see
+    /// [`RecentReleases`]), the vault still unlocked and the entry still
+    /// there. (A change of the entry by a process that opened the vault
+    /// itself since then is kept: it is newer than git's `store`.)
+    fn unchanged(&self, service: &str, user: &str, password: &str) -> bool {
+        let now = self.clock.now();
+        self.released.take_if_same(service, user, password, now)
+            && self
+                .unlocked_vault()
+                .is_some_and(|vault| vault.contains(service, user).unwrap_or(false))
+    }
+
+    /// Appends a record to the audit log, if there is one.
+    fn record(
+        &self,
+        requester: &Requester,
+        request: &str,
+        entry: Option<(&str, &str)>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        audit.append(&AuditRecord {
+            time: utc_timestamp(std::time::SystemTime::now()),
+            vault: self.vault_name.clone(),
+            pid: requester.pid(),
+            exe: requester.exe().map(|e| e.display().to_string()),
+            request: request.to_string(),
+            service: entry.map(|(s, _)| s.to_string()),
+            user: entry.map(|(_, u)| u.to_string()),
+            outcome,
+            detail,
+        });
+    }
+
+    /// Runs one request from `caller` and returns its final reply; every
+    /// request but `status` ends with a record in the audit log.
     pub(super) fn execute(
         &self,
         request: ClientMessage,
         prompt: &dyn Prompt,
-        requester: &Arc<Requester>,
+        caller: &Caller<'_>,
     ) -> AgentMessage {
         let ask = Ask {
             what: describe(&request),
-            requester,
+            requester: caller.requester,
         };
-        let result = match request {
+        let kind = request.kind();
+        caller.pin_unanswered.store(false, Ordering::SeqCst);
+        let (entry, result) = match request {
             ClientMessage::Status => return AgentMessage::Status(self.status()),
             ClientMessage::Lock => {
                 self.lock_vault();
+                self.record(caller.requester, kind, None, Outcome::Locked, None);
                 return AgentMessage::Done;
             }
             ClientMessage::Cancel | ClientMessage::Pin { .. } => {
@@ -710,12 +785,30 @@ impl Shared {
             }
             ClientMessage::Get { service, user } => {
                 let _active = self.begin();
-                self.with_device(prompt, &ask, |vault, auth| {
-                    vault.get(&service, &user, &mut **auth, prompt)
-                })
-                .map(|password| AgentMessage::Password {
-                    password: password.map(into_wire),
-                })
+                let result = self
+                    .with_device(prompt, &ask, |vault, auth| {
+                        vault.get(&service, &user, &mut **auth, prompt)
+                    })
+                    .map(|password| {
+                        let outcome = match &password {
+                            Some(password) => {
+                                let now = self.clock.now();
+                                self.released.remember(
+                                    &service,
+                                    &user,
+                                    password.expose_secret(),
+                                    now,
+                                );
+                                Outcome::Released
+                            }
+                            None => Outcome::NotFound,
+                        };
+                        let reply = AgentMessage::Password {
+                            password: password.map(into_wire),
+                        };
+                        (reply, outcome)
+                    });
+                (Some((service, user)), result)
             }
             ClientMessage::Set {
                 service,
@@ -723,34 +816,98 @@ impl Shared {
                 password,
             } => {
                 let _active = self.begin();
-                self.with_device(prompt, &ask, |vault, auth| {
-                    vault.set(
-                        &service,
-                        &user,
-                        password.expose_secret(),
-                        &mut **auth,
-                        prompt,
-                    )
-                })
-                .map(|()| AgentMessage::Done)
+                if self.unchanged(&service, &user, password.expose_secret()) {
+                    self.record(
+                        caller.requester,
+                        kind,
+                        Some((&service, &user)),
+                        Outcome::Unchanged,
+                        None,
+                    );
+                    return AgentMessage::Done;
+                }
+                let result = self
+                    .with_device(prompt, &ask, |vault, auth| {
+                        vault.set(
+                            &service,
+                            &user,
+                            password.expose_secret(),
+                            &mut **auth,
+                            prompt,
+                        )
+                    })
+                    .map(|()| (AgentMessage::Done, Outcome::Stored));
+                (Some((service, user)), result)
             }
             ClientMessage::Delete { service, user } => {
                 let _active = self.begin();
-                self.with_names(prompt, &ask, |vault| vault.delete(&service, &user))
-                    .map(|existed| AgentMessage::Deleted { existed })
+                self.released.forget(&service, &user);
+                let result = self
+                    .with_names(prompt, &ask, |vault| vault.delete(&service, &user))
+                    .map(|existed| {
+                        let outcome = if existed {
+                            Outcome::Deleted
+                        } else {
+                            Outcome::NotFound
+                        };
+                        (AgentMessage::Deleted { existed }, outcome)
+                    });
+                (Some((service, user)), result)
             }
             ClientMessage::List => {
                 let _active = self.begin();
-                self.with_names(prompt, &ask, |vault| vault.list())
-                    .map(|names| AgentMessage::Names {
-                        names: names
-                            .into_iter()
-                            .map(|(service, user)| Name { service, user })
-                            .collect(),
-                    })
+                let result = self
+                    .with_names(prompt, &ask, |vault| vault.list())
+                    .map(|names| {
+                        let reply = AgentMessage::Names {
+                            names: names
+                                .into_iter()
+                                .map(|(service, user)| Name { service, user })
+                                .collect(),
+                        };
+                        (reply, Outcome::Listed)
+                    });
+                (None, result)
             }
         };
-        result.unwrap_or_else(|e| AgentMessage::Error(WireError::from_error(&e)))
+        let entry = entry.as_ref().map(|(s, u)| (s.as_str(), u.as_str()));
+        match result {
+            Ok((reply, outcome)) => {
+                self.record(caller.requester, kind, entry, outcome, None);
+                reply
+            }
+            Err(e) => {
+                let pin_unanswered = caller.pin_unanswered.load(Ordering::SeqCst);
+                let (outcome, detail) = outcome_of(&e, pin_unanswered);
+                self.record(caller.requester, kind, entry, outcome, detail);
+                AgentMessage::Error(WireError::from_error(&e))
+            }
+        }
+    }
+}
+
+/// Who runs a request: the process that asked, and whether a PIN request
+/// of the request went unanswered (set by its prompt).
+pub(super) struct Caller<'a> {
+    pub(super) requester: &'a Arc<Requester>,
+    pub(super) pin_unanswered: &'a AtomicBool,
+}
+
+/// How a failed request ends in the audit log.
+fn outcome_of(error: &Error, pin_unanswered: bool) -> (Outcome, Option<String>) {
+    if pin_unanswered {
+        return (
+            Outcome::TimedOut,
+            Some("the PIN was not answered in time".to_string()),
+        );
+    }
+    if error.is_cancelled() {
+        return (Outcome::Cancelled, None);
+    }
+    match error.authenticator() {
+        Some(tokenring_core::Error::OperationDenied) => (Outcome::Denied, None),
+        Some(tokenring_core::Error::UserActionTimeout) => (Outcome::TimedOut, None),
+        _ => (Outcome::Failed, Some(error.to_string())),
     }
 }
 

@@ -38,8 +38,12 @@
 //! - `store`: git calls it after the server accepted a credential. A
 //!   credential this helper just answered (git ≥ 2.46 hands back the
 //!   `state[]` this helper sent with it) is not stored again, so a fetch
-//!   costs one touch, not two. Any other one is stored (touches as for
-//!   `get`). git never calls `store` for a credential the server refused.
+//!   costs one touch, not two. With an older git, the agent recognises it
+//!   instead: it remembers for two minutes what it released for a `git:`
+//!   entry and answers the first `store` of that very value without a
+//!   touch (without an agent, that `store` is a real one). Any other one is
+//!   stored (touches as for `get`). git never calls `store` for a
+//!   credential the server refused.
 //! - `erase`: git calls it after the server refused a credential. The entry
 //!   is removed when it holds that very password (compared with one touch
 //!   for the secret; not compared when this helper answered it just
