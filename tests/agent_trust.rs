@@ -458,3 +458,100 @@ fn a_git_store_of_the_value_just_released_costs_no_second_tap() {
         .count();
     assert_eq!(unchanged, 1, "the skipped store is in the audit log");
 }
+
+/// A client that leaves its PIN requests unanswered until released.
+#[derive(Clone, Default)]
+struct Stalling {
+    asked: Arc<std::sync::atomic::AtomicBool>,
+    released: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Prompt for Stalling {
+    fn pin(&self, _: &tokenring_core::PinRequest<'_>) -> Option<tokenring_core::Pin> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.asked.store(true, SeqCst);
+        let start = Instant::now();
+        while !self.released.load(SeqCst) && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}
+
+#[test]
+fn a_client_that_leaves_its_pin_request_unanswered_holds_the_others_up_only_briefly() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokenring::app::agent::audit::{self, Outcome};
+    use tokenring::app::agent::Limits;
+    use tokenring_core::testing::{PromptEvent, ScriptedPrompt};
+    // Every derivation needs the PIN (alwaysUv).
+    let fx = Fixture::with_config_and_pin(
+        tokenring_sim::SimConfig::with_seed(11)
+            .pin("4321")
+            .always_uv(true)
+            .presence(PresencePolicy::approve()),
+        Some("4321"),
+    );
+    let log = fx.dir.path().join("audit.log");
+    let _agent = fx.start(fx.config().audit_log(log.clone()).limits(Limits {
+        frame_timeout: Duration::from_millis(300),
+        pin_timeout: Duration::from_secs(30),
+        pin_timeout_contended: Duration::from_millis(500),
+        ..Limits::default()
+    }));
+    let client = fx.client();
+    let with_pin = || ScriptedPrompt::new().with_pin("4321").with_pin("4321");
+    client.set("s", "u", "p", &with_pin()).unwrap();
+    // The same program asks again and again, never answering; each time the
+    // user's request, queued behind it, is served within the short bound.
+    for round in 0..3 {
+        let stalling = Stalling::default();
+        let abuser = {
+            let socket = fx.socket.clone();
+            let stalling = stalling.clone();
+            std::thread::spawn(move || {
+                let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+                client.get("s", "u", &stalling).map(|p| p.is_some())
+            })
+        };
+        let start = Instant::now();
+        while !stalling.asked.load(SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let user = with_pin();
+        let start = Instant::now();
+        let secret = client.get("s", "u", &user).unwrap().unwrap();
+        assert_eq!(secret.expose_secret(), "p");
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_secs(5),
+            "round {round}: the user waited {waited:?} (the PIN timeout is 30 s)"
+        );
+        assert!(
+            user.events().iter().any(|e| matches!(e,
+                PromptEvent::Info(m) if m.starts_with("waiting for the authenticator, busy with a get of 'u' in 's' for "))),
+            "{:?}",
+            user.events()
+        );
+        stalling.released.store(true, SeqCst);
+        let error = abuser.join().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                error.authenticator(),
+                Some(tokenring_core::Error::PinRequired)
+            ),
+            "{error:?}"
+        );
+    }
+    let unanswered: Vec<_> = audit::read(&log)
+        .unwrap()
+        .records
+        .into_iter()
+        .filter(|r| r.outcome == Outcome::TimedOut)
+        .collect();
+    assert_eq!(unanswered.len(), 3, "{unanswered:?}");
+    assert!(unanswered
+        .iter()
+        .all(|r| r.detail.as_deref() == Some("the PIN was not answered in time")));
+}

@@ -29,6 +29,14 @@ pub(crate) struct PeerCredentials {
     pub(crate) pid: u32,
 }
 
+/// Whether [`peer_credentials`] works on this system: Linux and Android
+/// (`SO_PEERCRED`). rustix, through which we make every system call without
+/// `unsafe`, offers neither `getpeereid` nor `LOCAL_PEERCRED`, so on macOS
+/// and the BSDs the agent refuses to start and every program opens the
+/// vault itself.
+pub(crate) const PEER_CREDENTIALS_SUPPORTED: bool =
+    cfg!(any(target_os = "linux", target_os = "android"));
+
 /// The peer's credentials (SO_PEERCRED).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn peer_credentials(
@@ -41,8 +49,9 @@ pub(crate) fn peer_credentials(
     })
 }
 
-/// Peer credentials are only read on Linux so far: elsewhere the agent
-/// refuses every connection rather than serve someone it cannot check.
+/// Peer credentials are only read on Linux and Android: elsewhere the
+/// agent does not start (see [`PEER_CREDENTIALS_SUPPORTED`]), and a client
+/// refuses a socket whose server it cannot check.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn peer_credentials(
     _: &std::os::unix::net::UnixStream,

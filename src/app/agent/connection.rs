@@ -363,17 +363,50 @@ impl Prompt for RelayPrompt<'_> {
             retries: request.retries,
             previous_wrong: request.previous_wrong,
         });
-        let deadline = Instant::now() + self.shared.limits.pin_timeout;
+        // Answered within `pin_timeout`; once another request waits for the
+        // authenticator, within `pin_timeout_contended` of that at most, so
+        // a client that leaves the PIN unanswered holds the others up only
+        // that long (and, served in turn, cannot take the next turn too).
+        let limits = self.shared.limits;
+        let asked_at = Instant::now();
+        let mut contended_at = None;
         let mut pin = None;
-        while asked && !self.is_cancelled() && Instant::now() < deadline {
-            match answers.recv_timeout(self.shared.limits.tick) {
+        let mut answered = false;
+        while asked && !self.is_cancelled() {
+            let now = Instant::now();
+            if contended_at.is_none() && self.shared.authenticator_wanted() {
+                contended_at = Some(now);
+            }
+            let deadline = contended_at
+                .map(|at| at + limits.pin_timeout_contended)
+                .into_iter()
+                .chain([asked_at + limits.pin_timeout])
+                .min()
+                .unwrap_or(asked_at);
+            if now >= deadline {
+                break;
+            }
+            match answers.recv_timeout(limits.tick.min(deadline - now)) {
                 Ok(answer) => {
                     pin = answer;
+                    answered = true;
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+        }
+        if asked && !answered && !self.is_cancelled() {
+            self.connection.pin_unanswered.store(true, Ordering::SeqCst);
+            let waited = asked_at.elapsed().as_secs();
+            self.info(&format!(
+                "the PIN was not answered within {waited} s{}; the request ends",
+                if contended_at.is_some() {
+                    " while another request waited for the authenticator"
+                } else {
+                    ""
+                }
+            ));
         }
         lock(&self.connection.pin_answer).take();
         pin

@@ -216,6 +216,11 @@ impl DeviceGate {
         })
     }
 
+    /// Whether a request waits for the authenticator.
+    pub(super) fn has_waiters(&self) -> bool {
+        !lock(&self.queue).waiting.is_empty()
+    }
+
     /// The authenticator now, if nobody holds it or waits for it.
     pub(super) fn try_acquire(&self) -> Option<DeviceGuard<'_>> {
         let mut queue = lock(&self.queue);

@@ -14,7 +14,9 @@
 //!   crash or block the agent: partial frames must complete within
 //!   [`Limits::frame_timeout`], idle connections are closed after
 //!   [`Limits::idle_connection_timeout`], PIN answers must come within
-//!   [`Limits::pin_timeout`], and writes to a client time out.
+//!   [`Limits::pin_timeout`] (within [`Limits::pin_timeout_contended`] once
+//!   another request waits for the authenticator), and writes to a client
+//!   time out.
 //! - The authenticator (see `device.rs`) is shared behind a gate that
 //!   waiters can leave when their client cancels; the vault's own locks
 //!   serialise writes (also against other processes).
@@ -64,8 +66,13 @@ pub struct Limits {
     /// A connection with no request running is closed after this long
     /// without a frame (60 s).
     pub idle_connection_timeout: Duration,
-    /// A `pin_request` must be answered within this time (2 min).
+    /// A `pin_request` must be answered within this time (1 min), or the
+    /// request ends.
     pub pin_timeout: Duration,
+    /// …and within this time (15 s) of another request starting to wait
+    /// for the authenticator: how long a client that leaves its PIN request
+    /// unanswered holds up the others.
+    pub pin_timeout_contended: Duration,
     /// Writing one frame to a client may take at most this long (5 s).
     pub write_timeout: Duration,
     /// At most this many clients at once; more are refused with `busy` (256).
@@ -80,7 +87,8 @@ impl Default for Limits {
         Limits {
             frame_timeout: Duration::from_secs(5),
             idle_connection_timeout: Duration::from_secs(60),
-            pin_timeout: Duration::from_secs(120),
+            pin_timeout: Duration::from_secs(60),
+            pin_timeout_contended: Duration::from_secs(15),
             write_timeout: Duration::from_secs(5),
             max_clients: 256,
             tick: Duration::from_millis(50),
@@ -209,6 +217,15 @@ impl Agent {
     /// (refusing when another agent serves this socket), replaces a stale
     /// socket and binds a new one with mode 0600.
     pub fn bind(config: AgentConfig) -> Result<Agent, Error> {
+        // Without the peer's uid, every connection would be refused: say so
+        // once, at the start, instead.
+        if !crate::agent::PEER_CREDENTIALS_SUPPORTED {
+            return Err(Error::Agent(
+                "the agent cannot check which user connects to it on this system (peer \
+                 credentials are read on Linux and Android only); use TokenRing without the agent"
+                    .into(),
+            ));
+        }
         // Fail early and clearly when there is no vault (no tap needed).
         Vault::credential_of(&config.vault)?;
         let dir = config
@@ -514,6 +531,11 @@ impl Shared {
     fn begin(&self) -> ActivityGuard<'_> {
         lock(&self.activity).in_flight += 1;
         ActivityGuard(self)
+    }
+
+    /// Whether a request waits for the authenticator.
+    pub(super) fn authenticator_wanted(&self) -> bool {
+        self.device.has_waiters()
     }
 
     fn current_vault(&self) -> Option<Arc<Vault>> {
