@@ -67,6 +67,38 @@ impl FormatError {
     }
 }
 
+/// Why a symbolic link to the vault is not followed (see
+/// [`VaultError::UntrustedLink`]). A link is followed only when it belongs
+/// to this process's user (or to root) and sits in a directory that no
+/// other user can change (or one with the sticky bit, like `/tmp`, that
+/// belongs to this user or to root).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkProblem {
+    /// Another user made the link: it may have been planted to make the
+    /// vault be written somewhere else.
+    #[error("it belongs to uid {owner}, not to you (uid {user}); someone else may have planted it: remove it, or name the vault file itself")]
+    OwnedByOther {
+        /// The link's owner.
+        owner: u32,
+        /// The effective user id of this process.
+        user: u32,
+    },
+    /// Other users can write to (or own) the directory the link is in, so
+    /// any of them could replace it between a look and a use.
+    #[error("other users can write to {} (or own it), so one of them could replace the link: keep the vault, or the link to it, in a directory of your own", dir.display())]
+    WritableDirectory {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Links lead to links too many times (or in a loop).
+    #[error("too many symbolic links in a row (a loop?)")]
+    TooMany,
+    /// The vault's lock file is a symbolic link; TokenRing never makes one.
+    #[error("the vault's lock file is never a link (someone else may have planted it): remove it")]
+    LockFile,
+}
+
 /// Everything that can go wrong with a vault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -133,6 +165,29 @@ pub enum VaultError {
     Replaced {
         /// The vault path.
         path: PathBuf,
+    },
+    /// A write (or the lock every write takes) was asked of a vault that
+    /// belongs to another user, or of a new vault in another user's
+    /// directory: typically `sudo tokenring …` with `HOME` kept. Writing it
+    /// would leave a vault and a lock file its owner cannot open; nothing
+    /// was written.
+    #[error("{path} belongs to uid {owner}, but this process runs as uid {user} (under sudo?); TokenRing writes only a vault of the user it runs as, and nothing was written: run it as uid {owner}, or give the file to uid {user}")]
+    NotOwner {
+        /// The vault file, or the directory a new vault would be made in.
+        path: PathBuf,
+        /// The file's owner.
+        owner: u32,
+        /// The effective user id of this process.
+        user: u32,
+    },
+    /// A symbolic link on the way to the vault (or where its lock file
+    /// goes) is not followed: someone else made it or could replace it.
+    #[error("refusing to follow the symbolic link {link}: {reason}")]
+    UntrustedLink {
+        /// The link.
+        link: PathBuf,
+        /// Why it is not trusted.
+        reason: LinkProblem,
     },
     /// The operating system's random number generator failed.
     #[error("no randomness available from the operating system: {0}")]

@@ -157,9 +157,53 @@ pub fn read_file(
         }
     }
     drop(head);
-    let mut bytes = vec![0u8; len];
-    file.read_exact_at(&mut bytes, 0)?;
-    Ok(parse_file(&bytes))
+    // Any other layout is parsed straight from the file: what is not a vault
+    // fails where it stops being one, and nothing is allocated for the
+    // length the file claims (a sparse file can claim any).
+    let reader = std::io::BufReader::with_capacity(
+        64 * 1024,
+        ReadAt {
+            file,
+            at: 0,
+            end: len as u64,
+        },
+    );
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let parsed = <FileJson<'static> as Deserialize>::deserialize(&mut de).and_then(|json| {
+        de.end()?;
+        Ok(json)
+    });
+    match parsed {
+        Ok(json) => Ok(vault_file_from_json(&json)),
+        Err(e) if e.is_io() => Err(std::io::Error::from(e)),
+        Err(e) => Ok(Err(FormatError::from_json(&e))),
+    }
+}
+
+/// Reads `file` from `at` to `end` with positioned reads; a file that ends
+/// before `end` (it shrank while read) is an `UnexpectedEof` error.
+struct ReadAt<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let target = buf.get_mut(..want).unwrap_or_default();
+        let n = self.file.read_at(target, self.at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// [`parse_file`] without the fast path for the canonical layout (for tests
@@ -167,6 +211,10 @@ pub fn read_file(
 pub fn parse_file_general(bytes: &[u8]) -> Result<VaultFile, FormatError> {
     let json: FileJson<'_> =
         serde_json::from_slice(bytes).map_err(|e| FormatError::from_json(&e))?;
+    vault_file_from_json(&json)
+}
+
+fn vault_file_from_json(json: &FileJson<'_>) -> Result<VaultFile, FormatError> {
     let credential = Arc::new(parse_credential(&json.key.credential)?);
     let salt = parse_salt(&json.key.salt)?;
     let token = hex_codec::hex_base64_decode(json.data.as_bytes())

@@ -11,7 +11,7 @@ mod python_json;
 mod vault;
 
 pub use entry::{Password, VaultCredential};
-pub use error::{FormatError, VaultError};
+pub use error::{FormatError, LinkProblem, VaultError};
 pub use persist::{VaultLock, DEFAULT_LOCK_TIMEOUT};
 pub use vault::{quote_name, CreateOptions, Vault};
 

@@ -1,8 +1,16 @@
 //! Persistence that never loses a vault: an exclusive lock file beside the
-//! vault held across every read-modify-write, atomic saves (temp file in the
-//! same directory, fsync, rename, fsync of the directory), mode 0600, no
-//! creation over an existing file, and a cheap test of whether the file
-//! changed since it was last read or written.
+//! vault held across every read-modify-write, atomic saves (a fresh temp
+//! file in the same directory, fsync, rename, fsync of the directory), mode
+//! 0600, no creation over an existing file, and a cheap test of whether the
+//! file changed since it was last read or written.
+//!
+//! What is found on disk is not trusted blindly: a vault path that is a
+//! symbolic link is followed only when the link is the user's own and no
+//! one else could replace it (then the target is read, locked and replaced,
+//! and the link kept); temp and lock files are never opened through a link;
+//! a file larger than any vault is refused before anything is allocated;
+//! and a vault (or the directory of a new one) that belongs to another user
+//! is never written.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -10,7 +18,109 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::VaultError;
+use crate::error::{LinkProblem, VaultError};
+
+/// How many symbolic links in a row are followed to the vault file.
+const MAX_LINKS: usize = 16;
+
+/// `O_NOFOLLOW`: opening a path whose last part is a symbolic link fails.
+fn no_follow() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0)
+}
+
+/// The effective user id of this process (the owner of what it creates).
+fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The file a vault path names: the path itself, or, when it is a symbolic
+/// link (the dotfiles case: a link in the home directory to a file in a
+/// repository), the file the link leads to, which is then read, locked and
+/// replaced, so the link stays. A link is followed only when it belongs to
+/// this process's user (or root) and lies in a directory no other user can
+/// change ([`LinkProblem`] says which rule a refused link broke). A path
+/// where nothing is yet is returned as it is.
+pub fn resolve(path: &Path) -> Result<PathBuf, VaultError> {
+    let mut current = path.to_path_buf();
+    for _ in 0..=MAX_LINKS {
+        let meta = match fs::symlink_metadata(&current) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(VaultError::io("look at", &current, e)),
+        };
+        if !meta.file_type().is_symlink() {
+            return Ok(current);
+        }
+        check_link(&current, &meta)?;
+        let target =
+            fs::read_link(&current).map_err(|e| VaultError::io("read the link", &current, e))?;
+        current = match current.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(target),
+            _ => target,
+        };
+    }
+    Err(VaultError::UntrustedLink {
+        link: path.to_path_buf(),
+        reason: LinkProblem::TooMany,
+    })
+}
+
+/// Whether a link may be followed: its owner is us or root, and its
+/// directory belongs to us or root and is writable by no one else (or has
+/// the sticky bit, so that only a link's owner may replace it).
+fn check_link(link: &Path, meta: &fs::Metadata) -> Result<(), VaultError> {
+    let me = effective_uid();
+    let untrusted = |reason| VaultError::UntrustedLink {
+        link: link.to_path_buf(),
+        reason,
+    };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(untrusted(LinkProblem::OwnedByOther {
+            owner: meta.uid(),
+            user: me,
+        }));
+    }
+    let dir = parent_dir(link);
+    let dir_meta = fs::metadata(dir).map_err(|e| VaultError::io("look at", dir, e))?;
+    let others_write = dir_meta.mode() & 0o022 != 0;
+    let sticky = dir_meta.mode() & 0o1000 != 0;
+    let owner_trusted = dir_meta.uid() == me || dir_meta.uid() == 0;
+    if !owner_trusted || (others_write && !sticky) {
+        return Err(untrusted(LinkProblem::WritableDirectory {
+            dir: dir.to_path_buf(),
+        }));
+    }
+    Ok(())
+}
+
+/// Refuses to write a vault that belongs to another user, or to make one
+/// in a directory that belongs to another user (root's, like `/tmp`,
+/// excepted): the file (and its lock file) would end up belonging to this
+/// process's user, whom the owner may not be (`sudo` with `HOME` kept).
+fn check_owner(vault: &Path) -> Result<(), VaultError> {
+    let me = effective_uid();
+    match fs::metadata(vault) {
+        Ok(meta) if meta.uid() == me => Ok(()),
+        Ok(meta) => Err(VaultError::NotOwner {
+            path: vault.to_path_buf(),
+            owner: meta.uid(),
+            user: me,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = parent_dir(vault);
+            match fs::metadata(dir) {
+                Ok(meta) if meta.uid() == me || meta.uid() == 0 => Ok(()),
+                Ok(meta) => Err(VaultError::NotOwner {
+                    path: dir.to_path_buf(),
+                    owner: meta.uid(),
+                    user: me,
+                }),
+                Err(e) => Err(VaultError::io("look at", dir, e)),
+            }
+        }
+        Err(e) => Err(VaultError::io("look at", vault, e)),
+    }
+}
 
 /// How long a writer waits for another process's lock by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +171,10 @@ impl VaultLock {
     /// Takes the lock of the vault at `vault`, waiting up to `timeout` for
     /// another process to release it; then
     /// [`VaultError::LockedByAnotherProcess`] names the holder's pid.
+    ///
+    /// When `vault` is a symbolic link, the lock is its target's (see
+    /// [`Vault::open`](crate::Vault::open)). Refused with
+    /// [`VaultError::NotOwner`] when the vault belongs to another user.
     pub fn acquire(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
         lock(vault, timeout)
     }
@@ -73,17 +187,29 @@ impl Drop for VaultLock {
 }
 
 /// Takes the vault's exclusive lock, waiting up to `timeout` for another
-/// process to release it.
+/// process to release it. The lock file is never opened through a link,
+/// and not made at all for a vault of another user.
 pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
-    let path = lock_path(vault);
+    let vault = resolve(vault)?;
+    check_owner(&vault)?;
+    let path = lock_path(&vault);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(no_follow())
         .open(&path)
-        .map_err(|e| VaultError::io("open the lock file", &path, e))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                VaultError::UntrustedLink {
+                    link: path.clone(),
+                    reason: LinkProblem::LockFile,
+                }
+            }
+            _ => VaultError::io("open the lock file", &path, e),
+        })?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -95,7 +221,7 @@ pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
                     let mut text = String::new();
                     let _ = file.read_to_string(&mut text);
                     return Err(VaultError::LockedByAnotherProcess {
-                        path: vault.to_path_buf(),
+                        path: vault.clone(),
                         holder: text.trim().parse().ok(),
                         waited,
                     });
@@ -245,6 +371,10 @@ pub fn read_parsed(
     let meta = file
         .metadata()
         .map_err(|e| VaultError::io("read", path, e))?;
+    if meta.len() > crate::format::MAX_FILE_LEN {
+        // Before any allocation: a sparse file can claim any size.
+        return Ok((Err(crate::FormatError::TooLarge(meta.len())), None));
+    }
     let parsed = crate::format::read_file(&file, meta.len()).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => {
             VaultError::io("read (it changed while being read)", path, e)
@@ -269,6 +399,12 @@ pub fn exists(path: &Path) -> bool {
 /// with `create_new`, linked to the vault path, which fails if anything is
 /// there); then the directory is fsynced. `write` should write in large
 /// pieces: the file is not buffered. Returns the new fingerprint.
+///
+/// The temp file is always a new file (`O_EXCL`, `O_NOFOLLOW`): whatever a
+/// killed writer left at its name (a partial file, or the vault itself
+/// under a second name when `create` was killed between its link and its
+/// removal of the temp) is removed first, never written through. The
+/// caller holds the vault's lock, so no other save uses the name meanwhile.
 pub fn save(
     path: &Path,
     create_new: bool,
@@ -288,15 +424,20 @@ fn save_via(
     create_new: bool,
     write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
+    match fs::remove_file(temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(VaultError::io("remove the stale temp file", temp, e)),
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(no_follow())
         .open(temp)
         .map_err(|e| VaultError::io("create", temp, e))?;
-    // A temp file left by a writer that was killed may have another mode.
+    // The umask may have taken bits away.
     file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(|e| VaultError::io("set the mode of", temp, e))?;
     let mut out = EarlyWriteback::new(file);

@@ -196,7 +196,9 @@ impl Vault {
     /// authenticator (one touch, and the PIN if the token has one) and
     /// derives the vault key (one touch). Without UV, as the original does,
     /// unless the token requires it (`alwaysUv`). Refuses to create over
-    /// anything that exists at `path`.
+    /// anything that exists at `path` (a symbolic link included), and in a
+    /// directory of another user ([`VaultError::NotOwner`]). Killed at any
+    /// moment, it leaves no vault or a whole one.
     pub fn create(
         path: &Path,
         auth: &mut dyn Authenticator,
@@ -255,14 +257,21 @@ impl Vault {
     /// different secret with UV; so if the key does not open the vault and
     /// the token can verify the user, the key is derived again with UV (the
     /// PIN is asked for). The mode that worked is used for every entry.
+    ///
+    /// When `path` is a symbolic link, the vault is the file it leads to:
+    /// saves replace that file and keep the link, and the lock is that
+    /// file's. A link is followed only when it is this user's (or root's)
+    /// and in a directory no other user can change
+    /// ([`VaultError::UntrustedLink`] otherwise).
     pub fn open(
         path: &Path,
         auth: &mut dyn Authenticator,
         prompt: &dyn Prompt,
     ) -> Result<Vault, VaultError> {
-        let (header, uv, unlocked) = unlock_file(path, auth, prompt)?;
+        let path = persist::resolve(path)?;
+        let (header, uv, unlocked) = unlock_file(&path, auth, prompt)?;
         Ok(Vault {
-            path: path.to_path_buf(),
+            path,
             lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
             state: RwLock::new(State {
                 header,
@@ -276,7 +285,7 @@ impl Vault {
     /// Reads the credential a vault file was made with, without any
     /// derivation (to find the right authenticator before asking for a touch).
     pub fn credential_of(path: &Path) -> Result<VaultCredential, VaultError> {
-        let (file, _) = read_vault(path)?;
+        let (file, _) = read_vault(&persist::resolve(path)?)?;
         Ok((*file.key.credential).clone())
     }
 
@@ -286,7 +295,8 @@ impl Vault {
         self
     }
 
-    /// The vault's path.
+    /// The vault file's path (a symbolic link's target when the vault was
+    /// opened through a link).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -1,6 +1,8 @@
 //! Several processes on one vault: concurrent writers never lose updates,
-//! and a writer killed with SIGKILL at random moments always leaves a vault
-//! that opens with the old or the new state.
+//! a writer killed with SIGKILL at random moments always leaves a vault
+//! that opens with the old or the new state, and `create` (what `tokenring
+//! init` does) killed at random moments leaves no vault or a whole one,
+//! whose next save never writes into it in place.
 //!
 //! The writers are this test binary run again: the `#[ignore]`d
 //! `writer_process` test is the child's entry point (it refuses to run
@@ -64,6 +66,19 @@ fn writer_process() {
     let parts: Vec<&str> = spec.split('\t').collect();
     let (mode, path, id, count) = (parts[0], PathBuf::from(parts[1]), parts[2], parts[3]);
     let count: usize = count.parse().expect("count");
+    if mode == "create" {
+        // Creates vault-0.json, vault-1.json, … in the directory, until killed.
+        for n in 0.. {
+            let mut enroll = KnownEnroll(known_auth());
+            Vault::create(
+                &path.join(format!("vault-{n}.json")),
+                &mut enroll,
+                &CreateOptions::default(),
+                &NoPrompt,
+            )
+            .expect("create");
+        }
+    }
     let mut auth = known_auth();
     let vault = Vault::open(&path, &mut auth, &NoPrompt)
         .expect("open")
@@ -273,5 +288,108 @@ fn sigkill_at_random_moments_never_breaks_the_vault() {
     assert!(
         grew > 10,
         "the writer rarely got to write: the test is not exercising saves"
+    );
+}
+
+fn read_whole(file: &std::fs::File) -> Vec<u8> {
+    use std::io::{Read, Seek};
+    let mut file = file;
+    file.rewind().expect("rewind");
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).expect("read");
+    bytes
+}
+
+#[test]
+fn sigkill_during_create_leaves_no_vault_or_a_whole_one() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = scratch_dir();
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    eprintln!("create crash test seed {seed}");
+    let mut rng = XorShift(seed);
+    let mut auth = known_auth();
+    let (mut vaults, mut linked_twice, mut rounds_with_a_vault) = (0, 0, 0);
+    for round in 0..100 {
+        let dir = scratch.path().join(format!("round-{round}"));
+        std::fs::create_dir(&dir).expect("round dir");
+        let mut child = spawn_writer("create", &dir, 0, 0);
+        std::thread::sleep(Duration::from_micros(1_000 + rng.next() % 14_000));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+
+        // Vault files, their lock files, and at most the temp file of the
+        // create that was killed: nothing else.
+        let numbered = |name: &str, prefix: &str, suffix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        };
+        let mut made = 0;
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_string_lossy();
+            if numbered(&name, "vault-", ".json") {
+                made += 1;
+            } else {
+                assert!(
+                    numbered(&name, "vault-", ".json.lock")
+                        || numbered(&name, ".vault-", ".json.tokenring-tmp"),
+                    "round {round}: unexpected file {name}"
+                );
+            }
+        }
+        vaults += made;
+        if made > 0 {
+            rounds_with_a_vault += 1;
+        }
+        for n in 0..=made {
+            let path = dir.join(format!("vault-{n}.json"));
+            if !path.exists() {
+                assert_eq!(
+                    n, made,
+                    "round {round}: vault-{n} missing but a later one exists"
+                );
+                // The interrupted create: no vault; a new create works.
+                let mut enroll = KnownEnroll(known_auth());
+                Vault::create(&path, &mut enroll, &CreateOptions::default(), &NoPrompt)
+                    .unwrap_or_else(|e| panic!("round {round}: create again: {e}"));
+            }
+            let temp = dir.join(format!(".vault-{n}.json.tokenring-tmp"));
+            let live = std::fs::File::open(&path).expect("open the vault file");
+            if std::fs::metadata(&temp)
+                .is_ok_and(|t| t.ino() == live.metadata().expect("stat").ino())
+            {
+                linked_twice += 1;
+            }
+            let before = read_whole(&live);
+            let vault = Vault::open(&path, &mut auth, &NoPrompt)
+                .unwrap_or_else(|e| panic!("round {round}, vault-{n}: not whole: {e}"));
+            assert!(vault.list().expect("list").is_empty());
+            vault
+                .set("after", "crash", "saved", &mut auth, &NoPrompt)
+                .expect("the next save");
+            assert_eq!(
+                read_whole(&live),
+                before,
+                "round {round}, vault-{n}: the next save wrote into the live vault"
+            );
+            let vault = Vault::open(&path, &mut auth, &NoPrompt).expect("reopen");
+            let saved = vault
+                .get("after", "crash", &mut auth, &NoPrompt)
+                .expect("get")
+                .expect("present");
+            assert_eq!(saved.expose_secret(), "saved");
+        }
+    }
+    eprintln!(
+        "100 kills during create: {vaults} vaults made, {linked_twice} kills between the link and the temp's removal"
+    );
+    assert!(
+        rounds_with_a_vault > 10,
+        "the child rarely got to create a vault: the test is not exercising create"
     );
 }
