@@ -90,6 +90,9 @@ impl InProcessStore {
             }
             .into());
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            check_new_vault_dir(dir)?;
+        }
         let mut authenticator = discovery.choose(prompt)?.authenticator;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
@@ -101,6 +104,31 @@ impl InProcessStore {
             opened: Mutex::new(Some((vault, authenticator))),
         })
     }
+}
+
+/// Refuses a new vault in `dir` when the nearest directory of it that
+/// exists belongs to another user (root's, like `/tmp`, excepted): `sudo
+/// tokenring init` with `HOME` kept would otherwise leave root's directories
+/// and vault in the user's home. Checked before any directory is made.
+fn check_new_vault_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let mut existing = Some(dir);
+    while let Some(dir) = existing {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.uid() == me || meta.uid() == 0 => return Ok(()),
+            Ok(meta) => {
+                return Err(tokenring_vault::VaultError::NotOwner {
+                    path: dir.to_path_buf(),
+                    owner: meta.uid(),
+                    user: me,
+                }
+                .into())
+            }
+            Err(_) => existing = dir.parent().filter(|d| !d.as_os_str().is_empty()),
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` and its parents; the directories created are private
