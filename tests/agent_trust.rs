@@ -555,3 +555,16 @@ fn a_client_that_leaves_its_pin_request_unanswered_holds_the_others_up_only_brie
         .iter()
         .all(|r| r.detail.as_deref() == Some("the PIN was not answered in time")));
 }
+
+#[test]
+fn an_audit_log_that_cannot_be_written_does_not_stop_the_agent() {
+    let fx = Fixture::new();
+    let blocker = fx.dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"").unwrap();
+    let _agent = fx.start(fx.config().audit_log(blocker.join("audit.log")));
+    let client = fx.client();
+    client.set("s", "u", "p", &NoPrompt).unwrap();
+    let secret = client.get("s", "u", &NoPrompt).unwrap().unwrap();
+    assert_eq!(secret.expose_secret(), "p");
+    assert_eq!(std::fs::read(&blocker).unwrap(), b"");
+}
