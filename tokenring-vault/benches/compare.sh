@@ -21,6 +21,8 @@ import json, sys
 py = {r["entries"]: r for r in map(json.loads, open(sys.argv[1]))}
 rs = {r["entries"]: r for r in map(json.loads, open(sys.argv[2]))}
 def t(s):
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
     return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.2f} s"
 print("| entries | op | original (Python) | tokenring-vault | faster |")
 print("|---:|---|---:|---:|---:|")

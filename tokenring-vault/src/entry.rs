@@ -62,6 +62,9 @@ impl std::fmt::Debug for Password {
 
 type Name = (String, String);
 
+/// The names of [`Entries`], borrowed, in file order.
+pub(crate) type NameKeys<'a> = indexmap::map::Keys<'a, Name, StoredEntry>;
+
 /// A borrowed (service, user) that looks up an owned one without copying.
 #[derive(PartialEq, Eq)]
 struct NameRef<'a>(&'a str, &'a str);
@@ -128,6 +131,11 @@ impl Entries {
     /// Removes an entry, keeping the order of the others; whether there was one.
     pub fn remove(&mut self, service: &str, user: &str) -> bool {
         self.map.shift_remove(&NameRef(service, user)).is_some()
+    }
+
+    /// (service, user), borrowed, in file order.
+    pub(crate) fn names(&self) -> NameKeys<'_> {
+        self.map.keys()
     }
 
     /// (service, user, entry), in file order.

@@ -13,7 +13,7 @@ mod vault;
 pub use entry::{Password, VaultCredential};
 pub use error::{FormatError, LinkProblem, VaultError};
 pub use persist::{VaultLock, DEFAULT_LOCK_TIMEOUT};
-pub use vault::{quote_name, CreateOptions, Vault};
+pub use vault::{quote_name, CreateOptions, NameIter, Names, Vault};
 
 /// The file format (both readers and the writer), Fernet and the hex codecs,
 /// reachable for the fuzz targets and for tests that build or take apart

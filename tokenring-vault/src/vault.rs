@@ -181,6 +181,77 @@ fn decrypt_entries(
     Ok(entries)
 }
 
+/// The (service, user) names of an open vault, borrowed from it (see
+/// [`Vault::names`]); holds the vault's read lock while it lives.
+pub struct Names<'a> {
+    state: RwLockReadGuard<'a, State>,
+}
+
+impl Names<'_> {
+    /// (service, user) of every entry, in the file's order.
+    pub fn iter(&self) -> NameIter<'_> {
+        NameIter {
+            inner: self.state.unlocked.as_ref().map(|u| u.entries.names()),
+        }
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.state.unlocked.as_ref().map_or(0, |u| u.entries.len())
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> IntoIterator for &'a Names<'_> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = NameIter<'a>;
+
+    fn into_iter(self) -> NameIter<'a> {
+        self.iter()
+    }
+}
+
+/// The iterator of [`Names::iter`]: borrowed (service, user) pairs in the
+/// file's order.
+pub struct NameIter<'a> {
+    inner: Option<crate::entry::NameKeys<'a>>,
+}
+
+impl<'a> Iterator for NameIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        self.inner
+            .as_mut()
+            .and_then(Iterator::next)
+            .map(|(s, u)| (s.as_str(), u.as_str()))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner
+            .as_ref()
+            .map_or((0, Some(0)), Iterator::size_hint)
+    }
+}
+
+impl ExactSizeIterator for NameIter<'_> {}
+
+impl std::iter::FusedIterator for NameIter<'_> {}
+
+impl std::fmt::Debug for Names<'_> {
+    /// How many names; the names themselves are not secret, but a log
+    /// has no use for thousands of them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Names")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Vault {
     /// The path and whether it is locked; never a key or an entry.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -374,14 +445,30 @@ impl Vault {
         Ok(read_state(&self.state))
     }
 
-    /// (service, user) of every entry, in the file's order. No derivation.
-    pub fn list(&self) -> Result<Vec<(String, String)>, VaultError> {
+    /// (service, user) of every entry, in the file's order, borrowed from
+    /// the open vault: nothing is copied. No derivation.
+    ///
+    /// The file is checked for changes first, as by every operation. The
+    /// returned [`Names`] holds the vault's read lock: writes to this
+    /// `Vault` (`set`, `delete`, `lock`, a re-read) wait until it is
+    /// dropped, so keep it only while reading the names, and never call a
+    /// writing method of the same vault on the thread that holds it (that
+    /// call would wait for itself).
+    pub fn names(&self) -> Result<Names<'_>, VaultError> {
         let state = self.fresh_read()?;
-        let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
-        Ok(unlocked
-            .entries
+        if state.unlocked.is_none() {
+            return Err(VaultError::Locked);
+        }
+        Ok(Names { state })
+    }
+
+    /// (service, user) of every entry, in the file's order, copied out
+    /// (see [`Vault::names`] to read them without copying). No derivation.
+    pub fn list(&self) -> Result<Vec<(String, String)>, VaultError> {
+        Ok(self
+            .names()?
             .iter()
-            .map(|(s, u, _)| (s.to_string(), u.to_string()))
+            .map(|(s, u)| (s.to_string(), u.to_string()))
             .collect())
     }
 

@@ -305,3 +305,46 @@ fn one_vault_serves_many_threads() {
     });
     assert_eq!(vault.list().expect("list").len(), 40);
 }
+
+#[test]
+fn names_are_borrowed_in_file_order_and_see_other_writers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (vault, mut auth) = new_vault(dir.path());
+    assert!(vault.names().expect("names").is_empty());
+    for (service, user, password) in AWKWARD {
+        vault
+            .set(service, user, password, &mut auth, &NoPrompt)
+            .expect("set");
+    }
+    // Replacing an entry keeps its place.
+    vault
+        .set(AWKWARD[1].0, AWKWARD[1].1, "new", &mut auth, &NoPrompt)
+        .expect("replace");
+    let expected: Vec<(&str, &str)> = AWKWARD.iter().map(|(s, u, _)| (*s, *u)).collect();
+    {
+        let names = vault.names().expect("names");
+        assert_eq!(names.len(), AWKWARD.len());
+        assert_eq!(names.iter().len(), AWKWARD.len());
+        assert_eq!(names.iter().collect::<Vec<_>>(), expected);
+        assert_eq!((&names).into_iter().count(), AWKWARD.len());
+    }
+    let copied = vault.list().expect("list");
+    assert_eq!(
+        copied
+            .iter()
+            .map(|(s, u)| (s.as_str(), u.as_str()))
+            .collect::<Vec<_>>(),
+        expected
+    );
+
+    // Another opener (as another process would) deletes one: the names
+    // of the first come from the file as it is now.
+    let other = Vault::open(&dir.path().join("vault.json"), &mut auth, &NoPrompt).expect("open");
+    assert!(other.delete(AWKWARD[0].0, AWKWARD[0].1).expect("delete"));
+    let names = vault.names().expect("names");
+    assert_eq!(names.iter().collect::<Vec<_>>(), expected[1..]);
+    drop(names);
+
+    vault.lock();
+    assert!(matches!(vault.names(), Err(VaultError::Locked)));
+}
