@@ -177,8 +177,17 @@ impl SecretStore for InProcessStore {
         self.with(prompt, |vault, _| Ok(vault.delete(service, user)?))
     }
 
-    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-        self.with(prompt, |vault, _| Ok(vault.list()?))
+    fn for_each_name(
+        &self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error> {
+        self.with(prompt, |vault, _| {
+            for (service, user) in &vault.names()? {
+                each(service, user);
+            }
+            Ok(())
+        })
     }
 
     fn describe(&self) -> String {

@@ -38,8 +38,25 @@ pub trait SecretStore {
     /// Deletes the entry; `Ok(false)` when there was none.
     fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error>;
 
-    /// The (service, user) names, in vault order; never secrets.
-    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error>;
+    /// Calls `each` with every (service, user) name, in vault order,
+    /// without copying them (borrowed from the open vault, or from the
+    /// agent's reply as it arrives); never secrets. `each` must not use
+    /// this store (it runs while the store reads).
+    fn for_each_name(
+        &self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error>;
+
+    /// The (service, user) names, in vault order, copied out (see
+    /// [`SecretStore::for_each_name`]); never secrets.
+    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
+        let mut names = Vec::new();
+        self.for_each_name(prompt, &mut |service, user| {
+            names.push((service.to_string(), user.to_string()));
+        })?;
+        Ok(names)
+    }
 
     /// Where the vault is open: "agent (pid N)" or "in-process".
     fn describe(&self) -> String;
@@ -148,8 +165,19 @@ impl Store {
         self.as_dyn().delete(service, user, prompt)
     }
 
-    /// The (service, user) names, in vault order; never secrets. No tap
-    /// once unlocked.
+    /// Calls `each` with every (service, user) name, in vault order,
+    /// without copying them; never secrets. No tap once unlocked. `each`
+    /// must not use this store.
+    pub fn for_each_name(
+        &self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error> {
+        self.as_dyn().for_each_name(prompt, each)
+    }
+
+    /// The (service, user) names, in vault order, copied out (see
+    /// [`Store::for_each_name`]); never secrets. No tap once unlocked.
     pub fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
         self.as_dyn().list(prompt)
     }
@@ -184,8 +212,12 @@ impl SecretStore for Store {
         Store::delete(self, service, user, prompt)
     }
 
-    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-        Store::list(self, prompt)
+    fn for_each_name(
+        &self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error> {
+        Store::for_each_name(self, prompt, each)
     }
 
     fn describe(&self) -> String {

@@ -231,3 +231,90 @@ print(data[5:4 + length].decode()); sys.exit(3)
         "secret"
     );
 }
+
+#[test]
+fn python_clients_gather_names_beyond_one_frame() {
+    let Some(python) = python() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("python3 is needed for this test in CI");
+        }
+        eprintln!("skipped: no python3 on this machine");
+        return;
+    };
+    let fx = Fixture::new();
+    // More names than one 64 KiB frame holds, stored without the agent.
+    let path = "/a/long/path".repeat(40);
+    let names: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("registry-{i:03}.example.com{path}"),
+                format!("user-{i}"),
+            )
+        })
+        .collect();
+    {
+        let vault = fx.open_directly();
+        let mut auth = tokenring_core::Ctap2Client::new(tokenring_sim::SimTransport::new(
+            std::sync::Arc::clone(&fx.sim),
+        ))
+        .unwrap();
+        let items: Vec<(&str, &str, &str)> = names
+            .iter()
+            .map(|(s, u)| (s.as_str(), u.as_str(), "pw"))
+            .collect();
+        vault.set_many(&items, &mut auth, &NoPrompt).unwrap();
+    }
+    let _agent = fx.start(fx.config());
+    let expected: String = names.iter().map(|(s, u)| format!("{s}\t{u}\n")).collect();
+
+    // The reference client.
+    let script = client_script(fx.dir.path());
+    let mut command = Command::new(&python);
+    command
+        .arg(&script)
+        .arg("--socket")
+        .arg(&fx.socket)
+        .arg("list");
+    let out = run(command, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), expected);
+
+    // The keyring backend's agent client (python/tokenring_rs/agent.py),
+    // loaded without the package's keyring backend, with a stand-in for
+    // the one name it takes from `keyring`.
+    const LIST_WITH_THE_BACKEND: &str = r#"
+import importlib.util, sys, types
+package = types.ModuleType("tokenring_rs")
+package.__path__ = [sys.argv[3]]
+sys.modules["tokenring_rs"] = package
+spec = importlib.util.spec_from_file_location("tokenring_rs.agent", sys.argv[2])
+agent = importlib.util.module_from_spec(spec)
+sys.modules["tokenring_rs.agent"] = agent
+spec.loader.exec_module(agent)
+with agent.AgentConnection(sys.argv[1]) as connection:
+    for service, user in connection.list():
+        print(service + "\t" + user)
+"#;
+    let stub = fx.dir.path().join("stub");
+    std::fs::create_dir_all(stub.join("keyring")).unwrap();
+    std::fs::write(stub.join("keyring/__init__.py"), "").unwrap();
+    std::fs::write(
+        stub.join("keyring/errors.py"),
+        "class KeyringError(Exception):\n    pass\n",
+    )
+    .unwrap();
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+    let mut command = Command::new(&python);
+    command
+        .env(
+            "PYTHONPATH",
+            format!("{}:{}", stub.display(), package.display()),
+        )
+        .args(["-c", LIST_WITH_THE_BACKEND])
+        .arg(&fx.socket)
+        .arg(package.join("tokenring_rs/agent.py"))
+        .arg(package.join("tokenring_rs"));
+    let out = run(command, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), expected);
+}

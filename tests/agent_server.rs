@@ -583,3 +583,87 @@ fn an_answer_too_large_for_a_frame_is_an_error_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(client.list(&NoPrompt).unwrap().len(), 1);
 }
+
+#[test]
+fn names_beyond_one_frame_arrive_complete_and_in_order() {
+    let fx = Fixture::new();
+    // Stored without the agent: more names than one 64 KiB frame holds.
+    let path = "/a/long/path".repeat(40);
+    let names: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("registry-{i:03}.example.com{path}"),
+                format!("user-{i}@example.com\t\"quoted\""),
+            )
+        })
+        .collect();
+    {
+        let vault = fx.open_directly();
+        let mut auth = tokenring_core::Ctap2Client::new(tokenring_sim::SimTransport::new(
+            std::sync::Arc::clone(&fx.sim),
+        ))
+        .unwrap();
+        let items: Vec<(&str, &str, &str)> = names
+            .iter()
+            .map(|(s, u)| (s.as_str(), u.as_str(), "pw"))
+            .collect();
+        vault.set_many(&items, &mut auth, &NoPrompt).unwrap();
+    }
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+
+    // Borrowed, as the frames arrive.
+    let mut seen = Vec::new();
+    client
+        .for_each_name(&NoPrompt, &mut |service, user| {
+            seen.push((service.to_string(), user.to_string()))
+        })
+        .unwrap();
+    assert_eq!(seen, names);
+    // Copied, through the trait's list.
+    assert_eq!(client.list(&NoPrompt).unwrap(), names);
+
+    // On the wire: names_part events, then the final names, each frame
+    // within the limit.
+    let frames = {
+        use std::io::Read;
+        let mut stream = UnixStream::connect(&fx.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(&frame(r#"{"type":"list"}"#)).unwrap();
+        let mut frames: Vec<serde_json::Value> = Vec::new();
+        while frames.last().map(|f| f["type"] != "names").unwrap_or(true) {
+            let mut head = [0u8; 4];
+            stream.read_exact(&mut head).unwrap();
+            let len = u32::from_be_bytes(head) as usize;
+            assert!(len <= MAX_FRAME_LEN, "a frame of {len} bytes");
+            let mut body = vec![0u8; len];
+            stream.read_exact(&mut body).unwrap();
+            frames.push(serde_json::from_slice(&body[1..]).unwrap());
+        }
+        frames
+    };
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or_default())
+        .collect();
+    assert!(kinds.len() >= 3, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"names"));
+    assert!(kinds[..kinds.len() - 1].iter().all(|k| *k == "names_part"));
+    let total: usize = frames
+        .iter()
+        .map(|f| f["names"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(total, names.len());
+
+    // The connection serves the next request.
+    assert_eq!(
+        client
+            .get(&names[7].0, &names[7].1, &NoPrompt)
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "pw"
+    );
+}

@@ -4,10 +4,11 @@ library only). A reference for thin clients, e.g. a Python keyring backend.
 Frames: a 4-byte big-endian length (of what follows), a version byte (1),
 then one UTF-8 JSON object with a "type" field; at most 64 KiB. A request
 (get/set/delete/list/lock/status) is followed by events (touch, touch_done,
-keepalive, info, pin_request) and one final reply (password, done, deleted,
-names, status, or error). Answer a pin_request with {"type": "pin", "pin":
+keepalive, info, pin_request; for list, names_part frames with the names that
+come before those of the final reply) and one final reply (password, done,
+deleted, names, status, or error). Answer a pin_request with {"type": "pin", "pin":
 "..."} or {"type": "pin", "pin": null}; send {"type": "cancel"} to cancel.
-See src/agent/protocol.rs for the full description.
+See src/agent/protocol/mod.rs for the full description.
 
 Command line (for tests and scripts):
     python3 tokenring_agent.py (--socket PATH | --vault PATH) COMMAND [ARGS]
@@ -25,7 +26,7 @@ import sys
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_LEN = 64 * 1024
-EVENTS = ("touch", "touch_done", "keepalive", "info", "pin_request")
+EVENTS = ("touch", "touch_done", "keepalive", "info", "pin_request", "names_part")
 
 
 class AgentError(Exception):
@@ -142,8 +143,17 @@ class Connection:
     def delete(self, service, user, **kw):
         return self.request({"type": "delete", "service": service, "user": user}, **kw)["existed"]
 
-    def list(self, **kw):
-        return [(n["service"], n["user"]) for n in self.request({"type": "list"}, **kw)["names"]]
+    def list(self, on_event=None, **kw):
+        names = []
+
+        def gather(event):
+            if event.get("type") == "names_part":
+                names.extend(event["names"])
+            elif on_event:
+                on_event(event)
+
+        names.extend(self.request({"type": "list"}, on_event=gather, **kw)["names"])
+        return [(n["service"], n["user"]) for n in names]
 
     def lock(self):
         self.request({"type": "lock"})

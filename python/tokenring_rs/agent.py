@@ -226,15 +226,19 @@ class AgentConnection:
             raise TokenRingError("TokenRing: the agent sent a malformed message", kind="agent")
         return message
 
-    def request(self, message, expect):
+    def request(self, message, expect, parts=None):
         """Sends a request, relays its events, answers PIN requests; returns
-        the final reply of type ``expect`` or raises :class:`TokenRingError`."""
+        the final reply of type ``expect`` or raises :class:`TokenRingError`.
+        With a list ``parts``, the ``expect + "_part"`` frames that come
+        before the final reply are appended to it."""
         try:
             self._send(message)
             while True:
                 reply = self._receive()
                 kind = reply.get("type")
-                if kind == "pin_request":
+                if parts is not None and kind == expect + "_part":
+                    parts.append(reply)
+                elif kind == "pin_request":
                     self._send({"type": "pin", "pin": _answer_pin(reply)})
                 elif kind in EVENTS:
                     _show(reply)
@@ -272,7 +276,10 @@ class AgentConnection:
         return bool(self.request({"type": "delete", "service": service, "user": user}, "deleted").get("existed"))
 
     def list(self):
-        names = self.request({"type": "list"}, "names").get("names") or []
+        # A vault's names may come in several frames: names_part, then names.
+        frames = []
+        frames.append(self.request({"type": "list"}, "names", parts=frames))
+        names = [n for frame in frames for n in (frame.get("names") or [])]
         return [(n.get("service"), n.get("user")) for n in names if isinstance(n, dict)]
 
 

@@ -12,9 +12,13 @@ use tokenring_core::{PinRequest, Prompt};
 use tokenring_vault::Password;
 
 use super::protocol::{
-    self, AgentMessage, ClientMessage, FrameError, FrameReader, StatusReport, WireSecret,
+    self, AgentMessage, ClientMessage, FrameError, FrameReader, FrameType, Name, NamesBody,
+    StatusReport, WireSecret,
 };
 use crate::{Error, SecretStore};
+
+/// Where borrowed (service, user) names go as they arrive.
+type NameSink<'a> = dyn FnMut(&str, &str) + 'a;
 
 /// How often a waiting client looks at its prompt's cancel flag.
 const POLL: Duration = Duration::from_millis(25);
@@ -94,6 +98,35 @@ impl AgentConnection {
         request: &ClientMessage,
         prompt: &dyn Prompt,
     ) -> Result<AgentMessage, Error> {
+        self.exchange(request, prompt, None)
+    }
+
+    /// Sends `list` and calls `each` with every (service, user) as the
+    /// frames arrive, borrowed from them (no copy of a name without JSON
+    /// escapes).
+    pub fn list_names(
+        &mut self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error> {
+        match self.exchange(&ClientMessage::List, prompt, Some(each))? {
+            AgentMessage::Names { .. } => Ok(()),
+            other => Err(unexpected("list", &other)),
+        }
+    }
+
+    /// Sends `request` and reads until its final reply. With `names`, the
+    /// names of `names_part` and `names` frames go to it, borrowed, and the
+    /// final reply is an empty `names`; without, `names_part` frames are
+    /// gathered into the final `names`.
+    fn exchange(
+        &mut self,
+        request: &ClientMessage,
+        prompt: &dyn Prompt,
+        mut names: Option<&mut NameSink<'_>>,
+    ) -> Result<AgentMessage, Error> {
+        let bad = |e: FrameError| Error::Agent(format!("bad answer from the agent: {e}"));
+        let mut parts: Vec<Name> = Vec::new();
         protocol::write_message(&mut self.stream, request)?;
         let mut reader = FrameReader::new(Duration::from_secs(30));
         let mut cancel_sent = false;
@@ -110,11 +143,29 @@ impl AgentConnection {
                         "the agent closed the connection before answering (did it stop?)".into(),
                     ))
                 }
-                Err(e) => return Err(Error::Agent(format!("bad answer from the agent: {e}"))),
+                Err(e) => return Err(bad(e)),
             };
-            let message: AgentMessage = protocol::decode(&body)
-                .map_err(|e| Error::Agent(format!("bad answer from the agent: {e}")))?;
+            if let Some(each) = names.as_mut() {
+                let kind: FrameType<'_> = protocol::decode(&body).map_err(bad)?;
+                let last = kind.kind == "names";
+                if last || kind.kind == "names_part" {
+                    let part: NamesBody<'_> = protocol::decode(&body).map_err(bad)?;
+                    for name in &part.names {
+                        each(&name.service, &name.user);
+                    }
+                    if last {
+                        return Ok(AgentMessage::Names { names: Vec::new() });
+                    }
+                    continue;
+                }
+            }
+            let message: AgentMessage = protocol::decode(&body).map_err(bad)?;
             match message {
+                AgentMessage::NamesPart { names } => parts.extend(names),
+                AgentMessage::Names { names } if !parts.is_empty() => {
+                    parts.extend(names);
+                    return Ok(AgentMessage::Names { names: parts });
+                }
                 AgentMessage::Touch { purpose } => prompt.touch_needed(&purpose),
                 AgentMessage::TouchDone => prompt.touch_done(),
                 AgentMessage::Keepalive { status } => prompt.keepalive(status.into()),
@@ -192,6 +243,15 @@ impl AgentClient {
         request: &ClientMessage,
         prompt: &dyn Prompt,
     ) -> Result<AgentMessage, Error> {
+        self.with_connection(|connection| connection.request(request, prompt))
+    }
+
+    /// Runs `exchange` on the spare connection (or a new one), keeping the
+    /// connection for the next request when it succeeds.
+    fn with_connection<R>(
+        &self,
+        exchange: impl FnOnce(&mut AgentConnection) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let spare = self
             .spare
             .lock()
@@ -206,7 +266,7 @@ impl AgentClient {
                 ))
             })?,
         };
-        let reply = connection.request(request, prompt)?;
+        let reply = exchange(&mut connection)?;
         *self
             .spare
             .lock()
@@ -236,7 +296,7 @@ fn unexpected(request: &str, reply: &AgentMessage) -> Error {
         AgentMessage::Done => "done",
         AgentMessage::Password { .. } => "password",
         AgentMessage::Deleted { .. } => "deleted",
-        AgentMessage::Names { .. } => "names",
+        AgentMessage::Names { .. } | AgentMessage::NamesPart { .. } => "names",
         AgentMessage::Status(_) => "status",
         _ => "event",
     };
@@ -293,13 +353,12 @@ impl SecretStore for AgentClient {
         }
     }
 
-    fn list(&self, prompt: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-        match self.request(&ClientMessage::List, prompt)? {
-            AgentMessage::Names { names } => {
-                Ok(names.into_iter().map(|n| (n.service, n.user)).collect())
-            }
-            other => Err(unexpected("list", &other)),
-        }
+    fn for_each_name(
+        &self,
+        prompt: &dyn Prompt,
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), Error> {
+        self.with_connection(|connection| connection.list_names(prompt, each))
     }
 
     fn describe(&self) -> String {

@@ -27,33 +27,51 @@ pub struct ListArgs {
 /// Runs `list`.
 pub fn run(context: &Context, args: &ListArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
     let store = context.store()?;
-    let names = store.list(prompt)?;
-    let text = if args.json {
-        let array: Vec<serde_json::Value> = names
-            .iter()
-            .map(|(service, user)| serde_json::json!({ "service": service, "user": user }))
-            .collect();
-        let mut text = serde_json::to_string_pretty(&array)
-            .map_err(|e| Error::Other(format!("cannot write JSON: {e}")))?;
-        text.push('\n');
-        text
-    } else {
-        let mut text = String::new();
-        for (service, user) in &names {
-            text.push_str(&escape(service));
-            text.push('\t');
-            text.push_str(&escape(user));
-            text.push('\n');
+    let mut text = String::new();
+    if args.json {
+        // The names go straight from the store into the output.
+        let mut first = true;
+        let mut failed = None;
+        text.push('[');
+        store.for_each_name(prompt, &mut |service, user| {
+            text.push_str(if first { "\n  " } else { ",\n  " });
+            first = false;
+            if let Err(e) = write_json(&mut text, &JsonName { service, user }) {
+                failed.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(Error::Other(format!("cannot write JSON: {e}")));
         }
-        text
-    };
+        text.push_str(if first { "]\n" } else { "\n]\n" });
+    } else {
+        store.for_each_name(prompt, &mut |service, user| {
+            push_escaped(&mut text, service);
+            text.push('\t');
+            push_escaped(&mut text, user);
+            text.push('\n');
+        })?;
+    }
     print_stdout(&text)?;
     Ok(0)
 }
 
-/// Escapes a name for one tab-separated line.
-fn escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+/// One entry of `--json`, borrowed.
+#[derive(serde::Serialize)]
+struct JsonName<'a> {
+    service: &'a str,
+    user: &'a str,
+}
+
+/// Appends one name object as pretty JSON, indented one level.
+fn write_json(text: &mut String, name: &JsonName<'_>) -> Result<(), serde_json::Error> {
+    let pretty = serde_json::to_string_pretty(name)?;
+    text.push_str(&pretty.replace('\n', "\n  "));
+    Ok(())
+}
+
+/// Appends a name escaped for one tab-separated line.
+fn push_escaped(out: &mut String, name: &str) {
     for c in name.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -64,6 +82,12 @@ fn escape(name: &str) -> String {
             c => out.push(c),
         }
     }
+}
+
+#[cfg(test)]
+fn escape(name: &str) -> String {
+    let mut out = String::new();
+    push_escaped(&mut out, name);
     out
 }
 

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{ErrorKind, WireError, HEADER_LEN, MAX_FRAME_LEN, PROTOCOL_VERSION};
+use std::borrow::Cow;
+
+use super::{ErrorKind, NameRef, WireError, HEADER_LEN, MAX_FRAME_LEN, PROTOCOL_VERSION};
 use crate::Error;
 
 /// Why a frame could not be read.
@@ -75,6 +77,77 @@ pub fn encode<M: Serialize>(message: &M) -> Result<Zeroizing<Vec<u8>>, Error> {
         .to_be_bytes();
     if let Some(head) = frame.get_mut(..4) {
         head.copy_from_slice(&len_bytes);
+    }
+    Ok(frame)
+}
+
+/// Encodes the reply to `list` from borrowed names, in as many frames as
+/// they need: `names_part` events of at most [`MAX_FRAME_LEN`] each, then
+/// the final `names` (possibly with an empty list). No name is copied but
+/// into the frames themselves. A single name too long for a frame is an
+/// error.
+pub fn encode_names<'a>(
+    names: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, Error> {
+    const PART: &[u8] = br#"{"type":"names_part","names":["#;
+    const LAST: &[u8] = br#"{"type":"names","names":["#;
+    const END: &[u8] = b"]}";
+    let start = || {
+        let mut frame = Zeroizing::new(Vec::with_capacity(MAX_FRAME_LEN + 4));
+        frame.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
+        frame.extend_from_slice(PART);
+        frame
+    };
+    let empty_len = HEADER_LEN + PART.len();
+    let mut frames = Vec::new();
+    let mut frame = start();
+    let mut item = Vec::with_capacity(256);
+    for (service, user) in names {
+        item.clear();
+        let name = NameRef {
+            service: Cow::Borrowed(service),
+            user: Cow::Borrowed(user),
+        };
+        serde_json::to_writer(&mut item, &name)
+            .map_err(|e| Error::Agent(format!("could not encode a name: {e}")))?;
+        // The length field counts everything after itself.
+        let fits = |frame: &[u8]| frame.len() - 4 + 1 + item.len() + END.len() <= MAX_FRAME_LEN;
+        if !fits(&frame) {
+            if frame.len() == empty_len {
+                return Err(Error::Agent(format!(
+                    "a name of {} bytes is too long for the agent protocol (at most {MAX_FRAME_LEN} bytes a frame); \
+                     list the vault without the agent (--no-agent)",
+                    item.len()
+                )));
+            }
+            frames.push(finish_frame(frame, END)?);
+            frame = start();
+            if !fits(&frame) {
+                return Err(Error::Agent(format!(
+                    "a name of {} bytes is too long for the agent protocol (at most {MAX_FRAME_LEN} bytes a frame); \
+                     list the vault without the agent (--no-agent)",
+                    item.len()
+                )));
+            }
+        }
+        if frame.len() > empty_len {
+            frame.push(b',');
+        }
+        frame.extend_from_slice(&item);
+    }
+    // The last frame is the final reply.
+    frame.splice(HEADER_LEN..HEADER_LEN + PART.len(), LAST.iter().copied());
+    frames.push(finish_frame(frame, END)?);
+    Ok(frames)
+}
+
+/// Closes a frame's JSON and writes its length field.
+fn finish_frame(mut frame: Zeroizing<Vec<u8>>, end: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    frame.extend_from_slice(end);
+    let len =
+        u32::try_from(frame.len() - 4).map_err(|_| Error::Agent("frame length overflow".into()))?;
+    if let Some(head) = frame.get_mut(..4) {
+        head.copy_from_slice(&len.to_be_bytes());
     }
     Ok(frame)
 }
@@ -301,6 +374,77 @@ mod tests {
         ] {
             assert!(decode::<ClientMessage>(body).is_err());
         }
+    }
+
+    /// Reads back the frames of a `list` reply: the names, and whether every
+    /// frame was a `names_part` but the last, a `names`.
+    fn read_names(frames: &[Zeroizing<Vec<u8>>]) -> (Vec<(String, String)>, bool) {
+        let mut names = Vec::new();
+        let mut shaped = true;
+        for (i, frame) in frames.iter().enumerate() {
+            let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+            assert_eq!(len + 4, frame.len());
+            assert!(len <= MAX_FRAME_LEN, "frame of {len} bytes");
+            let mut reader = FrameReader::new(Duration::from_secs(5));
+            let body = reader.poll(&mut &frame[..]).unwrap().unwrap();
+            let last = i + 1 == frames.len();
+            match decode::<AgentMessage>(&body).unwrap() {
+                AgentMessage::Names { names: part } if last => {
+                    names.extend(part.into_iter().map(|n| (n.service, n.user)))
+                }
+                AgentMessage::NamesPart { names: part } if !last => {
+                    names.extend(part.into_iter().map(|n| (n.service, n.user)))
+                }
+                _ => shaped = false,
+            }
+        }
+        (names, shaped)
+    }
+
+    #[test]
+    fn names_are_split_into_frames_that_fit() {
+        // Empty: one final frame.
+        let frames = encode_names(std::iter::empty()).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(&frames[0][5..], br#"{"type":"names","names":[]}"#);
+        assert_eq!(read_names(&frames), (Vec::new(), true));
+
+        // Few: one final frame, in the documented shape.
+        let frames = encode_names([("s", "u"), ("t\t", "\u{1}")]).unwrap();
+        assert_eq!(
+            &frames[0][5..],
+            br#"{"type":"names","names":[{"service":"s","user":"u"},{"service":"t\t","user":"\u0001"}]}"#
+        );
+
+        // Many, with names that JSON escapes: several frames, each within
+        // the limit, the names in order and complete.
+        let owned: Vec<(String, String)> = (0..5_000)
+            .map(|i| {
+                (
+                    format!("service-{i}.example\n\"é"),
+                    format!("user{i}@example.com"),
+                )
+            })
+            .collect();
+        let frames = encode_names(owned.iter().map(|(s, u)| (s.as_str(), u.as_str()))).unwrap();
+        assert!(frames.len() > 3, "{} frames", frames.len());
+        assert_eq!(read_names(&frames), (owned, true));
+
+        // A name that fills a frame by itself is refused with what to do.
+        let huge = "x".repeat(MAX_FRAME_LEN);
+        let error = encode_names([("s", huge.as_str())])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("too long") && error.contains("--no-agent"),
+            "{error}"
+        );
+        let error = encode_names([("a", "b"), ("s", huge.as_str())])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("too long"), "{error}");
     }
 
     /// A deterministic generator (xorshift), so failures reproduce.

@@ -1,5 +1,7 @@
 //! The messages: what a client sends, what the agent answers.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokenring_core::{KeepaliveStatus, Pin, PinPurpose};
 use zeroize::Zeroizing;
@@ -41,6 +43,35 @@ pub struct Name {
     pub service: String,
     /// The user.
     pub user: String,
+}
+
+/// A (service, user) pair borrowed from where it lies: a vault's entry
+/// list when the agent writes a `names` frame, the frame's bytes when a
+/// client reads one (a name is copied only when its JSON has escapes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameRef<'a> {
+    /// The service.
+    #[serde(borrow)]
+    pub service: Cow<'a, str>,
+    /// The user.
+    #[serde(borrow)]
+    pub user: Cow<'a, str>,
+}
+
+/// The names in a `names` or `names_part` frame, borrowed from its bytes.
+#[derive(Deserialize)]
+pub struct NamesBody<'a> {
+    /// The (service, user) pairs of this frame, in vault order.
+    #[serde(borrow)]
+    pub names: Vec<NameRef<'a>>,
+}
+
+/// Only the `type` of a frame, to choose how to decode the rest.
+#[derive(Deserialize)]
+pub struct FrameType<'a> {
+    /// The message's `type`.
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
 }
 
 /// What a client sends.
@@ -247,9 +278,17 @@ pub enum AgentMessage {
         /// Whether there was such an entry.
         existed: bool,
     },
-    /// Reply to `list`.
+    /// Event: some of the names of a `list` reply, in vault order (a
+    /// vault's names may need more than one frame); the rest follows in
+    /// more `names_part` frames and the final `names`.
+    NamesPart {
+        /// The next (service, user) pairs.
+        names: Vec<Name>,
+    },
+    /// Reply to `list`: the last (or only) names, in vault order.
     Names {
-        /// Every (service, user), in vault order.
+        /// The last (service, user) pairs (every one, when no
+        /// `names_part` came before).
         names: Vec<Name>,
     },
     /// Reply to `status`.
@@ -265,6 +304,7 @@ impl AgentMessage {
             self,
             AgentMessage::Touch { .. }
                 | AgentMessage::TouchDone
+                | AgentMessage::NamesPart { .. }
                 | AgentMessage::Keepalive { .. }
                 | AgentMessage::Info { .. }
                 | AgentMessage::PinRequest { .. }

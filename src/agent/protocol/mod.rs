@@ -19,7 +19,8 @@
 //! Every body is a JSON object with a `"type"` field. A client sends one
 //! request and then reads frames until the final reply; while the agent
 //! works it may send events (`touch`, `touch_done`, `keepalive`, `info`,
-//! `pin_request`). The client answers a `pin_request` with a `pin` message
+//! `pin_request`; and for `list`, `names_part` frames before the final
+//! `names` when the names do not fit in one frame). The client answers a `pin_request` with a `pin` message
 //! and may send `cancel` at any time; closing the connection also cancels.
 //!
 //! | client → agent | fields | final reply |
@@ -27,7 +28,7 @@
 //! | `get` | `service`, `user` | `password` (`password`: string or null) |
 //! | `set` | `service`, `user`, `password` | `done` |
 //! | `delete` | `service`, `user` | `deleted` (`existed`: bool) |
-//! | `list` | | `names` (`names`: `[{"service", "user"}]`) |
+//! | `list` | | `names` (`names`: `[{"service", "user"}]`), after as many `names_part` events (same shape) as the names need |
 //! | `lock` | | `done` |
 //! | `status` | | `status` (see [`StatusReport`]) |
 //! | `cancel` | | (the running request ends with an `error` of kind `cancelled`) |
@@ -47,11 +48,14 @@ mod messages;
 #[doc(hidden)]
 pub use errors::{ErrorKind, WireError};
 #[doc(hidden)]
-pub use framing::{decode, encode, is_timeout, write_message, FrameError, FrameReader};
+pub use framing::{
+    decode, encode, encode_names, is_timeout, write_message, FrameError, FrameReader,
+};
 pub use messages::StatusReport;
 #[doc(hidden)]
 pub use messages::{
-    pin_from_wire, AgentMessage, ClientMessage, Name, WireKeepalive, WirePinKind, WireSecret,
+    pin_from_wire, AgentMessage, ClientMessage, FrameType, Name, NameRef, NamesBody, WireKeepalive,
+    WirePinKind, WireSecret,
 };
 
 /// The protocol version in every frame.

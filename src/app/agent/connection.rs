@@ -16,7 +16,7 @@ use tokenring_core::{KeepaliveStatus, Pin, PinRequest, Prompt};
 
 use super::lock;
 use super::requester::Requester;
-use super::server::{Caller, Shared};
+use super::server::{Caller, Reply, Shared};
 use crate::agent::protocol::{
     self, AgentMessage, ClientMessage, ErrorKind, FrameReader, WireError,
 };
@@ -57,6 +57,26 @@ impl Connection {
             self.cancel.store(true, Ordering::SeqCst);
         }
         written.is_ok()
+    }
+}
+
+impl Connection {
+    /// Sends a final reply; a failure cancels the running request.
+    fn send_reply(&self, reply: &Reply) -> bool {
+        match reply {
+            Reply::Message(message) => self.send(message),
+            Reply::Frames(frames) => {
+                let mut writer = lock(&self.writer);
+                let written = frames
+                    .iter()
+                    .try_for_each(|frame| writer.write_all(frame))
+                    .and_then(|()| writer.flush());
+                if written.is_err() {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+                written.is_ok()
+            }
+        }
     }
 }
 
@@ -315,7 +335,7 @@ fn work(
         };
         let reply = shared.execute(request, &prompt, &caller);
         connection.in_flight.store(false, Ordering::SeqCst);
-        if !connection.send(&reply) {
+        if !connection.send_reply(&reply) {
             return;
         }
     }

@@ -52,11 +52,12 @@ use super::lock;
 use super::released::RecentReleases;
 use super::requester::Requester;
 use crate::agent::protocol::{
-    AgentMessage, ClientMessage, ErrorKind, Name, StatusReport, WireError, WireSecret,
+    encode_names, AgentMessage, ClientMessage, ErrorKind, StatusReport, WireError, WireSecret,
     PROTOCOL_VERSION,
 };
 use crate::Error;
 use tokenring_core::DynAuthenticator;
+use zeroize::Zeroizing;
 
 /// Bounds that keep a silent or hostile client from holding anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -785,7 +786,7 @@ impl Shared {
         request: ClientMessage,
         prompt: &dyn Prompt,
         caller: &Caller<'_>,
-    ) -> AgentMessage {
+    ) -> Reply {
         let ask = Ask {
             what: describe(&request),
             requester: caller.requester,
@@ -793,17 +794,18 @@ impl Shared {
         let kind = request.kind();
         caller.pin_unanswered.store(false, Ordering::SeqCst);
         let (entry, result) = match request {
-            ClientMessage::Status => return AgentMessage::Status(self.status()),
+            ClientMessage::Status => return AgentMessage::Status(self.status()).into(),
             ClientMessage::Lock => {
                 self.lock_vault();
                 self.record(caller.requester, kind, None, Outcome::Locked, None);
-                return AgentMessage::Done;
+                return AgentMessage::Done.into();
             }
             ClientMessage::Cancel | ClientMessage::Pin { .. } => {
                 return AgentMessage::Error(WireError::new(
                     ErrorKind::BadRequest,
                     "cancel and pin messages only belong to a running request",
                 ))
+                .into()
             }
             ClientMessage::Get { service, user } => {
                 let _active = self.begin();
@@ -828,7 +830,7 @@ impl Shared {
                         let reply = AgentMessage::Password {
                             password: password.map(into_wire),
                         };
-                        (reply, outcome)
+                        (reply.into(), outcome)
                     });
                 (Some((service, user)), result)
             }
@@ -846,7 +848,7 @@ impl Shared {
                         Outcome::Unchanged,
                         None,
                     );
-                    return AgentMessage::Done;
+                    return AgentMessage::Done.into();
                 }
                 let result = self
                     .with_device(prompt, &ask, |vault, auth| {
@@ -858,7 +860,7 @@ impl Shared {
                             prompt,
                         )
                     })
-                    .map(|()| (AgentMessage::Done, Outcome::Stored));
+                    .map(|()| (AgentMessage::Done.into(), Outcome::Stored));
                 (Some((service, user)), result)
             }
             ClientMessage::Delete { service, user } => {
@@ -872,23 +874,20 @@ impl Shared {
                         } else {
                             Outcome::NotFound
                         };
-                        (AgentMessage::Deleted { existed }, outcome)
+                        (AgentMessage::Deleted { existed }.into(), outcome)
                     });
                 (Some((service, user)), result)
             }
             ClientMessage::List => {
                 let _active = self.begin();
+                // Encoded straight from the vault's names, under its read
+                // lock: no copy of the entry list.
                 let result = self
-                    .with_names(prompt, &ask, |vault| vault.list())
-                    .map(|names| {
-                        let reply = AgentMessage::Names {
-                            names: names
-                                .into_iter()
-                                .map(|(service, user)| Name { service, user })
-                                .collect(),
-                        };
-                        (reply, Outcome::Listed)
-                    });
+                    .with_names(prompt, &ask, |vault| {
+                        vault.names().map(|names| encode_names(names.iter()))
+                    })
+                    .and_then(|frames| frames)
+                    .map(|frames| (Reply::Frames(frames), Outcome::Listed));
                 (None, result)
             }
         };
@@ -902,9 +901,24 @@ impl Shared {
                 let pin_unanswered = caller.pin_unanswered.load(Ordering::SeqCst);
                 let (outcome, detail) = outcome_of(&e, pin_unanswered);
                 self.record(caller.requester, kind, entry, outcome, detail);
-                AgentMessage::Error(WireError::from_error(&e))
+                AgentMessage::Error(WireError::from_error(&e)).into()
             }
         }
+    }
+}
+
+/// The final reply to a request: a message, or frames already encoded
+/// (the names of a `list`, which may need several).
+pub(super) enum Reply {
+    /// One message.
+    Message(AgentMessage),
+    /// Frames to send as they are, in order.
+    Frames(Vec<Zeroizing<Vec<u8>>>),
+}
+
+impl From<AgentMessage> for Reply {
+    fn from(message: AgentMessage) -> Reply {
+        Reply::Message(message)
     }
 }
 

@@ -164,13 +164,15 @@ mod tests {
             Ok(entries.len() != before)
         }
 
-        fn list(&self, _: &dyn Prompt) -> Result<Vec<(String, String)>, Error> {
-            Ok(self
-                .entries
-                .borrow()
-                .iter()
-                .map(|(s, u, _)| (s.clone(), u.clone()))
-                .collect())
+        fn for_each_name(
+            &self,
+            _: &dyn Prompt,
+            each: &mut dyn FnMut(&str, &str),
+        ) -> Result<(), Error> {
+            for (service, user, _) in self.entries.borrow().iter() {
+                each(service, user);
+            }
+            Ok(())
         }
 
         fn describe(&self) -> String {
