@@ -110,14 +110,34 @@ impl Simulator {
                 if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
                     return Err(Status::InvalidParameter);
                 }
+                // Step "assign the default permissions" only without
+                // noMcGaPermissionsWithClientPin (§6.5.5.7.1).
+                let permissions = if self.state.no_mc_ga_permissions_with_client_pin {
+                    0
+                } else {
+                    PERMISSION_MC | PERMISSION_GA
+                };
                 let token =
-                    self.get_token_using_pin(&params, p, PERMISSION_MC | PERMISSION_GA, None)?;
+                    self.get_token_using_pin(&params, p, permissions, None, Status::PinInvalid)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_PIN => {
                 let p = protocol.ok_or(Status::MissingParameter)?;
                 let (permissions, rp_id) = token_permissions(&params)?;
-                let token = self.get_token_using_pin(&params, p, permissions, rp_id)?;
+                // §6.5.5.7.2: mc and ga are refused, before the PIN is
+                // looked at, under noMcGaPermissionsWithClientPin.
+                if self.state.no_mc_ga_permissions_with_client_pin
+                    && permissions & (PERMISSION_MC | PERMISSION_GA) != 0
+                {
+                    return Err(Status::UnauthorizedPermission);
+                }
+                let token = self.get_token_using_pin(
+                    &params,
+                    p,
+                    permissions,
+                    rp_id,
+                    Status::PinPolicyViolation,
+                )?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_UV => {
@@ -186,7 +206,19 @@ impl Simulator {
         }
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
         let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
-        self.state.pin_hash = Some(pin_hash(&new_pin));
+        let new_hash = pin_hash(&new_pin);
+        // §6.5.5.6: under forcePINChange the new PIN must differ from the
+        // current one; the change clears forcePINChange.
+        if self.state.force_pin_change
+            && self
+                .state
+                .pin_hash
+                .is_some_and(|current| bool::from(current.ct_eq(&new_hash)))
+        {
+            return Err(Status::PinPolicyViolation);
+        }
+        self.state.force_pin_change = false;
+        self.state.pin_hash = Some(new_hash);
         self.state.pin_code_points = Some(code_points(&new_pin));
         // §6.5.5.6: all pinUvAuthTokens are invalidated.
         self.token.reset(&mut self.rng);
@@ -233,13 +265,15 @@ impl Simulator {
     }
 
     /// getPinToken (§6.5.5.7.1) and getPinUvAuthTokenUsingPinWithPermissions
-    /// (§6.5.5.7.2).
+    /// (§6.5.5.7.2); `forced` is what each answers a right PIN with while
+    /// forcePINChange is set (PIN_INVALID and PIN_POLICY_VIOLATION).
     fn get_token_using_pin(
         &mut self,
         params: &Params<'_>,
         protocol: PinProtocol,
         permissions: u8,
         rp_id: Option<String>,
+        forced: Status,
     ) -> Result<Vec<u8>, Status> {
         let key_agreement = params.required(key::KEY_AGREEMENT)?;
         let pin_hash_enc = cbor::bytes(params.required(key::PIN_HASH_ENC)?)?;
@@ -254,6 +288,9 @@ impl Simulator {
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
+        if self.state.force_pin_change {
+            return Err(forced);
+        }
         self.token.reset(&mut self.rng);
         self.token
             .begin_using(protocol, false, permissions, rp_id, self.clock.now());

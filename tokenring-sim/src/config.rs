@@ -192,6 +192,17 @@ pub struct SimConfig {
     /// Solo 1's CTAP 2.0 firmware answers CTAP2_ERR_EXTENSION_FIRST (0xE0),
     /// and the solokeys fido2-tests expect that.
     pub bad_salt_auth_status: Status,
+    /// getInfo forcePINChange (0x0C): the PIN must be changed before it
+    /// gives a pinUvAuthToken (getPinToken answers PIN_INVALID,
+    /// getPinUvAuthTokenUsingPinWithPermissions PIN_POLICY_VIOLATION, both
+    /// after checking the PIN; §6.5.5.7.1, §6.5.5.7.2); changePIN to
+    /// another PIN clears it (§6.5.5.6).
+    pub force_pin_change: bool,
+    /// The getInfo option noMcGaPermissionsWithClientPin: tokens from the
+    /// PIN carry neither mc nor ga (getPinUvAuthTokenUsingPinWithPermissions
+    /// refuses them with UNAUTHORIZED_PERMISSION, getPinToken's token lacks
+    /// them; §6.5.5.7.1, §6.5.5.7.2); built-in UV still grants them.
+    pub no_mc_ga_permissions_with_client_pin: bool,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -209,6 +220,11 @@ impl std::fmt::Debug for SimConfig {
             .field("max_msg_size", &self.max_msg_size)
             .field("pin", &self.pin.as_ref().map(|_| "<set>"))
             .field("bad_salt_auth_status", &self.bad_salt_auth_status)
+            .field("force_pin_change", &self.force_pin_change)
+            .field(
+                "no_mc_ga_permissions_with_client_pin",
+                &self.no_mc_ga_permissions_with_client_pin,
+            )
             .finish()
     }
 }
@@ -228,6 +244,8 @@ impl Default for SimConfig {
             max_msg_size: DEFAULT_MAX_MSG_SIZE,
             pin: None,
             bad_salt_auth_status: Status::PinAuthInvalid,
+            force_pin_change: false,
+            no_mc_ga_permissions_with_client_pin: false,
         }
     }
 }
@@ -284,6 +302,17 @@ impl SimConfig {
     /// ([`SimConfig::bad_salt_auth_status`]).
     pub fn bad_salt_auth_status(mut self, status: Status) -> Self {
         self.bad_salt_auth_status = status;
+        self
+    }
+    /// Sets getInfo forcePINChange ([`SimConfig::force_pin_change`]).
+    pub fn force_pin_change(mut self, on: bool) -> Self {
+        self.force_pin_change = on;
+        self
+    }
+    /// Sets noMcGaPermissionsWithClientPin
+    /// ([`SimConfig::no_mc_ga_permissions_with_client_pin`]).
+    pub fn no_mc_ga_permissions_with_client_pin(mut self, on: bool) -> Self {
+        self.no_mc_ga_permissions_with_client_pin = on;
         self
     }
 }

@@ -35,6 +35,12 @@ impl Simulator {
             cbor::txt("makeCredUvNotRqd"),
             Value::Bool(s.make_cred_uv_not_rqd),
         ));
+        if s.no_mc_ga_permissions_with_client_pin {
+            options.push((
+                cbor::txt("noMcGaPermissionsWithClientPin"),
+                Value::Bool(true),
+            ));
+        }
         options.sort_by(|(a, _), (b, _)| canonical_text_order(a, b));
         let info = Value::Map(vec![
             (
@@ -77,7 +83,7 @@ impl Simulator {
                     (cbor::txt("type"), cbor::txt("public-key")),
                 ])]),
             ),
-            (cbor::int(0x0C), Value::Bool(false)),
+            (cbor::int(0x0C), Value::Bool(s.force_pin_change)),
             (
                 cbor::int(0x0D),
                 cbor::int(i64::try_from(MIN_PIN_CODE_POINTS).unwrap_or(4)),

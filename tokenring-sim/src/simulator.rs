@@ -69,6 +69,8 @@ impl Simulator {
             max_msg_size: config.max_msg_size,
             credentials: Vec::new(),
             bad_salt_auth_status: config.bad_salt_auth_status.into(),
+            force_pin_change: config.force_pin_change,
+            no_mc_ga_permissions_with_client_pin: config.no_mc_ga_permissions_with_client_pin,
         };
         master_secret.fill(0);
         Self::from_state(state, None, rng, config.presence, config.clock)

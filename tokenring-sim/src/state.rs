@@ -72,6 +72,14 @@ pub struct SimState {
         skip_serializing_if = "is_default_bad_salt_auth_status"
     )]
     pub bad_salt_auth_status: u8,
+    /// getInfo forcePINChange (see [`crate::SimConfig::force_pin_change`]);
+    /// a changePIN clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_pin_change: bool,
+    /// The getInfo option noMcGaPermissionsWithClientPin (see
+    /// [`crate::SimConfig::no_mc_ga_permissions_with_client_pin`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_mc_ga_permissions_with_client_pin: bool,
 }
 
 fn default_bad_salt_auth_status() -> u8 {

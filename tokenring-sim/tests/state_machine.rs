@@ -952,3 +952,121 @@ fn same_seed_same_credentials() {
         Status::NoCredentials
     );
 }
+
+#[test]
+fn force_pin_change_refuses_tokens_until_the_pin_is_changed() {
+    // §6.5.5.7.1 / §6.5.5.7.2: the PIN is checked (retries back to the
+    // maximum), then the token is refused; §6.5.5.6: changePIN clears it.
+    let mut s = Simulator::new(SimConfig::with_seed(1).pin("1234").force_pin_change(true));
+    let (_, info) = call(&mut s, GET_INFO, None);
+    assert_eq!(field(&info, 0x0C), Some(&Value::Bool(true)));
+    for protocol in [PinProtocol::One, PinProtocol::Two] {
+        assert_eq!(
+            pin_token(&mut s, protocol, "1234", None).0,
+            Status::PinInvalid
+        );
+        assert_eq!(
+            pin_token(&mut s, protocol, "1234", Some((2, Some("example.org")))).0,
+            Status::PinPolicyViolation
+        );
+        assert_eq!(retries(&mut s).0, 8);
+    }
+    // A wrong PIN is still a wrong PIN.
+    assert_eq!(
+        pin_token(
+            &mut s,
+            PinProtocol::Two,
+            "0000",
+            Some((2, Some("example.org")))
+        )
+        .0,
+        Status::PinInvalid
+    );
+    assert_eq!(retries(&mut s).0, 7);
+    assert_eq!(
+        change_pin(&mut s, "1234", "1234"),
+        Status::PinPolicyViolation
+    );
+    assert_eq!(change_pin(&mut s, "1234", "5678"), Status::Ok);
+    let (_, info) = call(&mut s, GET_INFO, None);
+    assert_eq!(field(&info, 0x0C), Some(&Value::Bool(false)));
+    assert_eq!(
+        pin_token(
+            &mut s,
+            PinProtocol::Two,
+            "5678",
+            Some((2, Some("example.org")))
+        )
+        .0,
+        Status::Ok
+    );
+}
+
+#[test]
+fn no_mc_ga_permissions_with_client_pin() {
+    // §6.5.5.7.2: mc and ga refused before the PIN is checked; §6.5.5.7.1:
+    // getPinToken's token has no default permissions, so a getAssertion
+    // with it fails.
+    let mut s = Simulator::new(
+        SimConfig::with_seed(1)
+            .pin("1234")
+            .no_mc_ga_permissions_with_client_pin(true),
+    );
+    let (_, info) = call(&mut s, GET_INFO, None);
+    let options = field(&info, 4).expect("options");
+    assert_eq!(
+        tfield(options, "noMcGaPermissionsWithClientPin"),
+        Some(&Value::Bool(true))
+    );
+    for permission in [1, 2, 3] {
+        assert_eq!(
+            pin_token(
+                &mut s,
+                PinProtocol::Two,
+                "1234",
+                Some((permission, Some("example.org")))
+            )
+            .0,
+            Status::UnauthorizedPermission
+        );
+    }
+    assert_eq!(retries(&mut s).0, 8);
+    let (status, token) = pin_token(&mut s, PinProtocol::Two, "1234", None);
+    assert_eq!(status, Status::Ok);
+    let cdh = [7u8; 32];
+    let param = hmac_sha256(&token, &cdh);
+    let (status, _) = call(
+        &mut s,
+        MAKE_CREDENTIAL,
+        Some(make_credential_request(
+            &cdh,
+            RP_ID,
+            Some((&param, 2)),
+            vec![],
+        )),
+    );
+    assert_eq!(status, Status::PinAuthInvalid);
+}
+
+/// changePIN (§6.5.5.6) with protocol two.
+fn change_pin(s: &mut Simulator, current: &str, new: &str) -> Status {
+    let mut p = Platform::new(s, PinProtocol::Two);
+    let new_enc = p.encrypt(&padded(new));
+    let hash_enc = p.encrypt(&pin_hash(current));
+    let mut msg = new_enc.clone();
+    msg.extend_from_slice(&hash_enc);
+    let auth = p.authenticate(&msg);
+    call(
+        s,
+        CLIENT_PIN,
+        Some(map(vec![
+            (int(1), int(2)),
+            (int(2), int(4)),
+            (int(3), p.key_agreement.clone()),
+            (int(4), byt(&auth)),
+            (int(5), byt(&new_enc)),
+            (int(6), byt(&hash_enc)),
+        ])),
+    )
+    .0
+}
