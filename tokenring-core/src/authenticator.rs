@@ -7,7 +7,7 @@
 //! it. The trait is object safe: the vault and the CLI hold a
 //! `&mut dyn Authenticator` (or a `Box`), whatever the transport underneath.
 
-use crate::{Error, Prompt, Secret32};
+use crate::{Error, Pin, Prompt, Secret32};
 
 /// The RP ID the original `tokenring` uses for every vault.
 pub const DEFAULT_RP_ID: &str = "hardware.keychain.glyph.im";
@@ -200,6 +200,21 @@ pub trait Authenticator {
     fn pin_retries(&mut self) -> Result<Option<u8>, Error> {
         Ok(None)
     }
+
+    /// Sets the first PIN of an authenticator that has none (setPIN). The
+    /// default cannot: [`Error::UvUnsupported`].
+    fn set_pin(&mut self, new_pin: &Pin) -> Result<(), Error> {
+        let _ = new_pin;
+        Err(Error::UvUnsupported)
+    }
+
+    /// Changes the PIN (changePIN); a wrong `current` PIN gives
+    /// [`Error::PinInvalid`] with the retries left. The default cannot:
+    /// [`Error::UvUnsupported`].
+    fn change_pin(&mut self, current: &Pin, new_pin: &Pin) -> Result<(), Error> {
+        let _ = (current, new_pin);
+        Err(Error::UvUnsupported)
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
@@ -229,5 +244,11 @@ impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
     }
     fn pin_retries(&mut self) -> Result<Option<u8>, Error> {
         (**self).pin_retries()
+    }
+    fn set_pin(&mut self, new_pin: &Pin) -> Result<(), Error> {
+        (**self).set_pin(new_pin)
+    }
+    fn change_pin(&mut self, current: &Pin, new_pin: &Pin) -> Result<(), Error> {
+        (**self).change_pin(current, new_pin)
     }
 }

@@ -167,8 +167,10 @@ impl<T: Transport> Ctap2Client<T> {
         let request = client_pin::change_pin(self.agreement()?, current, new_pin, &mut OsRng)?;
         match self.client_pin(request, &NoPrompt, None) {
             Ok(_) => {
-                // changePIN resets every pinUvAuthToken (§6.5.5.6).
+                // changePIN resets every pinUvAuthToken and clears
+                // forcePINChange (§6.5.5.6).
                 self.ga_token = None;
+                self.info.force_pin_change = false;
                 Ok(())
             }
             Err(e) => Err(self.after_pin_failure(e)),
@@ -292,6 +294,21 @@ impl<T: Transport> Ctap2Client<T> {
         }
     }
 
+    /// Reads getInfo again and tells whether it now says forcePINChange
+    /// (kept in the cached getInfo when it does).
+    fn pin_change_now_required(&mut self) -> bool {
+        let Ok(body) = self.exchange(command::GET_INFO, &[], &NoPrompt, None) else {
+            return false;
+        };
+        match GetInfoResponse::decode(&body) {
+            Ok(info) if info.force_pin_change => {
+                self.info.force_pin_change = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// One attempt at a PIN token: getPinUvAuthTokenUsingPinWithPermissions
     /// (0x09) when the authenticator has the `pinUvAuthToken` option,
     /// otherwise getPinToken (0x05).
@@ -328,6 +345,12 @@ impl<T: Transport> Ctap2Client<T> {
         permissions: u8,
         rp_id: &str,
     ) -> Result<(PinUvAuthToken, bool), Error> {
+        // forcePINChange: the authenticator answers the right PIN with
+        // PIN_POLICY_VIOLATION (§6.5.5.7.2) or, as getPinToken and OpenSK do,
+        // PIN_INVALID, which would read as a wrong PIN: so do not ask.
+        if self.info.force_pin_change {
+            return Err(Error::PinChangeRequired);
+        }
         let mut retries = self.pin_retries()?;
         let mut previous_wrong = false;
         loop {
@@ -351,6 +374,14 @@ impl<T: Transport> Ctap2Client<T> {
             };
             match self.pin_token_once(&pin, permissions, rp_id) {
                 Ok(token) => return Ok(token),
+                // The PIN change may have been required since getInfo was
+                // read: before reporting a wrong PIN, look again.
+                Err(Error::PinPolicyViolation | Error::PinInvalid { .. })
+                    if self.pin_change_now_required() =>
+                {
+                    self.key_agreement = None;
+                    return Err(Error::PinChangeRequired);
+                }
                 Err(e) => match self.after_pin_failure(e) {
                     Error::PinInvalid { retries: Some(n) } => {
                         retries = n;
@@ -394,6 +425,10 @@ impl<T: Transport> Ctap2Client<T> {
     ) -> Result<Verification, Error> {
         let built_in = self.info.option("uv") == Some(true);
         let client_pin = self.info.option("clientPin");
+        // With noMcGaPermissionsWithClientPin a token from the PIN cannot
+        // carry mc or ga (§6.5.5.7.2: UNAUTHORIZED_PERMISSION), so the PIN
+        // is no way to verify the user for what TokenRing asks.
+        let pin_grants_mc_ga = !self.info.no_mc_ga_with_client_pin();
         if built_in && self.info.has_pin_uv_auth_token() {
             match self.uv_token(prompt, purpose, permissions, rp_id) {
                 Ok(token) => {
@@ -402,13 +437,18 @@ impl<T: Transport> Ctap2Client<T> {
                         survives_use: false,
                     })
                 }
-                Err(Error::UvInvalid { .. } | Error::UvBlocked) if client_pin == Some(true) => {
+                Err(Error::UvInvalid { .. } | Error::UvBlocked)
+                    if client_pin == Some(true) && pin_grants_mc_ga =>
+                {
                     prompt.info("built-in user verification failed; using the PIN instead");
                 }
                 Err(e) => return Err(e),
             }
         } else if built_in {
             return Ok(Verification::UvOption);
+        }
+        if client_pin == Some(true) && !pin_grants_mc_ga {
+            return Err(Error::BuiltInUvRequired);
         }
         match client_pin {
             Some(true) => {
@@ -720,6 +760,14 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
         } else {
             Ok(None)
         }
+    }
+
+    fn set_pin(&mut self, new_pin: &Pin) -> Result<(), Error> {
+        Ctap2Client::set_pin(self, new_pin)
+    }
+
+    fn change_pin(&mut self, current: &Pin, new_pin: &Pin) -> Result<(), Error> {
+        Ctap2Client::change_pin(self, current, new_pin)
     }
 }
 

@@ -37,6 +37,17 @@ pub enum Error {
     /// The new PIN breaks the authenticator's PIN policy.
     #[error("the PIN does not meet the authenticator's policy (at least 4 characters, at most 63 bytes)")]
     PinPolicyViolation,
+    /// The authenticator wants its PIN changed before the PIN may verify
+    /// the user again (getInfo `forcePINChange`, set by its administrator
+    /// or by a new minimum PIN length).
+    #[error("the authenticator requires a new PIN before its PIN can be used again (forcePINChange); change it with `tokenring pin change`")]
+    PinChangeRequired,
+    /// The authenticator grants registrations and assertions with user
+    /// verification only after its built-in method (fingerprint …), not
+    /// after the PIN (getInfo `noMcGaPermissionsWithClientPin`), and that
+    /// method is not set up or failed.
+    #[error("this authenticator verifies the user for TokenRing only with its built-in user verification (a fingerprint or the like; noMcGaPermissionsWithClientPin), never with the PIN: set that up with the maker's tool, then try again")]
+    BuiltInUvRequired,
     /// Built-in user verification is blocked.
     #[error("the authenticator's built-in user verification is blocked; use the PIN instead")]
     UvBlocked,

@@ -32,6 +32,9 @@ pub struct GetInfoResponse {
     pub max_credential_id_length: Option<u64>,
     /// transports (0x09).
     pub transports: Vec<String>,
+    /// forcePINChange (0x0C): the PIN must be changed before it can give a
+    /// pinUvAuthToken (absent: false).
+    pub force_pin_change: bool,
     /// minPINLength (0x0D), in Unicode code points.
     pub min_pin_length: Option<u64>,
     /// firmwareVersion (0x0E).
@@ -88,6 +91,9 @@ impl GetInfoResponse {
         if let Some(v) = map.take(0x09) {
             info.transports = text_list(v, "getInfo transports")?;
         }
+        if let Some(v) = map.take(0x0C) {
+            info.force_pin_change = cbor::as_bool(&v, "getInfo forcePINChange")?;
+        }
         if let Some(v) = map.take(0x0D) {
             info.min_pin_length = Some(cbor::as_u64(&v, "getInfo minPINLength")?);
         }
@@ -124,6 +130,13 @@ impl GetInfoResponse {
     /// (`pinUvAuthToken` option, §6.4): subcommands 0x06 and 0x09.
     pub fn has_pin_uv_auth_token(&self) -> bool {
         self.option_true("pinUvAuthToken")
+    }
+
+    /// The `noMcGaPermissionsWithClientPin` option (§6.4): a token from the
+    /// PIN cannot carry the makeCredential and getAssertion permissions;
+    /// those need built-in user verification.
+    pub fn no_mc_ga_with_client_pin(&self) -> bool {
+        self.option_true("noMcGaPermissionsWithClientPin")
     }
 
     /// What the vault and the user care about, with the transport's name and path.
@@ -194,6 +207,37 @@ mod tests {
         assert_eq!(info.pin_uv_auth_protocols, vec![2, 1]);
         assert_eq!(info.aaguid, [0xAA; 16]);
         assert_eq!(info.max_msg_size, Some(1200));
+        assert!(!info.force_pin_change);
+        assert!(!info.no_mc_ga_with_client_pin());
+    }
+
+    #[test]
+    fn force_pin_change_and_no_mc_ga_are_read() {
+        let mut map = match sample() {
+            Value::Map(entries) => entries,
+            _ => unreachable!(),
+        };
+        map.push((Value::Integer(0x0C.into()), Value::Bool(true)));
+        if let Some((_, Value::Map(options))) =
+            map.iter_mut().find(|(k, _)| *k == Value::Integer(4.into()))
+        {
+            options.push((
+                Value::Text("noMcGaPermissionsWithClientPin".into()),
+                Value::Bool(true),
+            ));
+        }
+        let info =
+            GetInfoResponse::decode(&cbor::encode(&Value::Map(map.clone())).unwrap()).unwrap();
+        assert!(info.force_pin_change);
+        assert!(info.no_mc_ga_with_client_pin());
+        // Of the wrong type: refused, not taken for false.
+        if let Some((_, v)) = map
+            .iter_mut()
+            .find(|(k, _)| *k == Value::Integer(0x0C.into()))
+        {
+            *v = Value::Integer(1.into());
+        }
+        assert!(GetInfoResponse::decode(&cbor::encode(&Value::Map(map)).unwrap()).is_err());
     }
 
     #[test]

@@ -562,3 +562,55 @@ fn key_agreement_without_alg_and_tokens_of_other_lengths_are_accepted() {
         assert_eq!(out.first.expose_secret(), &[0x66; 32]);
     }
 }
+
+/// forcePINChange set after the client read getInfo: the authenticator
+/// answers the PIN with PIN_POLICY_VIOLATION (or, as OpenSK does,
+/// PIN_INVALID); the client looks at getInfo again and says to change the
+/// PIN instead of "wrong PIN", and asks for no second PIN.
+#[test]
+fn force_pin_change_set_since_get_info_is_recognized() {
+    for answer in [0x37u8, 0x31] {
+        let infos = Rc::new(RefCell::new(0usize));
+        let seen = Rc::clone(&infos);
+        let respond: Responder = Box::new(move |cmd, payload, _| match cmd {
+            command::GET_INFO => {
+                *seen.borrow_mut() += 1;
+                let mut info = get_info(
+                    &["FIDO_2_0", "FIDO_2_1"],
+                    &[("clientPin", true), ("pinUvAuthToken", true)],
+                    &[2],
+                );
+                if *seen.borrow() > 1 {
+                    if let Value::Map(entries) = &mut info {
+                        entries.push((Value::Integer(0x0C.into()), Value::Bool(true)));
+                    }
+                }
+                ok(&info)
+            }
+            command::CLIENT_PIN => {
+                let mut req = IntMap::decode(payload, "req").unwrap();
+                match req.require(2, "sub").unwrap() {
+                    Value::Integer(i) if i128::from(i) == 1 => {
+                        ok(&cbor::int_map([(3, Value::Integer(8.into()))]))
+                    }
+                    Value::Integer(i) if i128::from(i) == 2 => key_agreement_reply(),
+                    _ => status(answer),
+                }
+            }
+            _ => status(0x01),
+        });
+        let (mut c, _) = client(respond, true);
+        let cred = CredentialId(vec![1; 32]);
+        let prompt = ScriptedPrompt::new().with_pin("1234").with_pin("1234");
+        let err = c
+            .derive(&derive_request(&cred, UvMode::Verified), &prompt)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, Error::PinChangeRequired),
+            "{answer:#x}: {err}"
+        );
+        assert_eq!(prompt.pin_requests(), 1);
+        assert!(c.info().force_pin_change);
+    }
+}

@@ -789,3 +789,78 @@ fn a_stale_shared_secret_is_renewed_whatever_the_authenticator_answers() {
         assert_eq!(err.status(), Some(u8::from(status)), "{status}");
     }
 }
+
+/// forcePINChange (getInfo 0x0C): the client does not ask for the PIN (the
+/// authenticator would answer even the right PIN with an error that reads
+/// as a wrong PIN), says to change it, and works again after changePIN.
+#[test]
+fn force_pin_change_is_reported_before_any_pin_is_asked_for() {
+    let transport = sim(SimConfig::with_seed(43)
+        .pin("1234")
+        .make_cred_uv_not_rqd(true)
+        .force_pin_change(true));
+    let handle = transport.clone();
+    let mut c = client(transport);
+    assert!(c.info().force_pin_change);
+    // Presence only needs no PIN: unaffected.
+    let cred = enroll(&mut c, &ScriptedPrompt::new());
+    let prompt = ScriptedPrompt::new().with_pin("1234");
+    let err = c
+        .derive(
+            &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+            &prompt,
+        )
+        .err()
+        .expect("a PIN change is required");
+    assert!(matches!(err, Error::PinChangeRequired), "{err}");
+    assert!(err.to_string().contains("tokenring pin change"));
+    assert_eq!(prompt.pin_requests(), 0);
+    assert_eq!(handle.lock().pin_retries(), 8);
+    // The same PIN again is refused by the authenticator.
+    assert!(matches!(
+        c.change_pin(&Pin::new("1234"), &Pin::new("1234")),
+        Err(Error::PinPolicyViolation)
+    ));
+    c.change_pin(&Pin::new("1234"), &Pin::new("5678")).unwrap();
+    assert!(!c.info().force_pin_change);
+    c.derive(
+        &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+        &ScriptedPrompt::new().with_pin("5678"),
+    )
+    .unwrap();
+}
+
+/// noMcGaPermissionsWithClientPin: the PIN cannot give a token for mc/ga,
+/// so the client uses built-in UV, and without it says what to do instead
+/// of asking for a PIN the authenticator will not honour.
+#[test]
+fn no_mc_ga_with_client_pin_uses_built_in_uv() {
+    // With built-in UV: enrollment and a verified derivation ask no PIN.
+    let transport = sim(SimConfig::with_seed(44)
+        .pin("1234")
+        .built_in_uv(true)
+        .no_mc_ga_permissions_with_client_pin(true));
+    let mut c = client(transport);
+    let prompt = ScriptedPrompt::new().with_pin("1234");
+    let cred = enroll(&mut c, &prompt);
+    c.derive(
+        &request(&cred, Salts::One(SALT_A), UvMode::Verified),
+        &prompt,
+    )
+    .unwrap();
+    assert_eq!(prompt.pin_requests(), 0);
+
+    // Without it: a clear error, no PIN asked, no retry spent.
+    let transport = sim(SimConfig::with_seed(45)
+        .pin("1234")
+        .no_mc_ga_permissions_with_client_pin(true));
+    let handle = transport.clone();
+    let mut c = client(transport);
+    let prompt = ScriptedPrompt::new().with_pin("1234");
+    assert!(matches!(
+        c.enroll(DEFAULT_RP_ID, &UserEntity::default(), &prompt),
+        Err(Error::BuiltInUvRequired)
+    ));
+    assert_eq!(prompt.pin_requests(), 0);
+    assert_eq!(handle.lock().pin_retries(), 8);
+}
