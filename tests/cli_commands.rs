@@ -430,3 +430,75 @@ fn two_simulators_with_one_seed_are_one_authenticator() {
         .expect(0);
     assert_eq!(run.stdout, "v\n");
 }
+
+#[test]
+fn pin_change_and_set() {
+    let env = Env::with_vault();
+    // Without a terminal: the current PIN from TOKENRING_PIN_FILE, the new
+    // one from standard input.
+    let change = env.run_input(&["pin", "change"], "5678\n").expect(0);
+    assert!(
+        change.stderr.contains("Changed the PIN of sim:"),
+        "{change:#?}"
+    );
+    // The old PIN is wrong now, and the message counts the tries.
+    let again = env.run_input(&["pin", "change"], "2468\n").expect(5);
+    assert!(
+        again.stderr.contains("wrong PIN: 7 tries left"),
+        "{again:#?}"
+    );
+    std::fs::write(&env.pin_file, "5678\n").expect("pin file");
+    let same = env.run_input(&["pin", "change"], "5678\n").expect(11);
+    assert!(
+        same.stderr.contains("the new PIN is the current one"),
+        "{same:#?}"
+    );
+    let short = env.run_input(&["pin", "change"], "12\n").expect(5);
+    assert!(short.stderr.contains("policy"), "{short:#?}");
+    // The vault still opens (its keys do not depend on the PIN).
+    env.run_input(&["set", "s", "u"], "x\n").expect(0);
+    // setPIN on an authenticator that has one: use change.
+    let set = env.run_input(&["pin", "set"], "1111\n").expect(5);
+    assert!(set.stderr.contains("already has a PIN"), "{set:#?}");
+
+    // An authenticator without a PIN gets its first one.
+    let bare = env.path("bare.json");
+    tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(9), &bare).expect("sim");
+    let selector = format!("sim:{}", bare.display());
+    let mut command = env.command();
+    command.args(["--authenticator", &selector, "pin", "change"]);
+    let change = Env::run_with_input(command, b"1111\n").expect(5);
+    assert!(change.stderr.contains("no PIN set"), "{change:#?}");
+    let mut command = env.command();
+    command.args(["--authenticator", &selector, "pin", "set"]);
+    Env::run_with_input(command, b"1111\n").expect(0);
+    let devices = env
+        .run(&["--authenticator", &selector, "devices"])
+        .expect(0);
+    assert!(
+        devices.stdout.contains("PIN:         set (8 tries left)"),
+        "{devices:#?}"
+    );
+}
+
+/// forcePINChange: TokenRing does not try the PIN (the authenticator would
+/// refuse even the right one), says to run `tokenring pin change`, and
+/// works again after it.
+#[test]
+fn a_required_pin_change_is_reported_and_done_with_pin_change() {
+    let env = Env::new();
+    std::fs::remove_file(&env.sim).expect("remove the default simulator");
+    tokenring_sim::Simulator::create(
+        tokenring_sim::SimConfig::with_seed(1)
+            .pin(cli_support::PIN)
+            .force_pin_change(true),
+        &env.sim,
+    )
+    .expect("sim");
+    let init = env.run(&["init"]).expect(5);
+    assert!(init.stderr.contains("tokenring pin change"), "{init:#?}");
+    assert!(init.touch_prompts().is_empty(), "{init:#?}");
+    env.run_input(&["pin", "change"], "5678\n").expect(0);
+    std::fs::write(&env.pin_file, "5678\n").expect("pin file");
+    env.run(&["init"]).expect(0);
+}

@@ -195,3 +195,51 @@ fn import_removes_the_plaintext_only_when_confirmed() {
         text
     );
 }
+
+#[test]
+fn pin_change_on_a_terminal_asks_the_current_pin_then_the_new_one_twice() {
+    let env = Env::new();
+    let Some((code, screen)) = on_tty(
+        &env,
+        &["pin", "change"],
+        &[
+            (
+                "Enter your authenticator's current PIN to change it (8 tries left) (empty to cancel): ",
+                cli_support::PIN,
+            ),
+            ("Enter the new PIN for your authenticator: ", "97531"),
+            ("Repeat it: ", "97531"),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(!screen.contains("97531"), "the PIN was echoed: {screen}");
+    assert!(screen.contains("Changed the PIN"), "{screen}");
+    // The new PIN is the one the authenticator now wants.
+    std::fs::write(&env.pin_file, "97531\n").expect("pin file");
+    env.run(&["init"]).expect(0);
+}
+
+#[test]
+fn pin_set_on_a_terminal_refuses_two_different_answers() {
+    let env = Env::new();
+    std::fs::remove_file(&env.sim).expect("remove the default simulator");
+    tokenring_sim::Simulator::create(tokenring_sim::SimConfig::with_seed(3), &env.sim)
+        .expect("sim");
+    let Some((code, screen)) = on_tty(
+        &env,
+        &["pin", "set"],
+        &[
+            ("Choose a new PIN for your authenticator: ", "24680"),
+            ("Repeat it: ", "24681"),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(code, Some(11), "{screen}");
+    assert!(
+        screen.contains("the two PINs differ; nothing was changed"),
+        "{screen}"
+    );
+}

@@ -15,7 +15,8 @@ pub const USAGE: u8 = 2;
 pub const NO_AUTHENTICATOR: u8 = 3;
 /// None of the connected authenticators holds the vault's credential.
 pub const WRONG_AUTHENTICATOR: u8 = 4;
-/// PIN wrong, blocked, required but not given, or not set.
+/// PIN wrong, blocked, required but not given, not set, already set, or
+/// to be changed first; built-in UV blocked or required.
 pub const PIN: u8 = 5;
 /// The touch was denied or timed out.
 pub const TOUCH: u8 = 6;
@@ -75,6 +76,9 @@ fn authenticator_exit_code(error: &tokenring_core::Error) -> u8 {
         | E::PinNotSet
         | E::PinRequired
         | E::PinPolicyViolation
+        | E::PinAlreadySet
+        | E::PinChangeRequired
+        | E::BuiltInUvRequired
         | E::UvBlocked
         | E::UvInvalid { .. } => PIN,
         E::OperationDenied | E::UserActionTimeout => TOUCH,

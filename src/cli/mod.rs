@@ -14,6 +14,7 @@ mod init;
 mod list;
 mod lock;
 mod log;
+mod pin;
 mod run;
 mod set;
 mod status;
@@ -45,7 +46,7 @@ Exit codes:
   2    usage error (bad option, bad --authenticator selector)
   3    no authenticator found: plug it in or hold it to the reader
   4    wrong authenticator: none of the connected ones holds the vault's credential
-  5    PIN wrong, blocked, not given or not set
+  5    PIN wrong, blocked, not given or not set, or to be changed first
   6    touch denied or timed out
   7    vault file corrupt or tampered with (it was left untouched)
   8    vault locked by another process
@@ -125,6 +126,7 @@ enum Command {
     Lock(lock::LockArgs),
     Run(run::RunArgs),
     Log(log::LogArgs),
+    Pin(pin::PinArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
 }
@@ -206,6 +208,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Lock(args) => lock::run(&context, args),
         Command::Run(args) => with_prompt(&|p| run::run(&context, args, p)),
         Command::Log(args) => log::run(&context, args),
+        Command::Pin(args) => with_prompt(&|p| pin::run(&context, args, p)),
         Command::Completions(args) => Ok(completions::run(args)),
         Command::Import(args) => with_prompt(&|p| import::run(&context, args, p)),
     }
@@ -317,6 +320,9 @@ mod tests {
             (Error::Authenticator(Ctap::PinBlocked), 5),
             (Error::Authenticator(Ctap::PinAuthBlocked), 5),
             (Error::Authenticator(Ctap::PinRequired), 5),
+            (Error::Authenticator(Ctap::PinChangeRequired), 5),
+            (Error::Authenticator(Ctap::PinAlreadySet), 5),
+            (Error::Authenticator(Ctap::BuiltInUvRequired), 5),
             (Error::Vault(VaultError::Authenticator(Ctap::PinNotSet)), 5),
             (Error::Authenticator(Ctap::OperationDenied), 6),
             (
