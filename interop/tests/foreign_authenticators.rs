@@ -340,7 +340,7 @@ fn ctap_2_0_paths<T: Transport>(presence: &Presence, transport: T) {
     assert_eq!(prompt.pin_requests(), 1);
     // The client keeps a CTAP 2.0 PIN token (valid until power-off on a
     // CTAP 2.0 authenticator). fido-authenticator accepts it again; OpenSK
-    // does not, since CTAP 2.1 §6.2.2 step 14 clears a token's permissions
+    // does not, since CTAP 2.1 §6.2.2 step 9.4 clears a token's permissions
     // after each getAssertion with user presence, and the client then asks
     // for the PIN again. Either way: stable outputs, and a refused token
     // never costs a PIN retry.
@@ -498,6 +498,53 @@ fn always_uv_requires_the_pin<T: Transport>(_presence: &Presence, transport: T) 
     }
     check_outputs(&mut client, &credential, UvMode::Verified, &prompt);
     assert!(client.probe(&credential, DEFAULT_RP_ID).expect("probe"));
+}
+
+/// setPIN on a token whose PIN is set: CTAP 2.1 §6.5.5.5 step 3 answers
+/// CTAP2_ERR_PIN_AUTH_INVALID (CTAP 2.0 firmware answered NOT_ALLOWED).
+/// Our client refuses locally without sending anything; a well-formed
+/// setPIN built by hand shows what the authenticator says, and that the
+/// PIN stays as it was.
+fn set_pin_twice<T: Transport>(_presence: &Presence, transport: T) {
+    use tokenring_core::internal::client_pin::{get_key_agreement, set_pin, ClientPinResponse};
+    use tokenring_core::internal::pin_protocol::KeyAgreement;
+
+    let mut client = Ctap2Client::new(CountingTransport::new(transport)).expect("getInfo");
+    client.set_pin(&Pin::new(PIN)).expect("setPIN");
+    let before = client.transport().count();
+    let err = client
+        .set_pin(&Pin::new("5678"))
+        .expect_err("a second setPIN");
+    assert!(matches!(err, Error::PinAlreadySet), "{err:?}");
+    assert_eq!(client.transport().count(), before, "refused locally");
+
+    let protocol = client.protocol().expect("a common PIN/UV protocol");
+    let prompt = ScriptedPrompt::new();
+    let request = get_key_agreement(protocol).encode().expect("encode");
+    let reply = client
+        .transport_mut()
+        .exchange(command::CLIENT_PIN, &request, &prompt)
+        .expect("getKeyAgreement");
+    assert_eq!(reply.status, 0, "getKeyAgreement");
+    let key = ClientPinResponse::decode(&reply.body)
+        .and_then(ClientPinResponse::require_key_agreement)
+        .expect("keyAgreement");
+    let agreement = KeyAgreement::encapsulate(protocol, &key, &mut rand_core::OsRng);
+    let request = set_pin(&agreement, &Pin::new("5678"), &mut rand_core::OsRng)
+        .and_then(|r| r.encode())
+        .expect("setPIN request");
+    let reply = client
+        .transport_mut()
+        .exchange(command::CLIENT_PIN, &request, &prompt)
+        .expect("setPIN exchange");
+    assert_eq!(
+        reply.status, 0x33,
+        "CTAP2_ERR_PIN_AUTH_INVALID for setPIN with a PIN set"
+    );
+    // The PIN is still the first one.
+    client
+        .change_pin(&Pin::new(PIN), &Pin::new("1234"))
+        .expect("changePIN from the first PIN");
 }
 
 fn three_wrong_pins_block_until_power_cycle<T: Transport>(_presence: &Presence, transport: T) {
@@ -697,6 +744,7 @@ against_each_authenticator!(
     ctap_2_0_paths,
     select_waits_for_a_touch,
     always_uv_requires_the_pin,
+    set_pin_twice,
     three_wrong_pins_block_until_power_cycle,
     missing_touch_times_out,
 );

@@ -50,7 +50,7 @@ struct CachedToken {
     /// CTAP 2.0 pinTokens (getPinToken on an authenticator without the
     /// `pinUvAuthToken` option) stay valid until a power cycle. CTAP 2.1
     /// tokens lose their permissions after one use with user presence
-    /// (§6.2.2 step 14.4: clearPinUvAuthTokenPermissionsExceptLbw), so they
+    /// (§6.2.2 step 9.4: clearPinUvAuthTokenPermissionsExceptLbw), so they
     /// are not kept past that.
     survives_use: bool,
 }

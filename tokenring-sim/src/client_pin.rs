@@ -9,23 +9,22 @@ use tokenring_core::Status;
 
 use crate::cbor::{self, Params};
 use crate::pin_protocol::PinProtocol;
-use crate::pin_token::SUPPORTED_PERMISSIONS;
-use crate::pin_token::{PERMISSION_GA, PERMISSION_MC};
+use crate::pin_token::{PERMISSION_ACFG, PERMISSION_GA, PERMISSION_MC};
 use crate::state::MAX_PIN_RETRIES;
 use crate::{DeviceContext, Simulator};
 
-/// Minimum PIN length in Unicode code points (§6.5.1, getInfo minPINLength).
-pub(crate) const MIN_PIN_CODE_POINTS: usize = 4;
 /// Maximum PIN length in bytes (§6.5.1).
 pub(crate) const MAX_PIN_BYTES: usize = 63;
 /// Consecutive wrong PINs that block PIN use until a power cycle (§6.5.5.7.2).
 pub(crate) const MAX_CONSECUTIVE_PIN_MISMATCHES: u8 = 3;
 
-/// The PIN policy (§6.5.1): at least [`MIN_PIN_CODE_POINTS`] code points of
-/// UTF-8, at most [`MAX_PIN_BYTES`] bytes.
-pub(crate) fn meets_pin_policy(pin: &[u8]) -> bool {
+/// The PIN policy (§6.5.1): at least `min_code_points` Unicode code points
+/// of UTF-8 (the current minimum PIN length, 4 unless setMinPINLength
+/// raised it), at most [`MAX_PIN_BYTES`] bytes.
+pub(crate) fn meets_pin_policy(pin: &[u8], min_code_points: u8) -> bool {
     pin.len() <= MAX_PIN_BYTES
-        && std::str::from_utf8(pin).is_ok_and(|text| text.chars().count() >= MIN_PIN_CODE_POINTS)
+        && std::str::from_utf8(pin)
+            .is_ok_and(|text| text.chars().count() >= usize::from(min_code_points))
 }
 
 /// Subcommands (§6.5.5 table).
@@ -110,22 +109,28 @@ impl Simulator {
                 if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
                     return Err(Status::InvalidParameter);
                 }
-                // Step "assign the default permissions" only without
-                // noMcGaPermissionsWithClientPin (§6.5.5.7.1).
+                // §6.5.5.7.1 step 14: the default permissions only without
+                // noMcGaPermissionsWithClientPin.
                 let permissions = if self.state.no_mc_ga_permissions_with_client_pin {
                     0
                 } else {
                     PERMISSION_MC | PERMISSION_GA
                 };
-                let token =
-                    self.get_token_using_pin(&params, p, permissions, None, Status::PinInvalid)?;
+                let token = self.get_token_using_pin(
+                    &params,
+                    p,
+                    permissions,
+                    None,
+                    // §6.5.5.7.1 step 11.
+                    Status::PinInvalid,
+                )?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
             sub::GET_TOKEN_USING_PIN => {
                 let p = protocol.ok_or(Status::MissingParameter)?;
-                let (permissions, rp_id) = token_permissions(&params)?;
-                // §6.5.5.7.2: mc and ga are refused, before the PIN is
-                // looked at, under noMcGaPermissionsWithClientPin.
+                let (permissions, rp_id) = self.token_permissions(&params, false)?;
+                // §6.5.5.7.2 step 4: mc and ga are refused, before the PIN
+                // is looked at, under noMcGaPermissionsWithClientPin.
                 if self.state.no_mc_ga_permissions_with_client_pin
                     && permissions & (PERMISSION_MC | PERMISSION_GA) != 0
                 {
@@ -136,6 +141,7 @@ impl Simulator {
                     p,
                     permissions,
                     rp_id,
+                    // §6.5.5.7.2 step 11.
                     Status::PinPolicyViolation,
                 )?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
@@ -145,7 +151,7 @@ impl Simulator {
                     return Err(Status::InvalidSubcommand);
                 }
                 let p = protocol.ok_or(Status::MissingParameter)?;
-                let (permissions, rp_id) = token_permissions(&params)?;
+                let (permissions, rp_id) = self.token_permissions(&params, true)?;
                 let token = self.get_token_using_uv(&params, p, permissions, rp_id, ctx)?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
             }
@@ -166,17 +172,21 @@ impl Simulator {
 
     /// setPIN (§6.5.5.5).
     fn set_pin(&mut self, params: &Params<'_>, protocol: PinProtocol) -> Result<(), Status> {
+        // Steps 1-2 (mandatory parameters, protocol) came first.
         let key_agreement = params.required(key::KEY_AGREEMENT)?;
         let new_pin_enc = cbor::bytes(params.required(key::NEW_PIN_ENC)?)?;
         let auth = cbor::bytes(params.required(key::PIN_UV_AUTH_PARAM)?)?;
+        // Step 3: "If a PIN has already been set, authenticator returns
+        // CTAP2_ERR_PIN_AUTH_INVALID error." (CTAP 2.0 firmware answered
+        // NOT_ALLOWED; so does the CTAP 2.0 personality.)
         if self.state.pin_hash.is_some() {
-            return Err(Status::NotAllowed);
+            return Err(self.profile().set_pin_when_set);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         if !protocol.verify(&shared, new_pin_enc, auth) {
             return Err(Status::PinAuthInvalid);
         }
-        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
+        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc, self.state.min_pin_length)?;
         self.state.pin_hash = Some(pin_hash(&new_pin));
         self.state.pin_code_points = Some(code_points(&new_pin));
         self.state.pin_retries = MAX_PIN_RETRIES;
@@ -205,22 +215,22 @@ impl Simulator {
             return Err(Status::PinAuthInvalid);
         }
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
-        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc)?;
+        let new_pin = decrypt_new_pin(protocol, &shared, new_pin_enc, self.state.min_pin_length)?;
         let new_hash = pin_hash(&new_pin);
-        // §6.5.5.6: under forcePINChange the new PIN must differ from the
-        // current one; the change clears forcePINChange.
+        // Step 13: a forced change must change the PIN.
         if self.state.force_pin_change
             && self
                 .state
                 .pin_hash
-                .is_some_and(|current| bool::from(current.ct_eq(&new_hash)))
+                .is_some_and(|old| bool::from(old.as_slice().ct_eq(new_hash.as_slice())))
         {
             return Err(Status::PinPolicyViolation);
         }
-        self.state.force_pin_change = false;
         self.state.pin_hash = Some(new_hash);
         self.state.pin_code_points = Some(code_points(&new_pin));
-        // §6.5.5.6: all pinUvAuthTokens are invalidated.
+        // Step 16.
+        self.state.force_pin_change = false;
+        // Step 19: all pinUvAuthTokens are invalidated.
         self.token.reset(&mut self.rng);
         self.persist()
     }
@@ -265,15 +275,17 @@ impl Simulator {
     }
 
     /// getPinToken (§6.5.5.7.1) and getPinUvAuthTokenUsingPinWithPermissions
-    /// (§6.5.5.7.2); `forced` is what each answers a right PIN with while
-    /// forcePINChange is set (PIN_INVALID and PIN_POLICY_VIOLATION).
+    /// (§6.5.5.7.2). While forcePINChange is set, the right PIN still
+    /// restores the retries but gives no token: `forced_change` is the
+    /// answer then (step 11 of each: PIN_INVALID for getPinToken,
+    /// PIN_POLICY_VIOLATION for the permissions variant).
     fn get_token_using_pin(
         &mut self,
         params: &Params<'_>,
         protocol: PinProtocol,
         permissions: u8,
         rp_id: Option<String>,
-        forced: Status,
+        forced_change: Status,
     ) -> Result<Vec<u8>, Status> {
         let key_agreement = params.required(key::KEY_AGREEMENT)?;
         let pin_hash_enc = cbor::bytes(params.required(key::PIN_HASH_ENC)?)?;
@@ -289,7 +301,7 @@ impl Simulator {
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
         self.check_pin_hash_enc(protocol, &shared, pin_hash_enc)?;
         if self.state.force_pin_change {
-            return Err(forced);
+            return Err(forced_change);
         }
         self.token.reset(&mut self.rng);
         self.token
@@ -317,35 +329,50 @@ impl Simulator {
     }
 }
 
-/// permissions and rpId of the WithPermissions subcommands (§6.5.5.7.2
-/// steps 1-4): zero → INVALID_PARAMETER, unsupported bits →
-/// UNAUTHORIZED_PERMISSION, mc/ga without rpId → MISSING_PARAMETER.
-fn token_permissions(params: &Params<'_>) -> Result<(u8, Option<String>), Status> {
-    let permissions = cbor::integer(params.required(key::PERMISSIONS)?)?;
-    if permissions == 0 {
-        return Err(Status::InvalidParameter);
+impl Simulator {
+    /// permissions and rpId of the WithPermissions subcommands (§6.5.5.7.2
+    /// and §6.5.5.7.3, steps 3-4): zero → INVALID_PARAMETER; a permission
+    /// for a feature the token lacks → UNAUTHORIZED_PERMISSION. acfg needs
+    /// authnrCfg (and, through built-in UV, uvAcfg, which the simulator
+    /// does not announce).
+    ///
+    /// mc and ga without an rpId are granted: the steps require no rpId,
+    /// and such a token takes the RP ID of its first use (§6.1.2 step
+    /// 11.1.2, §6.2.2 step 6.1.6), as fido-authenticator does.
+    fn token_permissions(
+        &self,
+        params: &Params<'_>,
+        via_uv: bool,
+    ) -> Result<(u8, Option<String>), Status> {
+        let permissions = cbor::integer(params.required(key::PERMISSIONS)?)?;
+        if permissions == 0 {
+            return Err(Status::InvalidParameter);
+        }
+        let permissions = u8::try_from(permissions).map_err(|_| Status::UnauthorizedPermission)?;
+        let mut grantable = PERMISSION_MC | PERMISSION_GA;
+        if self.profile().authnr_cfg && !via_uv {
+            grantable |= PERMISSION_ACFG;
+        }
+        if permissions & !grantable != 0 {
+            return Err(Status::UnauthorizedPermission);
+        }
+        let rp_id = match params.get(key::RP_ID) {
+            Some(v) => Some(cbor::text(v)?.to_string()),
+            None => None,
+        };
+        Ok((permissions, rp_id))
     }
-    let permissions = u8::try_from(permissions).map_err(|_| Status::UnauthorizedPermission)?;
-    if permissions & !SUPPORTED_PERMISSIONS != 0 {
-        return Err(Status::UnauthorizedPermission);
-    }
-    let rp_id = match params.get(key::RP_ID) {
-        Some(v) => Some(cbor::text(v)?.to_string()),
-        None => None,
-    };
-    if permissions & (PERMISSION_MC | PERMISSION_GA) != 0 && rp_id.is_none() {
-        return Err(Status::MissingParameter);
-    }
-    Ok((permissions, rp_id))
 }
 
 /// Decrypts newPinEnc and applies the PIN policy (§6.5.5.5 steps 6-10):
 /// 64 bytes padded (else INVALID_PARAMETER), trailing zeros dropped, at
-/// least 4 code points and at most 63 bytes (else PIN_POLICY_VIOLATION).
+/// least `min_code_points` code points and at most 63 bytes (else
+/// PIN_POLICY_VIOLATION).
 fn decrypt_new_pin(
     protocol: PinProtocol,
     shared: &[u8],
     new_pin_enc: &[u8],
+    min_code_points: u8,
 ) -> Result<Zeroizing<Vec<u8>>, Status> {
     let padded = protocol
         .decrypt(shared, new_pin_enc)
@@ -359,7 +386,7 @@ fn decrypt_new_pin(
         .map(|i| i + 1)
         .unwrap_or(0);
     let pin = Zeroizing::new(padded.get(..len).unwrap_or_default().to_vec());
-    if !meets_pin_policy(&pin) {
+    if !meets_pin_policy(&pin, min_code_points) {
         return Err(Status::PinPolicyViolation);
     }
     Ok(pin)

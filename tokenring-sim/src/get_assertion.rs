@@ -177,21 +177,25 @@ impl Simulator {
         let key_agreement = input.required(hmac_key::KEY_AGREEMENT)?;
         let salt_enc = cbor::bytes(input.required(hmac_key::SALT_ENC)?)?;
         let salt_auth = cbor::bytes(input.required(hmac_key::SALT_AUTH)?)?;
-        // Absent pinUvAuthProtocol means protocol one (§12.5).
+        // §12.5: "If pinUvAuthProtocol is absent and a pinUvAuthProtocol
+        // value of 1 is not supported by the authenticator, then return
+        // CTAP2_ERR_PIN_AUTH_INVALID"; absent means one otherwise. A value
+        // the token does not support is an invalid parameter.
         let protocol = match input.get(hmac_key::PROTOCOL) {
             Some(v) => self
                 .supported_protocol(cbor::integer(v)?)
                 .ok_or(Status::InvalidParameter)?,
-            None => self.supported_protocol(1).ok_or(Status::InvalidParameter)?,
+            None => self.supported_protocol(1).ok_or(Status::PinAuthInvalid)?,
         };
         if !credential.hmac_secret {
             return Ok(None);
         }
         let shared = self.key_agreement[protocol.index()].decapsulate(protocol, key_agreement)?;
-        // A wrong saltAuth answers PIN_AUTH_INVALID as OpenSK and
-        // fido-authenticator do, unless configured to answer like Solo 1
-        // (EXTENSION_FIRST, which the solokeys fido2-tests expect); a salt of
-        // the wrong length answers INVALID_LENGTH.
+        // §12.5: a saltAuth that does not verify is PIN_AUTH_INVALID (as
+        // OpenSK and fido-authenticator answer), unless configured to answer
+        // like Solo 1's CTAP 2.0 firmware (EXTENSION_FIRST, which the
+        // solokeys fido2-tests expect); salts that do not decrypt, or not to
+        // 32 or 64 bytes, are CTAP1_ERR_INVALID_PARAMETER.
         if !protocol.verify(&shared, salt_enc, salt_auth) {
             return Err(
                 Status::try_from(self.state.bad_salt_auth_status).unwrap_or(Status::PinAuthInvalid)
@@ -199,9 +203,9 @@ impl Simulator {
         }
         let salts = protocol
             .decrypt(&shared, salt_enc)
-            .ok_or(Status::InvalidLength)?;
+            .ok_or(Status::InvalidParameter)?;
         if salts.len() != 32 && salts.len() != 64 {
-            return Err(Status::InvalidLength);
+            return Err(Status::InvalidParameter);
         }
         let cred_random = if uv {
             &credential.cred_random_uv

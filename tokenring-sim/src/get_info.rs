@@ -4,8 +4,8 @@ use ciborium::Value;
 
 use tokenring_core::Status;
 
+use crate::authenticator_config::make_cred_uv_not_rqd;
 use crate::cbor;
-use crate::client_pin::MIN_PIN_CODE_POINTS;
 use crate::Simulator;
 
 /// getInfo maxCredentialIdLength (0x08): stateless ids are 126 bytes.
@@ -18,9 +18,9 @@ impl Simulator {
     /// The getInfo response, keys in canonical order.
     pub(crate) fn get_info(&self) -> Result<Vec<u8>, Status> {
         let s = &self.state;
-        // Option keys in canonical CBOR order (shorter text first, then
-        // bytewise): up, uv, rk, alwaysUv, clientPin, pinUvAuthToken,
-        // makeCredUvNotRqd.
+        // alwaysUv present and false means "supported, off": the toggle is
+        // authenticatorConfig's toggleAlwaysUv (§6.4, §6.11.2), which
+        // `authnrCfg` announces together with setMinPINLength.
         let mut options = vec![
             (cbor::txt("rk"), Value::Bool(false)),
             (cbor::txt("up"), Value::Bool(true)),
@@ -29,11 +29,13 @@ impl Simulator {
             options.push((cbor::txt("uv"), Value::Bool(true)));
         }
         options.push((cbor::txt("alwaysUv"), Value::Bool(s.always_uv)));
+        options.push((cbor::txt("authnrCfg"), Value::Bool(true)));
         options.push((cbor::txt("clientPin"), Value::Bool(s.pin_hash.is_some())));
         options.push((cbor::txt("pinUvAuthToken"), Value::Bool(true)));
+        options.push((cbor::txt("setMinPINLength"), Value::Bool(true)));
         options.push((
             cbor::txt("makeCredUvNotRqd"),
-            Value::Bool(s.make_cred_uv_not_rqd),
+            make_cred_uv_not_rqd(s.make_cred_uv_not_rqd, s.always_uv),
         ));
         if s.no_mc_ga_permissions_with_client_pin {
             options.push((
@@ -84,10 +86,7 @@ impl Simulator {
                 ])]),
             ),
             (cbor::int(0x0C), Value::Bool(s.force_pin_change)),
-            (
-                cbor::int(0x0D),
-                cbor::int(i64::try_from(MIN_PIN_CODE_POINTS).unwrap_or(4)),
-            ),
+            (cbor::int(0x0D), cbor::int(i64::from(s.min_pin_length))),
             (cbor::int(0x0E), cbor::int(FIRMWARE_VERSION)),
         ]);
         cbor::encode(&info)

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod apdu;
+mod authenticator_config;
 mod cbor;
 mod client_pin;
 mod clock;
@@ -15,6 +16,7 @@ mod get_info;
 mod hid;
 mod make_credential;
 mod optional_hex;
+mod personality;
 mod pin_protocol;
 mod pin_token;
 mod request;

@@ -15,11 +15,8 @@ pub(crate) const PERMISSION_MC: u8 = 0x01;
 pub(crate) const PERMISSION_GA: u8 = 0x02;
 /// Permission: largeBlobWrite (lbw).
 pub(crate) const PERMISSION_LBW: u8 = 0x10;
-
-/// The permissions this simulator can grant. It implements neither
-/// credential management (cm, 0x04), bio enrollment (be, 0x08), large
-/// blobs (lbw) nor authenticatorConfig (acfg, 0x20).
-pub(crate) const SUPPORTED_PERMISSIONS: u8 = PERMISSION_MC | PERMISSION_GA;
+/// Permission: authenticatorConfig (acfg).
+pub(crate) const PERMISSION_ACFG: u8 = 0x20;
 
 /// Unused tokens expire after this (§6.5.5.7: initial usage time limit,
 /// 30 s recommended for USB).

@@ -10,16 +10,15 @@ use tokenring_core::command;
 use tokenring_core::{KeepaliveStatus, Status};
 use zeroize::Zeroizing;
 
+use crate::authenticator_config::AUTHENTICATOR_CONFIG;
 use crate::clock::Clock;
 use crate::config::{PresenceAnswer, PresencePolicy, KEEPALIVE_INTERVAL, USER_PRESENCE_TIMEOUT};
 use crate::credential::{Credential, ProvisionedCredential, WrapKeys};
+use crate::personality::Profile;
 use crate::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::pin_token::PinUvAuthToken;
-use crate::state::{SimState, MAX_PIN_RETRIES, STATE_VERSION};
+use crate::state::{SimState, DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, STATE_VERSION};
 use crate::{ClockMode, DeviceContext, Fault, SimConfig, SimError};
-
-/// authenticatorReset is only allowed this long after power-up (§6.6).
-pub(crate) const RESET_WINDOW: Duration = Duration::from_secs(10);
 
 /// The software authenticator: a CTAP 2.1 state machine (no I/O).
 pub struct Simulator {
@@ -59,10 +58,12 @@ impl Simulator {
             master_secret,
             pin_hash,
             pin_code_points,
+            min_pin_length: DEFAULT_MIN_PIN_LENGTH,
             pin_retries: MAX_PIN_RETRIES,
             sign_count: 0,
             pin_uv_auth_protocols: config.pin_uv_auth_protocols.clone(),
             always_uv: config.always_uv,
+            factory_always_uv: None,
             make_cred_uv_not_rqd: config.make_cred_uv_not_rqd,
             built_in_uv: config.built_in_uv,
             attestation: config.attestation,
@@ -82,7 +83,7 @@ impl Simulator {
     /// bytes), as a setPIN would.
     pub fn create(config: SimConfig, path: &Path) -> Result<Simulator, SimError> {
         if let Some(pin) = &config.pin {
-            if !crate::client_pin::meets_pin_policy(pin.as_bytes()) {
+            if !crate::client_pin::meets_pin_policy(pin.as_bytes(), DEFAULT_MIN_PIN_LENGTH) {
                 return Err(SimError::InvalidConfig(
                     "the PIN must have at least 4 characters and at most 63 bytes".into(),
                 ));
@@ -242,18 +243,22 @@ impl Simulator {
             command::GET_NEXT_ASSERTION => Err(Status::NotAllowed),
             command::CLIENT_PIN => self.client_pin(payload, ctx),
             command::RESET => self.reset(ctx),
-            command::SELECTION => {
+            command::SELECTION if self.profile().ctap21 => {
                 self.wait_for_presence(ctx)?;
                 Ok(Vec::new())
             }
+            AUTHENTICATOR_CONFIG if self.profile().authnr_cfg => self.authenticator_config(payload),
             _ => Err(Status::InvalidCommand),
         }
     }
 
     /// authenticatorReset (§6.6): only within 10 s of power-up, after a
-    /// touch; forgets the PIN, every credential and the counters.
+    /// touch; forgets the PIN, every
+    /// credential and the counters, and puts authenticatorConfig's settings
+    /// (alwaysUv, the minimum PIN length, forcePINChange) back as they
+    /// were made.
     fn reset(&mut self, ctx: &mut dyn DeviceContext) -> Result<Vec<u8>, Status> {
-        if self.clock.now().saturating_sub(self.power_up_at) > RESET_WINDOW {
+        if self.clock.now().saturating_sub(self.power_up_at) > self.profile().reset_window {
             return Err(Status::NotAllowed);
         }
         self.wait_for_presence(ctx)?;
@@ -263,6 +268,11 @@ impl Simulator {
         self.state.pin_hash = None;
         self.state.pin_code_points = None;
         self.state.pin_retries = MAX_PIN_RETRIES;
+        self.state.min_pin_length = DEFAULT_MIN_PIN_LENGTH;
+        self.state.force_pin_change = false;
+        if let Some(made) = self.state.factory_always_uv.take() {
+            self.state.always_uv = made;
+        }
         self.state.sign_count = 0;
         self.state.credentials.clear();
         self.consecutive_pin_mismatches = 0;
@@ -355,6 +365,11 @@ impl Simulator {
             return keys.provisioned(entry);
         }
         keys.unwrap(&crate::credential::rp_id_hash(rp_id), id)
+    }
+
+    /// How this simulator behaves where authenticators differ.
+    pub(crate) fn profile(&self) -> Profile {
+        Profile::CTAP_2_1
     }
 
     /// maxMsgSize as announced in getInfo.

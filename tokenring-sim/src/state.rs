@@ -22,6 +22,18 @@ pub(crate) const STATE_VERSION: u32 = 1;
 /// PIN retries after a reset or a correct PIN (§6.5.2: maximum 8).
 pub(crate) const MAX_PIN_RETRIES: u8 = 8;
 
+/// The minimum PIN length a fresh or reset authenticator has (§6.5.1:
+/// 4 Unicode code points).
+pub(crate) const DEFAULT_MIN_PIN_LENGTH: u8 = 4;
+
+fn default_min_pin_length() -> u8 {
+    DEFAULT_MIN_PIN_LENGTH
+}
+
+fn is_default_min_pin_length(n: &u8) -> bool {
+    *n == DEFAULT_MIN_PIN_LENGTH
+}
+
 /// Everything the simulator keeps across power cycles and processes.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimState {
@@ -38,19 +50,33 @@ pub struct SimState {
     /// `LEFT(SHA-256(PIN), 16)` when a PIN is set.
     #[serde(with = "crate::optional_hex", default)]
     pub pin_hash: Option<[u8; 16]>,
-    /// The length of the PIN in code points (for forcePINChange-style
-    /// policy checks; informational).
+    /// The length of the PIN in Unicode code points (PINCodePointLength,
+    /// §6.5.5.5 step 11), compared with a new minimum PIN length
+    /// (§6.11.4).
     #[serde(default)]
     pub pin_code_points: Option<u8>,
+    /// The minimum PIN length in code points (getInfo minPINLength, 0x0D);
+    /// raised by authenticatorConfig setMinPINLength, back to 4 on reset.
+    #[serde(
+        default = "default_min_pin_length",
+        skip_serializing_if = "is_default_min_pin_length"
+    )]
+    pub min_pin_length: u8,
     /// PIN retries left (§6.5.2 pinRetries).
     pub pin_retries: u8,
     /// Signature counter (§6.1 authData signCount), shared by all credentials.
     pub sign_count: u32,
     /// PIN/UV auth protocols in order of preference.
     pub pin_uv_auth_protocols: Vec<u8>,
-    /// getInfo alwaysUv.
+    /// getInfo alwaysUv: on now (authenticatorConfig toggleAlwaysUv turns
+    /// it on and off).
     #[serde(default)]
     pub always_uv: bool,
+    /// alwaysUv as it was made, once toggleAlwaysUv changed it (what
+    /// authenticatorReset goes back to); absent while `always_uv` still is
+    /// the value it was made with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factory_always_uv: Option<bool>,
     /// getInfo makeCredUvNotRqd.
     #[serde(default)]
     pub make_cred_uv_not_rqd: bool,
@@ -72,8 +98,9 @@ pub struct SimState {
         skip_serializing_if = "is_default_bad_salt_auth_status"
     )]
     pub bad_salt_auth_status: u8,
-    /// getInfo forcePINChange (see [`crate::SimConfig::force_pin_change`]);
-    /// a changePIN clears it.
+    /// getInfo forcePINChange (see [`crate::SimConfig::force_pin_change`]):
+    /// set at creation or by authenticatorConfig setMinPINLength, cleared
+    /// by a changePIN and by reset.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_pin_change: bool,
     /// The getInfo option noMcGaPermissionsWithClientPin (see
@@ -151,6 +178,9 @@ impl SimState {
         }
         if tokenring_core::Status::try_from(self.bad_salt_auth_status).is_err() {
             return Err("bad_salt_auth_status is not a CTAP status code".into());
+        }
+        if !(DEFAULT_MIN_PIN_LENGTH..=63).contains(&self.min_pin_length) {
+            return Err("min_pin_length must be 4 to 63".into());
         }
         Ok(())
     }

@@ -149,9 +149,15 @@ fn set_pin_policy_and_change_pin() {
         Status::Ok,
         "4 code points, 8 bytes"
     );
+    // §6.5.5.5 step 3: a second setPIN is PIN_AUTH_INVALID, and the PIN
+    // stays as it was.
     assert_eq!(
         set_pin(&mut s, PinProtocol::Two, "5678"),
-        Status::NotAllowed
+        Status::PinAuthInvalid
+    );
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "5678", None).0,
+        Status::PinInvalid
     );
     // changePIN with protocol one.
     let mut p = Platform::new(&mut s, PinProtocol::One);
@@ -229,18 +235,64 @@ fn token_permissions_and_rp_id_binding() {
         call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
         Status::PinAuthInvalid
     );
-    // Unsupported permission bits, zero permissions, missing rpId.
-    assert_eq!(
-        pin_token(&mut s, PinProtocol::Two, "1234", Some((4, None))).0,
-        Status::UnauthorizedPermission
-    );
+    // Permissions for features the token lacks (cm, be, lbw), zero
+    // permissions (§6.5.5.7.2 steps 3-4).
+    for missing_feature in [0x04, 0x08, 0x10] {
+        assert_eq!(
+            pin_token(
+                &mut s,
+                PinProtocol::Two,
+                "1234",
+                Some((missing_feature, None))
+            )
+            .0,
+            Status::UnauthorizedPermission
+        );
+    }
     assert_eq!(
         pin_token(&mut s, PinProtocol::Two, "1234", Some((0, None))).0,
         Status::InvalidParameter
     );
+    // mc and ga without an rpId are granted (§6.5.5.7.2 requires none).
+    let (status, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((3, None)));
+    assert_eq!(status, Status::Ok, "an mc+ga token without rpId");
+    let param = PinProtocol::Two.authenticate(&t, &cdh);
+    let req = make_credential_request(&cdh, RP_ID, Some((&param, 2)), vec![]);
+    assert_eq!(call(&mut s, MAKE_CREDENTIAL, Some(req)).0, Status::Ok);
+    // Such a token takes the RP ID of its first use (§6.2.2 step 6.1.6):
+    // getAssertion with up=false keeps its permissions, and another RP ID
+    // is then refused.
+    let id = enroll(&mut s, Some("1234"));
+    let (status, t) = pin_token(&mut s, PinProtocol::Two, "1234", Some((2, None)));
+    assert_eq!(status, Status::Ok, "a ga token without rpId");
+    let silent = |rp: &str| {
+        map(vec![
+            (int(1), txt(rp)),
+            (int(2), byt(&cdh)),
+            (
+                int(3),
+                Value::Array(vec![map(vec![
+                    (txt("id"), byt(&id)),
+                    (txt("type"), txt("public-key")),
+                ])]),
+            ),
+            (int(5), map(vec![(txt("up"), Value::Bool(false))])),
+            (int(6), byt(&PinProtocol::Two.authenticate(&t, &cdh))),
+            (int(7), int(2)),
+        ])
+    };
     assert_eq!(
-        pin_token(&mut s, PinProtocol::Two, "1234", Some((1, None))).0,
-        Status::MissingParameter
+        call(&mut s, GET_ASSERTION, Some(silent(RP_ID))).0,
+        Status::Ok
+    );
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(silent(RP_ID))).0,
+        Status::Ok
+    );
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(silent("other.example"))).0,
+        Status::PinAuthInvalid,
+        "bound to the RP ID of its first use"
     );
     // getPinToken without an RP ID binds to the first RP it is used for.
     let (_, t) = pin_token(&mut s, PinProtocol::Two, "1234", None);
@@ -447,7 +499,33 @@ fn hmac_secret_rejects_bad_salt_auth_and_lengths() {
             Some(mk(&enc, &auth, &p.key_agreement))
         )
         .0,
-        Status::InvalidLength
+        Status::InvalidParameter,
+        "§12.5: salts that are not 32 or 64 bytes"
+    );
+    let short = p.encrypt(&[1u8; 16]);
+    let short_auth = p.authenticate(&short);
+    assert_eq!(
+        call(
+            &mut s,
+            GET_ASSERTION,
+            Some(mk(&short, &short_auth, &p.key_agreement))
+        )
+        .0,
+        Status::InvalidParameter,
+        "one 16-byte salt"
+    );
+    // A saltEnc that does not decrypt (protocol two: not IV plus whole
+    // blocks).
+    let torn = &enc[..enc.len() - 1];
+    let torn_auth = p.authenticate(torn);
+    assert_eq!(
+        call(
+            &mut s,
+            GET_ASSERTION,
+            Some(mk(torn, &torn_auth, &p.key_agreement))
+        )
+        .0,
+        Status::InvalidParameter
     );
     // A key agreement point that is not on the curve.
     let bogus = map(vec![
@@ -951,6 +1029,284 @@ fn same_seed_same_credentials() {
         derive(&mut c, PinProtocol::Two, &ia, &[[0; 32]], None).0,
         Status::NoCredentials
     );
+}
+
+#[test]
+fn hmac_secret_without_protocol_key_needs_protocol_one() {
+    // §12.5: pinUvAuthProtocol (key 4) absent means protocol one; when the
+    // token does not support protocol one, PIN_AUTH_INVALID.
+    let mut s = Simulator::new(SimConfig::with_seed(1).protocols(&[2]));
+    let id = enroll(&mut s, None);
+    let mut p = Platform::new(&mut s, PinProtocol::Two);
+    let salt_enc = p.encrypt(&[1u8; 32]);
+    let salt_auth = p.authenticate(&salt_enc);
+    let request = |protocol: Option<i64>| {
+        let mut input = vec![
+            (int(1), p.key_agreement.clone()),
+            (int(2), byt(&salt_enc)),
+            (int(3), byt(&salt_auth)),
+        ];
+        if let Some(n) = protocol {
+            input.push((int(4), int(n)));
+        }
+        map(vec![
+            (int(1), txt(RP_ID)),
+            (int(2), byt(&[0; 32])),
+            (
+                int(3),
+                Value::Array(vec![map(vec![
+                    (txt("id"), byt(&id)),
+                    (txt("type"), txt("public-key")),
+                ])]),
+            ),
+            (int(4), map(vec![(txt("hmac-secret"), map(input))])),
+        ])
+    };
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(request(None))).0,
+        Status::PinAuthInvalid
+    );
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(request(Some(1)))).0,
+        Status::InvalidParameter,
+        "protocol one named but not supported"
+    );
+    assert_eq!(
+        call(&mut s, GET_ASSERTION, Some(request(Some(2)))).0,
+        Status::Ok
+    );
+}
+
+/// authenticatorConfig (§6.11) with an optional pinUvAuthParam made from
+/// `token` (protocol two).
+fn config(
+    s: &mut Simulator,
+    sub_command: i64,
+    params: Option<Value>,
+    token: Option<&[u8]>,
+) -> Status {
+    let mut request = vec![(int(1), int(sub_command))];
+    if let Some(p) = &params {
+        request.push((int(2), p.clone()));
+    }
+    if let Some(token) = token {
+        let mut message = vec![0xFF; 32];
+        message.push(0x0D);
+        message.push(u8::try_from(sub_command).expect("subcommand byte"));
+        if let Some(p) = &params {
+            message.extend_from_slice(&encode(p));
+        }
+        request.push((int(3), int(2)));
+        request.push((int(4), byt(&PinProtocol::Two.authenticate(token, &message))));
+    }
+    call(s, AUTHENTICATOR_CONFIG, Some(map(request))).0
+}
+
+fn option(s: &mut Simulator, name: &str) -> Option<Value> {
+    let (_, info) = call(s, GET_INFO, None);
+    tfield(field(&info, 4).expect("options"), name).cloned()
+}
+
+#[test]
+fn toggle_always_uv_is_what_always_uv_false_advertises() {
+    // §6.4: alwaysUv present and false means the feature is there, off;
+    // authnrCfg announces authenticatorConfig, whose toggleAlwaysUv
+    // (§6.11.2) turns it on.
+    let mut s = Simulator::new(SimConfig::with_seed(1).make_cred_uv_not_rqd(true));
+    assert_eq!(option(&mut s, "alwaysUv"), Some(Value::Bool(false)));
+    assert_eq!(option(&mut s, "authnrCfg"), Some(Value::Bool(true)));
+    assert_eq!(option(&mut s, "makeCredUvNotRqd"), Some(Value::Bool(true)));
+    // Not protected by user verification yet: no token needed (§6.11.1
+    // step 4 applies only once it is).
+    assert_eq!(config(&mut s, 0x02, None, None), Status::Ok);
+    assert_eq!(option(&mut s, "alwaysUv"), Some(Value::Bool(true)));
+    assert_eq!(
+        option(&mut s, "makeCredUvNotRqd"),
+        Some(Value::Bool(false)),
+        "alwaysUv on turns makeCredUvNotRqd off"
+    );
+    // alwaysUv on, nothing protects the token: a touch is not enough.
+    let cdh = [3u8; 32];
+    let req = make_credential_request(&cdh, RP_ID, None, vec![]);
+    assert_eq!(
+        call(&mut s, MAKE_CREDENTIAL, Some(req)).0,
+        Status::PuatRequired
+    );
+    // Step 3: alwaysUv on and no PIN: toggling it off needs no token.
+    assert_eq!(config(&mut s, 0x02, None, None), Status::Ok);
+    assert_eq!(option(&mut s, "alwaysUv"), Some(Value::Bool(false)));
+    assert_eq!(option(&mut s, "makeCredUvNotRqd"), Some(Value::Bool(true)));
+
+    // With a PIN: a token with the acfg permission authenticates the
+    // request (step 4).
+    assert_eq!(set_pin(&mut s, PinProtocol::Two, "1234"), Status::Ok);
+    assert_eq!(config(&mut s, 0x02, None, None), Status::PuatRequired);
+    let (_, ga) = pin_token(&mut s, PinProtocol::Two, "1234", Some((2, Some(RP_ID))));
+    assert_eq!(
+        config(&mut s, 0x02, None, Some(&ga)),
+        Status::PinAuthInvalid,
+        "a token without acfg"
+    );
+    let (status, acfg) = pin_token(&mut s, PinProtocol::Two, "1234", Some((0x20, None)));
+    assert_eq!(status, Status::Ok);
+    let mut wrong = acfg.clone();
+    wrong[0] ^= 1;
+    assert_eq!(
+        config(&mut s, 0x02, None, Some(&wrong)),
+        Status::PinAuthInvalid
+    );
+    assert_eq!(config(&mut s, 0x02, None, Some(&acfg)), Status::Ok);
+    assert_eq!(option(&mut s, "alwaysUv"), Some(Value::Bool(true)));
+    // Unsupported subcommands (enableEnterpriseAttestation, vendor).
+    assert_eq!(
+        config(&mut s, 0x01, None, Some(&acfg)),
+        Status::InvalidParameter
+    );
+    assert_eq!(
+        config(&mut s, 0xFF, None, Some(&acfg)),
+        Status::InvalidParameter
+    );
+    assert_eq!(
+        call(&mut s, AUTHENTICATOR_CONFIG, Some(map(vec![]))).0,
+        Status::MissingParameter
+    );
+    // Reset puts alwaysUv back as the token was made.
+    s.power_cycle();
+    assert_eq!(call(&mut s, RESET, None).0, Status::Ok);
+    assert_eq!(option(&mut s, "alwaysUv"), Some(Value::Bool(false)));
+    // Through built-in UV, acfg would need uvAcfg, which is not announced.
+    let mut b = Simulator::new(SimConfig::with_seed(1).built_in_uv(true));
+    let p = Platform::new(&mut b, PinProtocol::Two);
+    let (status, _) = call(
+        &mut b,
+        CLIENT_PIN,
+        Some(map(vec![
+            (int(1), int(2)),
+            (int(2), int(6)),
+            (int(3), p.key_agreement.clone()),
+            (int(9), int(0x20)),
+        ])),
+    );
+    assert_eq!(status, Status::UnauthorizedPermission);
+}
+
+#[test]
+fn set_min_pin_length_and_force_pin_change() {
+    // §6.11.4 and the forcePINChange steps of §6.5.5.6 and §6.5.5.7.
+    let mut s = sim_with_pin("1234");
+    let (_, acfg) = pin_token(&mut s, PinProtocol::Two, "1234", Some((0x20, None)));
+    let min = |n: i64| Some(map(vec![(int(1), int(n))]));
+    // The minimum only grows.
+    assert_eq!(
+        config(&mut s, 0x03, min(3), Some(&acfg)),
+        Status::PinPolicyViolation
+    );
+    // A list of RP IDs needs the minPinLength extension (not implemented).
+    assert_eq!(
+        config(
+            &mut s,
+            0x03,
+            Some(map(vec![(int(2), Value::Array(vec![txt(RP_ID)]))])),
+            Some(&acfg)
+        ),
+        Status::InvalidParameter
+    );
+    // 6 > the current PIN's 4 code points: forcePINChange.
+    assert_eq!(config(&mut s, 0x03, min(6), Some(&acfg)), Status::Ok);
+    let (_, info) = call(&mut s, GET_INFO, None);
+    assert_eq!(field(&info, 0x0D), Some(&int(6)));
+    assert_eq!(field(&info, 0x0C), Some(&Value::Bool(true)));
+    // The right PIN restores the retries but gives no token.
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "0000", None).0,
+        Status::PinInvalid
+    );
+    assert_eq!(retries(&mut s).0, 7);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "1234", None).0,
+        Status::PinInvalid,
+        "getPinToken: §6.5.5.7.1 step 11"
+    );
+    assert_eq!(retries(&mut s).0, 8);
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "1234", Some((2, Some(RP_ID)))).0,
+        Status::PinPolicyViolation,
+        "with permissions: §6.5.5.7.2 step 11"
+    );
+    // A new PIN must meet the new minimum and differ from the old one.
+    let change = |s: &mut Simulator, old: &str, new: &str| {
+        let mut p = Platform::new(s, PinProtocol::Two);
+        let new_enc = p.encrypt(&padded(new));
+        let hash_enc = p.encrypt(&pin_hash(old));
+        let mut msg = new_enc.clone();
+        msg.extend_from_slice(&hash_enc);
+        let auth = p.authenticate(&msg);
+        call(
+            s,
+            CLIENT_PIN,
+            Some(map(vec![
+                (int(1), int(2)),
+                (int(2), int(4)),
+                (int(3), p.key_agreement.clone()),
+                (int(4), byt(&auth)),
+                (int(5), byt(&new_enc)),
+                (int(6), byt(&hash_enc)),
+            ])),
+        )
+        .0
+    };
+    assert_eq!(change(&mut s, "1234", "12345"), Status::PinPolicyViolation);
+    assert_eq!(
+        config(&mut s, 0x03, None, None),
+        Status::PuatRequired,
+        "setMinPINLength needs the acfg token once a PIN is set"
+    );
+    assert_eq!(change(&mut s, "1234", "123456"), Status::Ok);
+    let (_, info) = call(&mut s, GET_INFO, None);
+    assert_eq!(field(&info, 0x0C), Some(&Value::Bool(false)));
+    assert_eq!(
+        pin_token(&mut s, PinProtocol::Two, "123456", None).0,
+        Status::Ok
+    );
+    // forceChangePin: the same PIN is refused while the change is forced.
+    let (_, acfg) = pin_token(&mut s, PinProtocol::Two, "123456", Some((0x20, None)));
+    assert_eq!(
+        config(
+            &mut s,
+            0x03,
+            Some(map(vec![(int(3), Value::Bool(true))])),
+            Some(&acfg)
+        ),
+        Status::Ok
+    );
+    assert_eq!(
+        change(&mut s, "123456", "123456"),
+        Status::PinPolicyViolation
+    );
+    assert_eq!(change(&mut s, "123456", "654321"), Status::Ok);
+    // Reset: minimum 4 again, no forced change.
+    s.power_cycle();
+    assert_eq!(call(&mut s, RESET, None).0, Status::Ok);
+    let (_, info) = call(&mut s, GET_INFO, None);
+    assert_eq!(field(&info, 0x0D), Some(&int(4)));
+    assert_eq!(field(&info, 0x0C), Some(&Value::Bool(false)));
+    // Without a PIN, forceChangePin is PIN_NOT_SET; a setPIN meets the
+    // current minimum.
+    assert_eq!(
+        config(
+            &mut s,
+            0x03,
+            Some(map(vec![(int(1), int(5)), (int(3), Value::Bool(true))])),
+            None
+        ),
+        Status::PinNotSet
+    );
+    assert_eq!(config(&mut s, 0x03, min(5), None), Status::Ok);
+    assert_eq!(
+        set_pin(&mut s, PinProtocol::Two, "1234"),
+        Status::PinPolicyViolation
+    );
+    assert_eq!(set_pin(&mut s, PinProtocol::Two, "12345"), Status::Ok);
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub const GET_INFO: u8 = 0x04;
 pub const CLIENT_PIN: u8 = 0x06;
 pub const RESET: u8 = 0x07;
 pub const SELECTION: u8 = 0x0B;
+pub const AUTHENTICATOR_CONFIG: u8 = 0x0D;
 
 pub fn int(i: i64) -> Value {
     Value::Integer(i.into())

@@ -21,6 +21,7 @@ from fido2.cose import ES256, CoseKey
 from fido2.client import Fido2Client, UserInteraction
 from fido2.ctap import CtapDevice, CtapError
 from fido2.ctap2 import Ctap2
+from fido2.ctap2.config import Config
 from fido2.ctap2.extensions import HmacSecretExtension
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.hid import CAPABILITY, CTAPHID
@@ -182,6 +183,12 @@ def scenario_pin_and_hmac(binary, workdir):
     ClientPin(ctap, v2).set_pin("1234")
     ctap.get_info()
     check(Ctap2(dev).info.options.get("clientPin") is True, "setPIN (protocol 2) sets clientPin")
+    # CTAP 2.1 §6.5.5.5 step 3: setPIN when a PIN is set.
+    expect_error(
+        CtapError.ERR.PIN_AUTH_INVALID,
+        lambda: ClientPin(ctap, v1).set_pin("5678"),
+        "setPIN with a PIN already set",
+    )
     ClientPin(ctap, v1).change_pin("1234", "4321")
     check(ClientPin(ctap, v2).get_pin_retries()[0] == 8, "changePIN (protocol 1), retries 8")
     expect_error(
@@ -282,6 +289,18 @@ def scenario_pin_and_hmac(binary, workdir):
     _, _, (u1b, u2) = hmac_secret(ctap, v1, cred_id, [salt1, salt2], pin_token=token)
     check(u1b == u1, "UV output stable (protocol 1 token)")
     check(u2 != o2, "UV second output differs from no-UV second output")
+
+    # §12.5: salts that are not 32 or 64 bytes are an invalid parameter.
+    expect_error(
+        CtapError.ERR.INVALID_PARAMETER,
+        lambda: hmac_secret(ctap, v2, cred_id, [salt1[:16]]),
+        "hmac-secret with a 16-byte salt",
+    )
+    # A ga token without an rpId (§6.5.5.7.2 asks for none): bound to the
+    # RP ID of its first use.
+    token = ClientPin(ctap, v2).get_pin_token("4321", ClientPin.PERMISSION.GET_ASSERTION)
+    a, _, (u1d,) = hmac_secret(ctap, v2, cred_id, [salt1], pin_token=token)
+    check(u1d == u1 and a.auth_data.is_user_verified(), "ga token without rpId works for its first RP")
 
     # up=false probe: a wrong credential answers NO_CREDENTIALS.
     expect_error(
@@ -401,6 +420,56 @@ def scenario_presence(binary, workdir):
     dev.close()
 
 
+def scenario_config(binary, workdir):
+    """authenticatorConfig (CTAP 2.1 §6.11) through python-fido2's Config."""
+    state = os.path.join(workdir, "config.json")
+    run(binary, "init", state, "--seed", "16", "--pin", "1234", "--make-cred-uv-not-rqd")
+    dev = PipeDevice(binary, state)
+    ctap = Ctap2(dev)
+    v2 = PinProtocolV2()
+    check(ctap.info.options.get("authnrCfg") is True, "getInfo authnrCfg")
+    check(ctap.info.options.get("alwaysUv") is False, "getInfo alwaysUv false: supported, off")
+    check(ctap.info.options.get("setMinPINLength") is True, "getInfo setMinPINLength")
+    expect_error(
+        CtapError.ERR.PUAT_REQUIRED,
+        lambda: Config(ctap).toggle_always_uv(),
+        "toggleAlwaysUv without a token once a PIN is set",
+    )
+    token = ClientPin(ctap, v2).get_pin_token("1234", ClientPin.PERMISSION.GET_ASSERTION, RP_ID)
+    expect_error(
+        CtapError.ERR.PIN_AUTH_INVALID,
+        lambda: Config(ctap, v2, token).toggle_always_uv(),
+        "toggleAlwaysUv with a token without acfg",
+    )
+    token = ClientPin(ctap, v2).get_pin_token("1234", ClientPin.PERMISSION.AUTHENTICATOR_CFG)
+    Config(ctap, v2, token).toggle_always_uv()
+    info = ctap.get_info()
+    check(info.options.get("alwaysUv") is True, "toggleAlwaysUv turns alwaysUv on")
+    check(info.options.get("makeCredUvNotRqd") is False, "makeCredUvNotRqd false while alwaysUv")
+    expect_error(
+        CtapError.ERR.PUAT_REQUIRED,
+        lambda: ctap.make_credential(os.urandom(32), {"id": RP_ID}, USER, KEY_PARAMS),
+        "makeCredential without UV under alwaysUv",
+    )
+    token = ClientPin(ctap, v2).get_pin_token("1234", ClientPin.PERMISSION.AUTHENTICATOR_CFG)
+    Config(ctap, v2, token).set_min_pin_length(6)
+    info = ctap.get_info()
+    check(info.min_pin_length == 6, "setMinPINLength raises minPINLength to 6")
+    check(info.force_pin_change is True, "a 4-digit PIN under minimum 6 sets forcePINChange")
+    expect_error(
+        CtapError.ERR.PIN_POLICY_VIOLATION,
+        lambda: ClientPin(ctap, v2).get_pin_token("1234", ClientPin.PERMISSION.GET_ASSERTION, RP_ID),
+        "no token while forcePINChange (§6.5.5.7.2 step 11)",
+    )
+    check(ClientPin(ctap, v2).get_pin_retries()[0] == 8, "the right PIN still restores the retries")
+    ClientPin(ctap, v2).change_pin("1234", "123456")
+    info = ctap.get_info()
+    check(info.force_pin_change is False, "changePIN clears forcePINChange")
+    ClientPin(ctap, v2).get_pin_token("123456", ClientPin.PERMISSION.GET_ASSERTION, RP_ID)
+    check(True, "the new PIN gives a token")
+    dev.close()
+
+
 class PinInteraction(UserInteraction):
     """Answers every PIN request with one PIN (what the original's users type)."""
 
@@ -472,6 +541,7 @@ def main():
     scenario_protocol_one_only(binary, workdir)
     scenario_provisioned(binary, workdir)
     scenario_presence(binary, workdir)
+    scenario_config(binary, workdir)
     scenario_fido2_client(binary, workdir)
     print(f"all {CHECKS} checks passed")
 
