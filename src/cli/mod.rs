@@ -91,7 +91,8 @@ pub struct Global {
 
     /// The authenticator to use: hid:PATH (USB, see `tokenring devices`),
     /// nfc:READER (a PC/SC reader, a unique part of its name is enough) or
-    /// sim:STATEFILE (the software authenticator: it protects nothing).
+    /// sim:STATEFILE or sim:SOCKET (the software authenticator, from its
+    /// state file or served by `tokenring-sim serve`: it protects nothing).
     /// Without it, every USB and NFC authenticator is looked at and the one
     /// that holds the vault's credential is used, without a touch.
     /// [env: TOKENRING_AUTHENTICATOR]

@@ -18,6 +18,9 @@ pub struct Env {
     pub sim: PathBuf,
     pub vault: PathBuf,
     pub pin_file: PathBuf,
+    /// The socket of a served simulator, when [`Env::serve_in_memory`]
+    /// started one: then the selector names it instead of the state file.
+    pub sim_socket: Option<PathBuf>,
 }
 
 /// What a run printed and how it ended.
@@ -73,6 +76,7 @@ impl Env {
             sim,
             vault,
             pin_file,
+            sim_socket: None,
         }
     }
 
@@ -85,7 +89,28 @@ impl Env {
 
     /// The `--authenticator` selector of this environment's simulator.
     pub fn selector(&self) -> String {
-        format!("sim:{}", self.sim.display())
+        match &self.sim_socket {
+            Some(socket) => format!("sim:{}", socket.display()),
+            None => format!("sim:{}", self.sim.display()),
+        }
+    }
+
+    /// Serves this environment's simulator from the test process, its
+    /// changes kept in memory (the state file is left as it is), and
+    /// selects it for every command from now on. It keeps its own
+    /// presence policy (`approve`): `TOKENRING_SIM_PRESENCE` does not
+    /// reach it.
+    pub fn serve_in_memory(&mut self) -> tokenring_sim::SimSocketServer {
+        let mut sim = Simulator::open(&self.sim).expect("open the simulator state");
+        sim.keep_in_memory();
+        let socket = self.dir.path().join("sim.sock");
+        let server = tokenring_sim::SimSocketServer::bind(
+            std::sync::Arc::new(std::sync::Mutex::new(sim)),
+            &socket,
+        )
+        .expect("serve the simulator");
+        self.sim_socket = Some(socket);
+        server
     }
 
     /// A path inside the temporary directory.

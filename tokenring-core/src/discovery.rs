@@ -35,7 +35,8 @@ pub type DynAuthenticator = Box<dyn Authenticator + Send>;
 
 /// What the user is told whenever a simulated authenticator is opened (see
 /// [`simulator_warning`]).
-pub const SIMULATOR_WARNING: &str = "it protects nothing; its secrets sit in a plain file";
+pub const SIMULATOR_WARNING: &str =
+    "it protects nothing; its secrets sit in a plain file or in the memory of the process serving it";
 
 /// The warning given through [`Prompt::warning`] whenever the simulated
 /// authenticator with the state file `path` is opened.
@@ -52,7 +53,9 @@ pub enum Selector {
     /// A PC/SC reader name (`nfc:ACS ACR122U 00 00`); a unique part of the
     /// name is enough.
     Nfc(String),
-    /// A simulator state file (`sim:/tmp/token.json`): protects nothing.
+    /// A simulator state file (`sim:/tmp/token.json`), or the socket of a
+    /// simulator served by another process (`sim:/tmp/sim.sock`): protects
+    /// nothing.
     Sim(PathBuf),
 }
 

@@ -456,6 +456,20 @@ impl Simulator {
         &self.state
     }
 
+    /// Keeps every change in memory from now on: the state file (if any)
+    /// is no longer written, so a simulator opened from one can serve
+    /// benchmarks and tests without disk writes, and leaves the file as
+    /// it was. [`Simulator::save_state`] writes it when asked.
+    pub fn keep_in_memory(&mut self) {
+        self.state_file = None;
+    }
+
+    /// Writes the current state to `path` (atomically, mode 0600), e.g. a
+    /// simulator kept in memory whose state is wanted after all.
+    pub fn save_state(&self, path: &Path) -> Result<(), SimError> {
+        self.state.save(path)
+    }
+
     /// The state file, when there is one.
     pub fn state_file(&self) -> Option<&Path> {
         self.state_file.as_deref()

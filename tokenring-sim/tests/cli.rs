@@ -130,3 +130,56 @@ fn init_provision_and_serve_stdio() {
         vec![u8::from(tokenring_core::Status::OperationDenied)]
     );
 }
+
+#[test]
+fn serve_on_a_socket_in_memory_until_sigterm() {
+    use tokenring_core::Transport;
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("state.json");
+    let socket = dir.path().join("sim.sock");
+    assert!(Command::new(BIN)
+        .args(["init", state.to_str().expect("utf8"), "--seed", "4"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("init")
+        .success());
+    let before = std::fs::read(&state).expect("read");
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            state.to_str().expect("utf8"),
+            "--in-memory",
+            "--socket",
+        ])
+        .arg(&socket)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut transport = tokenring_sim::SimSocketTransport::connect(&socket).expect("connect");
+    let reply = transport
+        .exchange(0x04, &[], &tokenring_core::NoPrompt)
+        .expect("getInfo");
+    assert_eq!(reply.status, 0);
+    drop(transport);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("changes kept in memory"), "{stderr}");
+    assert!(stderr.contains("stopped after 1 requests"), "{stderr}");
+    assert!(!socket.exists(), "the socket is removed");
+    assert_eq!(std::fs::read(&state).expect("read"), before);
+}

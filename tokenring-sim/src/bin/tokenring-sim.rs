@@ -78,6 +78,24 @@ enum Command {
         #[arg(long, default_value = "approve")]
         presence: String,
     },
+    /// Serve the simulator on a Unix socket until SIGTERM or SIGINT, for
+    /// other processes to use as `--authenticator sim:SOCKET` (see the
+    /// crate's `SimSocketServer` for the frames).
+    Serve {
+        /// The state file.
+        statefile: PathBuf,
+        /// The socket to create (nothing may exist there).
+        #[arg(long)]
+        socket: PathBuf,
+        /// Keep every change in memory: the state file is read once and
+        /// never written (fast, and the file stays as it was).
+        #[arg(long)]
+        in_memory: bool,
+        /// Presence policy: approve, deny, timeout, delay:MILLIS, or a
+        /// comma-separated script of those (delays take real time).
+        #[arg(long, default_value = "approve")]
+        presence: String,
+    },
     /// Be a contactless FIDO card for a running pcscd through its vpcd
     /// driver (Debian package vsmartcard-vpcd) until SIGTERM or SIGINT;
     /// reconnects when pcscd restarts.
@@ -157,6 +175,12 @@ fn main() -> Result<()> {
             presence,
             address,
         } => serve_vpcd(&statefile, &presence, address)?,
+        Command::Serve {
+            statefile,
+            socket,
+            in_memory,
+            presence,
+        } => serve_socket(&statefile, &socket, in_memory, &presence)?,
     }
     Ok(())
 }
@@ -242,5 +266,43 @@ fn serve_vpcd(statefile: &Path, presence: &str, address: std::net::SocketAddr) -
         eprintln!("tokenring-sim: {event}")
     });
     eprintln!("tokenring-sim: stopped");
+    Ok(())
+}
+
+fn serve_socket(statefile: &Path, socket: &Path, in_memory: bool, presence: &str) -> Result<()> {
+    let mut sim = Simulator::open(statefile)?;
+    let policy = parse_presence(presence)?;
+    if policy.waits() {
+        sim.set_clock(tokenring_sim::ClockMode::Real);
+    }
+    sim.set_presence_policy(policy);
+    if in_memory {
+        sim.keep_in_memory();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let server = tokenring_sim::SimSocketServer::bind(Arc::new(Mutex::new(sim)), socket)?;
+    eprintln!(
+        "tokenring-sim: serving {} on {}{} (protects nothing)",
+        statefile.display(),
+        socket.display(),
+        if in_memory {
+            ", changes kept in memory"
+        } else {
+            ""
+        }
+    );
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stats = server.stats();
+    server.shutdown();
+    eprintln!(
+        "tokenring-sim: stopped after {} requests ({:.1} ms inside the simulator)",
+        stats.requests,
+        stats.busy.as_secs_f64() * 1e3
+    );
     Ok(())
 }
