@@ -24,7 +24,7 @@ fn init_set_get_list_delete() {
         .contains(&format!("Created the vault {}", env.vault.display())));
     assert!(env.vault.exists());
 
-    // set from stdin without a TTY: one line, \n or \r\n stripped.
+    // set from stdin without a TTY: all of it, one \n or \r\n at the end stripped.
     let set = env
         .run_input(&["set", "bank.example", "alice"], "hunter2\n")
         .expect(0);
@@ -36,11 +36,8 @@ fn init_set_get_list_delete() {
         ]
     );
     assert_eq!(set.stdout, "");
-    env.run_input(
-        &["set", "pypi.org", "__token__"],
-        "pypi-AgEI\r\nsecond line ignored\n",
-    )
-    .expect(0);
+    env.run_input(&["set", "pypi.org", "__token__"], "pypi-AgEI\r\n")
+        .expect(0);
     env.run_input(&["set", "spaces here", "bob"], "  with spaces  ")
         .expect(0);
 

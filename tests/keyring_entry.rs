@@ -264,3 +264,43 @@ fn the_default_store_serves_entry_new() {
     );
     keyring_core::unset_default_store();
 }
+
+/// Multi-line secrets (a PEM key, a JSON service account) come back exactly,
+/// in-process and through the agent, where the two see each other's.
+#[test]
+fn multi_line_secrets_round_trip_in_process_and_through_the_agent() {
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\nAgEGCCqGSM49AwEHBG0w\n-----END PRIVATE KEY-----\n";
+    const JSON: &str =
+        "{\n  \"type\": \"service_account\",\n  \"private_key\": \"-----BEGIN-----\\nx\\n\"\n}";
+    let setup = setup(23);
+    let prompt = Arc::new(ScriptedPrompt::new());
+    let in_process = make_store(&setup, AgentUse::Never, Arc::clone(&prompt));
+    Entry::new_in_store(&in_process, "ssh", "deploy")
+        .unwrap()
+        .set_password(PEM)
+        .unwrap();
+
+    let socket = tokenring::agent::socket_path(&setup.vault).unwrap();
+    let agent = Agent::bind(AgentConfig::new(
+        setup.vault.clone(),
+        socket,
+        sim_source(&setup.state, PresencePolicy::approve()),
+    ))
+    .unwrap();
+    let shutdown = agent.shutdown_handle();
+    let serving = std::thread::spawn(move || agent.serve());
+    let through_agent = make_store(&setup, AgentUse::Require, Arc::clone(&prompt));
+    let pem = Entry::new_in_store(&through_agent, "ssh", "deploy").unwrap();
+    assert_eq!(pem.get_password().unwrap(), PEM);
+    Entry::new_in_store(&through_agent, "gcp", "sa")
+        .unwrap()
+        .set_password(JSON)
+        .unwrap();
+    shutdown.shutdown();
+    serving.join().unwrap().unwrap();
+
+    let fresh = make_store(&setup, AgentUse::Never, Arc::clone(&prompt));
+    let json = Entry::new_in_store(&fresh, "gcp", "sa").unwrap();
+    assert_eq!(json.get_password().unwrap(), JSON);
+    assert_eq!(json.get_secret().unwrap(), JSON.as_bytes());
+}

@@ -4,6 +4,7 @@ use clap::Args;
 use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
+use super::input::NameArgs;
 use super::{quoted, Context};
 
 /// Delete the entry for SERVICE and USER.
@@ -18,27 +19,27 @@ Examples:
 Exit codes: 0 deleted; 1 no such entry; 8 vault locked by another process
 (see `tokenring --help`).")]
 pub struct DeleteArgs {
-    /// The service.
-    pub service: String,
-    /// The user name within the service.
-    pub user: String,
+    /// The entry.
+    #[command(flatten)]
+    pub names: NameArgs,
 }
 
 /// Runs `delete`.
 pub fn run(context: &Context, args: &DeleteArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
+    let names = args.names.names_only()?;
     let store = context.store()?;
-    if store.delete(&args.service, &args.user, prompt)? {
+    if store.delete(&names.service, &names.user, prompt)? {
         eprintln!(
             "Deleted the password for {} in {}",
-            quoted(&args.user),
-            quoted(&args.service)
+            quoted(&names.user),
+            quoted(&names.service)
         );
         Ok(0)
     } else {
         eprintln!(
             "tokenring: no password for {} in {}",
-            quoted(&args.user),
-            quoted(&args.service)
+            quoted(&names.user),
+            quoted(&names.service)
         );
         Ok(tokenring::app::exit::NO_SUCH_ENTRY)
     }

@@ -4,6 +4,7 @@ use clap::Args;
 use tokenring::app::terminal::TerminalPrompt;
 use tokenring::Error;
 
+use super::input::NameArgs;
 use super::{print_stdout_bytes, quoted, Context};
 
 /// Print the secret for SERVICE and USER on stdout, followed by a newline.
@@ -25,10 +26,9 @@ entry (exit code 1).
 Exit codes: 0 printed; 1 no such entry (nothing on stdout); 4 wrong
 authenticator; 6 touch denied or timed out; 130 cancelled (see `tokenring --help`).")]
 pub struct GetArgs {
-    /// The service (e.g. a host name: pypi.org).
-    pub service: String,
-    /// The user name within the service.
-    pub user: String,
+    /// The entry.
+    #[command(flatten)]
+    pub names: NameArgs,
     /// Print a JSON object (service, user, password) instead of the bare
     /// secret.
     #[arg(long)]
@@ -44,20 +44,21 @@ struct JsonEntry<'a> {
 
 /// Runs `get`.
 pub fn run(context: &Context, args: &GetArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
+    let names = args.names.names_only()?;
     let store = context.store()?;
-    match store.get(&args.service, &args.user, prompt)? {
+    match store.get(&names.service, &names.user, prompt)? {
         Some(password) => {
             let secret = password.expose_secret();
             let line = if args.json {
                 // Sized for the worst escaping (\uXXXX), so the buffer
                 // holding the secret never moves.
-                let capacity = 6 * (secret.len() + args.service.len() + args.user.len()) + 64;
+                let capacity = 6 * (secret.len() + names.service.len() + names.user.len()) + 64;
                 let mut out = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
                 serde_json::to_writer(
                     &mut *out,
                     &JsonEntry {
-                        service: &args.service,
-                        user: &args.user,
+                        service: &names.service,
+                        user: &names.user,
                         password: secret,
                     },
                 )
@@ -76,8 +77,8 @@ pub fn run(context: &Context, args: &GetArgs, prompt: &TerminalPrompt) -> Result
         None => {
             eprintln!(
                 "tokenring: no password for {} in {}",
-                quoted(&args.user),
-                quoted(&args.service)
+                quoted(&names.user),
+                quoted(&names.service)
             );
             Ok(tokenring::app::exit::NO_SUCH_ENTRY)
         }

@@ -11,6 +11,7 @@ mod devices;
 mod get;
 mod import;
 mod init;
+mod input;
 mod list;
 mod lock;
 mod log;
