@@ -677,6 +677,102 @@ fn keyring_cli_chooses_tokenring_and_sets_gets_deletes() {
     );
 }
 
+/// The backend's script for the test below: names that look like options,
+/// multi-line secrets, and a watch on every process's command line while
+/// the bundled `tokenring` runs (slowed by a delayed touch).
+const NAMES_AND_LINES_SCRIPT: &str = r#"
+import json, os, sys, threading
+from tokenring_rs.backend import TokenRingKeyring
+
+# Built here so the name is not on this script's own command line.
+marker = "-".join(["--secret", "project", "name"])
+pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\nAgEGCCqGSM49AwEHBG0w\n-----END PRIVATE KEY-----\n"
+account = '{\n  "type": "service_account",\n  "private_key": "-----BEGIN-----\\nx\\n"\n}'
+k = TokenRingKeyring()
+report = {}
+report["help"] = k.get_password("--help", "u")
+report["version"] = k.get_password("--version", "-h")
+k.set_password("--help", "u", pem)
+report["pem"] = k.get_password("--help", "u") == pem
+k.set_password(marker, "sa", account)
+report["account"] = k.get_password(marker, "sa") == account
+
+if sys.argv[1] == "watch":
+    seen = {"marker": False, "tokenring": []}
+    done = threading.Event()
+    def watch():
+        while not done.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) == os.getpid():
+                    continue
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+                except OSError:
+                    continue
+                if any(marker in a for a in argv):
+                    seen["marker"] = True
+                if argv and argv[0].endswith("tokenring") and argv not in seen["tokenring"]:
+                    seen["tokenring"].append(argv)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    os.environ["TOKENRING_SIM_PRESENCE"] = "delay:1500"
+    report["watched"] = k.get_password(marker, "sa") == account
+    done.set()
+    watcher.join()
+    report["marker_on_a_command_line"] = seen["marker"]
+    report["tokenring_command_lines"] = seen["tokenring"]
+k.delete_password(marker, "sa")
+k.delete_password("--help", "u")
+report["deleted"] = k.get_password(marker, "sa") is None and k.get_password("--help", "u") is None
+print(json.dumps(report))
+"#;
+
+/// Service and user names reach the bundled `tokenring` on its standard
+/// input, never as arguments: a name like `--help` is a name (not the help
+/// text returned as a password), and no name shows in `/proc/*/cmdline`.
+/// Multi-line secrets round-trip in-process and through the agent.
+#[test]
+fn names_stay_off_the_command_line_and_multi_line_secrets_round_trip() {
+    let Some(py) = python() else { return };
+    let home = Home::new(py);
+    let script = home.path("names_and_lines.py");
+    std::fs::write(&script, NAMES_AND_LINES_SCRIPT).expect("script");
+    let script = script.to_str().expect("path");
+
+    let check = |run: Run, watched: bool| {
+        let report: serde_json::Value =
+            serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:#?}"));
+        assert_eq!(report["help"], serde_json::Value::Null, "{report}");
+        assert_eq!(report["version"], serde_json::Value::Null, "{report}");
+        for key in ["pem", "account", "deleted"] {
+            assert_eq!(report[key], true, "{key}: {report}");
+        }
+        if watched {
+            assert_eq!(report["watched"], true, "{report}");
+            assert_eq!(report["marker_on_a_command_line"], false, "{report}");
+            let lines = report["tokenring_command_lines"]
+                .as_array()
+                .expect("command lines");
+            assert!(
+                lines
+                    .iter()
+                    .any(|argv| argv.to_string().contains("--names-from-stdin")),
+                "the watch saw no tokenring command: {report}"
+            );
+        }
+    };
+    // In-process: the bundled binary, watched.
+    check(run(home.python(&[script, "watch"]), None).ok(), true);
+
+    // Through the agent's socket alone.
+    let agent = home.start_agent(&[]);
+    let mut via_socket = home.python(&[script, "agent"]);
+    via_socket.env("TOKENRING_BINARY", "/nonexistent/tokenring");
+    check(run(via_socket, None).ok(), false);
+    agent.stop();
+}
+
 /// A local package index with password authentication for uploads.
 struct Index {
     child: Child,

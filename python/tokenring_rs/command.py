@@ -93,11 +93,14 @@ def _binary():
     return binary
 
 
-def run(args, options, stdin_text=None):
-    """Runs ``tokenring [--vault V] [--authenticator A] ARGS``; returns
-    ``(exit code, stdout)``. Its stderr (touch prompts, messages) is relayed
-    to ours line by line as it comes, so the user sees each prompt at once;
-    a failure raises :class:`TokenRingError` with the command's message."""
+def run(args, options, stdin_bytes=None):
+    """Runs ``tokenring [--vault V] [--authenticator A] ARGS``, with
+    ``stdin_bytes`` on its standard input; returns ``(exit code, stdout)``.
+    Its stderr (touch prompts, messages) is relayed to ours line by line as
+    it comes, so the user sees each prompt at once; a failure raises
+    :class:`TokenRingError` with the command's message. Never put a service
+    or user name in ``args``: the command line can be read by other users
+    (``ps``, ``/proc/*/cmdline``); see :func:`_names`."""
     command = [_binary()]
     if options.get("vault"):
         command += ["--vault", options["vault"]]
@@ -107,7 +110,7 @@ def run(args, options, stdin_text=None):
     try:
         process = subprocess.Popen(
             command,
-            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -118,9 +121,9 @@ def run(args, options, stdin_text=None):
     reader.start()
     errors = []
     try:
-        if stdin_text is not None:
+        if stdin_bytes is not None:
             try:
-                process.stdin.write(stdin_text.encode("utf-8"))
+                process.stdin.write(stdin_bytes)
                 process.stdin.close()
             except BrokenPipeError:
                 pass
@@ -152,8 +155,22 @@ def run(args, options, stdin_text=None):
     raise TokenRingError("TokenRing: %s" % message, kind=kind)
 
 
+def _names(service, user):
+    """The names as ``tokenring --names-from-stdin`` reads them: each
+    ended by a NUL byte, on standard input, so that no name is an option
+    (``--help``) and none shows on the command line."""
+    for name in (service, user):
+        if "\0" in name:
+            raise TokenRingError(
+                "TokenRing: a name with a NUL character can only be used through the agent "
+                "(start `tokenring agent`)",
+                kind="other",
+            )
+    return service.encode("utf-8") + b"\0" + user.encode("utf-8") + b"\0"
+
+
 def get(service, user, options):
-    code, stdout = run(["get", service, user], options)
+    code, stdout = run(["get", "--names-from-stdin"], options, stdin_bytes=_names(service, user))
     if code == EXIT_NO_SUCH_ENTRY:
         return None
     text = stdout.decode("utf-8")
@@ -161,17 +178,13 @@ def get(service, user, options):
 
 
 def set(service, user, password, options):
-    if "\n" in password or "\r" in password:
-        raise TokenRingError(
-            "TokenRing: a password with a line break can only be stored through the agent "
-            "(start `tokenring agent`)",
-            kind="other",
-        )
-    run(["set", service, user], options, stdin_text=password + "\n")
+    # After the names, the password exactly as it is (every line of it).
+    stdin = _names(service, user) + password.encode("utf-8")
+    run(["set", "--names-from-stdin"], options, stdin_bytes=stdin)
 
 
 def delete(service, user, options):
-    code, _ = run(["delete", service, user], options)
+    code, _ = run(["delete", "--names-from-stdin"], options, stdin_bytes=_names(service, user))
     return code == 0
 
 
