@@ -83,10 +83,24 @@ impl Equivalent<Name> for NameRef<'_> {
     }
 }
 
-/// The entries of a vault, in file order.
+/// The entries of a vault, in file order. Their names and salts are
+/// overwritten in place when the entries are dropped (a locked or
+/// re-read vault forgets them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entries {
     map: IndexMap<Name, StoredEntry>,
+}
+
+impl Drop for Entries {
+    fn drop(&mut self) {
+        use indexmap::map::MutableKeys;
+        use zeroize::Zeroize;
+        for ((service, user), entry) in self.map.iter_mut2() {
+            service.zeroize();
+            user.zeroize();
+            entry.key.salt.zeroize();
+        }
+    }
 }
 
 impl Entries {

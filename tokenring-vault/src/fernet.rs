@@ -26,7 +26,7 @@ use rand_core::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tokenring_core::{Secret32, SecretBytes};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The version byte of every Fernet token.
 pub const VERSION: u8 = 0x80;
@@ -47,25 +47,38 @@ type HmacSha256 = Hmac<Sha256>;
 #[error("did not decrypt")]
 pub struct FernetError;
 
-/// A Fernet key: 16 bytes that sign, 16 bytes that encrypt. Zeroized on drop.
+/// A Fernet key: 16 bytes that sign, 16 bytes that encrypt. Zeroized on
+/// drop. The bytes live on the heap, so that moving a key (returning it,
+/// storing it) copies a pointer, never the key: a moved-from stack slot is
+/// not wiped.
 pub struct FernetKey {
-    signing: Zeroizing<[u8; 16]>,
-    encryption: Zeroizing<[u8; 16]>,
+    bytes: Box<KeyBytes>,
+}
+
+struct KeyBytes {
+    signing: [u8; 16],
+    encryption: [u8; 16],
+}
+
+impl Drop for FernetKey {
+    fn drop(&mut self) {
+        self.bytes.signing.zeroize();
+        self.bytes.encryption.zeroize();
+    }
 }
 
 impl FernetKey {
     /// Uses 32 raw bytes as a key (the first 16 sign, the last 16 encrypt),
     /// as the original does with an hmac-secret output.
     pub fn from_secret(secret: &Secret32) -> Self {
-        let bytes = secret.expose_secret();
-        let mut signing = Zeroizing::new([0u8; 16]);
-        let mut encryption = Zeroizing::new([0u8; 16]);
-        signing.copy_from_slice(&bytes[..16]);
-        encryption.copy_from_slice(&bytes[16..]);
-        FernetKey {
-            signing,
-            encryption,
-        }
+        let secret = secret.expose_secret();
+        let mut bytes = Box::new(KeyBytes {
+            signing: [0u8; 16],
+            encryption: [0u8; 16],
+        });
+        bytes.signing.copy_from_slice(&secret[..16]);
+        bytes.encryption.copy_from_slice(&secret[16..]);
+        FernetKey { bytes }
     }
 
     /// Parses a key in the spec's text form (32 bytes, base64url with padding).
@@ -108,7 +121,7 @@ impl FernetKey {
         header[9..].copy_from_slice(&iv);
         let (head, body) = buf.split_at_mut(HEADER_LEN);
         head.copy_from_slice(&header);
-        let encryptor = Aes128CbcEnc::new(self.encryption.as_ref().into(), (&iv).into());
+        let encryptor = Aes128CbcEnc::new((&self.bytes.encryption).into(), (&iv).into());
         // The buffer has exactly the room PKCS#7 needs, so this cannot fail;
         // should it ever, the token is left unusable rather than panicking.
         if encryptor
@@ -123,7 +136,7 @@ impl FernetKey {
     }
 
     fn mac(&self) -> HmacSha256 {
-        match <HmacSha256 as Mac>::new_from_slice(self.signing.as_ref()) {
+        match <HmacSha256 as Mac>::new_from_slice(&self.bytes.signing) {
             Ok(mac) => mac,
             Err(_) => unreachable_mac(),
         }
@@ -202,7 +215,7 @@ impl FernetKey {
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&token[9..HEADER_LEN]);
         let body = token.get_mut(HEADER_LEN..end).ok_or(FernetError)?;
-        let decryptor = Aes128CbcDec::new(self.encryption.as_ref().into(), (&iv).into());
+        let decryptor = Aes128CbcDec::new((&self.bytes.encryption).into(), (&iv).into());
         let plain_len = decryptor
             .decrypt_padded_mut::<Pkcs7>(body)
             .map_err(|_| FernetError)?
@@ -255,21 +268,31 @@ impl StreamMac {
 }
 
 impl FernetKey {
-    /// Starts a token written in pieces (for plaintexts too large to copy):
-    /// its header, the encryptor for the body, and the MAC over it all.
-    pub(crate) fn stream(
-        &self,
-        iv: [u8; 16],
-        timestamp: u64,
-    ) -> ([u8; HEADER_LEN], StreamEncryptor, StreamMac) {
+    /// The header of a token written in pieces (for plaintexts too large
+    /// to copy); [`FernetKey::stream_encryptor`] and
+    /// [`FernetKey::stream_mac`] then write and sign its body. Each is made
+    /// where it is used (on the thread that uses it), so that no copy of
+    /// the key schedule travels in a thread's closure.
+    pub(crate) fn stream_header(iv: [u8; 16], timestamp: u64) -> [u8; HEADER_LEN] {
         let mut header = [0u8; HEADER_LEN];
         header[0] = VERSION;
         header[1..9].copy_from_slice(&timestamp.to_be_bytes());
         header[9..].copy_from_slice(&iv);
-        let cbc = Aes128CbcEnc::new(self.encryption.as_ref().into(), (&iv).into());
+        header
+    }
+
+    /// The encryptor of a token's body, for [`FernetKey::stream_header`]'s `iv`.
+    pub(crate) fn stream_encryptor(&self, iv: [u8; 16]) -> StreamEncryptor {
+        StreamEncryptor {
+            cbc: Aes128CbcEnc::new((&self.bytes.encryption).into(), (&iv).into()),
+        }
+    }
+
+    /// The MAC of a token, fed its header already.
+    pub(crate) fn stream_mac(&self, header: &[u8; HEADER_LEN]) -> StreamMac {
         let mut mac = self.mac();
-        mac.update(&header);
-        (header, StreamEncryptor { cbc }, StreamMac { mac })
+        mac.update(header);
+        StreamMac { mac }
     }
 }
 
@@ -309,6 +332,20 @@ mod tests {
 
     fn key() -> FernetKey {
         FernetKey::from_secret(&Secret32::new([7u8; 32]))
+    }
+
+    #[test]
+    fn a_key_moves_without_copying_its_bytes() {
+        // A move copies the value's inline bytes and leaves the old ones
+        // where they were; a key is only a pointer to its bytes.
+        assert_eq!(
+            std::mem::size_of::<FernetKey>(),
+            std::mem::size_of::<usize>()
+        );
+        let k = key();
+        let at = std::ptr::from_ref(&*k.bytes);
+        let moved = std::hint::black_box(k);
+        assert!(std::ptr::eq(at, &*moved.bytes));
     }
 
     #[test]

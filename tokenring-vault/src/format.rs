@@ -340,14 +340,19 @@ pub(crate) fn write_sealed_file(
     entries: &Entries,
 ) -> std::io::Result<()> {
     use std::sync::mpsc::sync_channel;
-    let (token_header, mut encryptor, mut mac) = key.stream(iv, timestamp);
+    let token_header = FernetKey::stream_header(iv, timestamp);
     let (to_writer, from_producer) = sync_channel::<Arc<Vec<u8>>>(8);
     let (to_mac, mac_input) = sync_channel::<Arc<Vec<u8>>>(8);
     std::thread::scope(|scope| {
+        // The threads get the key by reference and build their own cipher
+        // and MAC states: a state moved into a thread's closure would stay
+        // behind, unwiped, in the closure's freed box.
         std::thread::Builder::new()
             .name("vault-encrypt".into())
             .spawn_scoped(scope, move || {
-                let mut buf = Vec::with_capacity(PIECE + 4096);
+                let mut encryptor = key.stream_encryptor(iv);
+                // Plaintext (names, salts): wiped when dropped.
+                let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(PIECE + 4096));
                 let send = |buf: &mut Vec<u8>, encryptor: &mut fernet::StreamEncryptor| {
                     let aligned = buf.len() / 16 * 16;
                     let mut piece = buf[..aligned].to_vec();
@@ -368,6 +373,7 @@ pub(crate) fn write_sealed_file(
         let tag = std::thread::Builder::new()
             .name("vault-mac".into())
             .spawn_scoped(scope, move || {
+                let mut mac = key.stream_mac(&token_header);
                 for piece in mac_input {
                     mac.update(&piece);
                 }
