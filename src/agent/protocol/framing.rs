@@ -3,12 +3,12 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use serde::Serialize;
+use zeroize::{Zeroize, Zeroizing};
 
 use std::borrow::Cow;
 
-use super::{ErrorKind, NameRef, WireError, HEADER_LEN, MAX_FRAME_LEN, PROTOCOL_VERSION};
+use super::{Decode, ErrorKind, NameRef, WireError, HEADER_LEN, MAX_FRAME_LEN, PROTOCOL_VERSION};
 use crate::Error;
 
 /// Why a frame could not be read.
@@ -59,12 +59,14 @@ impl FrameError {
 }
 
 /// Encodes a message into one frame. The buffer is zeroized on drop (it
-/// may hold a password or a PIN).
+/// may hold a password or a PIN), and grows without leaving a copy behind
+/// (the old block is wiped before it is freed).
 pub fn encode<M: Serialize>(message: &M) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut frame = Zeroizing::new(Vec::with_capacity(256));
-    frame.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
-    serde_json::to_writer(&mut *frame, message)
+    let mut frame = WipingWriter(Zeroizing::new(Vec::with_capacity(256)));
+    frame.0.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
+    serde_json::to_writer(&mut frame, message)
         .map_err(|e| Error::Agent(format!("could not encode a message: {e}")))?;
+    let mut frame = frame.0;
     let len = frame.len() - 4;
     if len > MAX_FRAME_LEN {
         return Err(Error::Agent(format!(
@@ -152,6 +154,43 @@ fn finish_frame(mut frame: Zeroizing<Vec<u8>>, end: &[u8]) -> Result<Zeroizing<V
     Ok(frame)
 }
 
+/// Appends `bytes` to a buffer that may hold a secret. A `Vec` that grows
+/// moves to a larger block and frees the old one as it is, with the secret
+/// still in it; this moves the content itself and wipes the old block
+/// first (through [`Zeroizing`]'s drop).
+pub(crate) fn extend_wiping(buffer: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    let needed = buffer.len().saturating_add(bytes.len());
+    if needed > buffer.capacity() {
+        reserve_wiping(buffer, needed.max(buffer.capacity().saturating_mul(2)));
+    }
+    buffer.extend_from_slice(bytes);
+}
+
+/// Makes room for `capacity` bytes in all, as [`extend_wiping`] does.
+pub(crate) fn reserve_wiping(buffer: &mut Zeroizing<Vec<u8>>, capacity: usize) {
+    if capacity <= buffer.capacity() {
+        return;
+    }
+    let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
+    larger.extend_from_slice(buffer);
+    // The old buffer is zeroized (its whole capacity) as it drops here.
+    *buffer = larger;
+}
+
+/// A [`Write`] into a secret buffer that grows with [`extend_wiping`].
+struct WipingWriter(Zeroizing<Vec<u8>>);
+
+impl Write for WipingWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        extend_wiping(&mut self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes one message as a frame.
 pub fn write_message<M: Serialize>(out: &mut impl Write, message: &M) -> Result<(), Error> {
     let frame = encode(message)?;
@@ -160,9 +199,13 @@ pub fn write_message<M: Serialize>(out: &mut impl Write, message: &M) -> Result<
         .map_err(|e| Error::Agent(format!("could not write to the agent socket: {e}")))
 }
 
-/// Decodes a frame body (the JSON after the version byte).
-pub fn decode<'a, M: Deserialize<'a>>(body: &'a [u8]) -> Result<M, FrameError> {
-    serde_json::from_slice(body).map_err(|e| {
+/// Decodes a frame body (the JSON after the version byte) into a message.
+///
+/// Secrets (a `set`'s password, a PIN answer, a `password` reply) are read
+/// from the frame itself into zeroizing buffers, never through serde's or
+/// serde_json's own buffers, which would keep copies (see [`Decode`]).
+pub fn decode<'a, M: Decode<'a>>(body: &'a [u8]) -> Result<M, FrameError> {
+    M::decode_body(body).map_err(|e| {
         // serde_json's messages name the position and the expected shape;
         // a value appears only where it has the wrong type (a well-formed
         // password or PIN never does), and the reply goes only to the
@@ -223,8 +266,12 @@ impl FrameReader {
                     if self.started.is_none() {
                         self.started = Some(Instant::now());
                     }
-                    self.buffer
-                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    extend_wiping(&mut self.buffer, chunk.get(..n).unwrap_or_default());
+                    // Once the length is known (and allowed), room for the
+                    // whole frame at once.
+                    if let Some(len) = self.header().filter(|&l| l as usize <= MAX_FRAME_LEN) {
+                        reserve_wiping(&mut self.buffer, len as usize + 4);
+                    }
                 }
                 Err(e) if is_timeout(&e) => {
                     if let Some(start) = self.started {
@@ -278,9 +325,14 @@ impl FrameReader {
                 .unwrap_or_default()
                 .to_vec(),
         );
-        let rest = self.buffer.get(total..).unwrap_or_default().to_vec();
-        self.buffer.clear();
-        self.buffer.extend_from_slice(&rest);
+        // What follows the frame moves to the front, in place; the bytes
+        // behind it are wiped.
+        let rest = self.buffer.len() - total;
+        self.buffer.copy_within(total.., 0);
+        if let Some(stale) = self.buffer.get_mut(rest..) {
+            stale.zeroize();
+        }
+        self.buffer.truncate(rest);
         self.started = if self.buffer.is_empty() {
             None
         } else {

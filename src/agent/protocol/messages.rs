@@ -2,20 +2,29 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use tokenring_core::{KeepaliveStatus, Pin, PinPurpose};
 use zeroize::Zeroizing;
 
 use super::WireError;
 
 /// A secret string on the wire (a password or a PIN): zeroized on drop,
-/// never `Debug`, serialized as a plain JSON string.
+/// never `Debug`, serialized as a plain JSON string. It has no serde
+/// `Deserialize`: [`decode`](super::decode) reads secrets itself, so that
+/// no parser buffer keeps a copy.
 pub struct WireSecret(Zeroizing<String>);
 
 impl WireSecret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        WireSecret(Zeroizing::new(secret.into()))
+    /// Copies a secret into a zeroizing buffer of its exact size.
+    pub fn new(secret: &str) -> Self {
+        let mut copy = Zeroizing::new(String::with_capacity(secret.len()));
+        copy.push_str(secret);
+        WireSecret(copy)
+    }
+
+    /// Takes a secret already in a zeroizing buffer.
+    pub(super) fn from_zeroizing(secret: Zeroizing<String>) -> Self {
+        WireSecret(secret)
     }
 
     /// The secret. Every use is a place to review.
@@ -27,12 +36,6 @@ impl WireSecret {
 impl Serialize for WireSecret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for WireSecret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(WireSecret::new)
     }
 }
 
@@ -74,8 +77,8 @@ pub struct FrameType<'a> {
     pub kind: Cow<'a, str>,
 }
 
-/// What a client sends.
-#[derive(Serialize, Deserialize)]
+/// What a client sends (read with [`decode`](super::decode)).
+#[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// The password for (service, user): one tap (plus the unlock tap when
@@ -235,6 +238,10 @@ pub struct StatusReport {
 }
 
 /// What the agent sends: events during a request, then one final reply.
+///
+/// Read it with [`decode`](super::decode): serde's `Deserialize` alone
+/// refuses `password` replies, whose secret only `decode` reads without
+/// leaving copies behind.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentMessage {
@@ -269,6 +276,7 @@ pub enum AgentMessage {
     /// Reply to `set` and `lock`.
     Done,
     /// Reply to `get`: the password, or `null` when there is no such entry.
+    #[serde(skip_deserializing)]
     Password {
         /// The password.
         password: Option<WireSecret>,
@@ -337,8 +345,8 @@ mod tests {
         );
         let json = serde_json::to_string(&AgentMessage::Password { password: None }).unwrap();
         assert_eq!(json, r#"{"type":"password","password":null}"#);
-        let msg: ClientMessage = serde_json::from_str(
-            r#"{"type":"set","service":"s","user":"u","password":"p","extra":1}"#,
+        let msg: ClientMessage = super::super::decode(
+            br#"{"type":"set","service":"s","user":"u","password":"p","extra":1}"#,
         )
         .unwrap();
         assert!(

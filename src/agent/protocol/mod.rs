@@ -37,6 +37,7 @@
 //! Any request may instead end with `error` ([`WireError`]: `kind`,
 //! `message`, and details). Unknown fields are ignored, for later versions.
 
+mod decoding;
 mod errors;
 mod framing;
 mod messages;
@@ -45,6 +46,8 @@ mod messages;
 // the fuzz targets: not part of the library API (a Rust program talks to the
 // agent through `AgentClient`; programs in other languages follow the
 // documentation above).
+#[doc(hidden)]
+pub use decoding::Decode;
 #[doc(hidden)]
 pub use errors::{ErrorKind, WireError};
 #[doc(hidden)]
