@@ -10,9 +10,14 @@ use super::{armed, scan_chunk, MAX_PATTERN_LEN, SCANNED};
 /// The system allocator, plus a look into every block freed or moved while
 /// patterns are armed (see the crate documentation).
 ///
-/// ```ignore
+/// ```
 /// #[global_allocator]
 /// static ALLOCATOR: tokenring_memcheck::Tracking = tokenring_memcheck::Tracking;
+///
+/// tokenring_memcheck::arm(&[b"a marker secret"]).unwrap();
+/// let copy = b".. a marker secret ..".to_vec();
+/// drop(std::hint::black_box(copy));
+/// assert_eq!(tokenring_memcheck::disarm().hits, 1);
 /// ```
 pub struct Tracking;
 
