@@ -105,8 +105,11 @@ impl Simulator {
             }
             sub::GET_PIN_TOKEN => {
                 let p = protocol.ok_or(Status::MissingParameter)?;
-                // §6.5.5.7.1: permissions and rpId are not allowed here.
-                if params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some() {
+                // §6.5.5.7.1 steps 3-4: permissions and rpId are not allowed
+                // here (CTAP 2.0 knows neither key and ignores them).
+                if self.profile().permissions
+                    && (params.get(key::PERMISSIONS).is_some() || params.get(key::RP_ID).is_some())
+                {
                     return Err(Status::InvalidParameter);
                 }
                 // §6.5.5.7.1 step 14: the default permissions only without
@@ -125,6 +128,13 @@ impl Simulator {
                     Status::PinInvalid,
                 )?;
                 vec![(cbor::int(0x02), Value::Bytes(token))]
+            }
+            // Without pinUvAuthToken (CTAP 2.0, FIDO_2_1_PRE) these
+            // subcommands do not exist.
+            sub::GET_TOKEN_USING_PIN | sub::GET_TOKEN_USING_UV | sub::GET_UV_RETRIES
+                if !self.profile().permissions =>
+            {
+                return Err(self.profile().unknown_subcommand)
             }
             sub::GET_TOKEN_USING_PIN => {
                 let p = protocol.ok_or(Status::MissingParameter)?;
@@ -162,7 +172,7 @@ impl Simulator {
                 // The simulated built-in UV never fails, so it never loses retries.
                 vec![(cbor::int(0x05), cbor::int(i64::from(MAX_PIN_RETRIES)))]
             }
-            _ => return Err(Status::InvalidSubcommand),
+            _ => return Err(self.profile().unknown_subcommand),
         };
         if body.is_empty() {
             return Ok(Vec::new());
@@ -304,6 +314,10 @@ impl Simulator {
             return Err(forced_change);
         }
         self.token.reset(&mut self.rng);
+        let profile = self.profile();
+        // A CTAP 2.0 pinToken: 16 bytes on that firmware, good for any
+        // makeCredential and getAssertion until power-off.
+        self.token.set_kind(profile.token_len, !profile.permissions);
         self.token
             .begin_using(protocol, false, permissions, rp_id, self.clock.now());
         protocol.encrypt(&shared, self.token.value(), &mut self.rng)

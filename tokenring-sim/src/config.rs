@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokenring_core::Status;
 use zeroize::Zeroizing;
 
+use crate::personality::Personality;
+
 /// The AAGUID the simulator announces unless told otherwise
 /// ("tokenring-sim" in ASCII, padded with zeros).
 pub(crate) const DEFAULT_AAGUID: [u8; 16] = *b"tokenring-sim\0\0\0";
@@ -203,6 +205,15 @@ pub struct SimConfig {
     /// refuses them with UNAUTHORIZED_PERMISSION, getPinToken's token lacks
     /// them; §6.5.5.7.1, §6.5.5.7.2); built-in UV still grants them.
     pub no_mc_ga_permissions_with_client_pin: bool,
+    /// The real product to pretend to be (getInfo and behaviour). Its
+    /// recording fixes the AAGUID, the PIN/UV auth protocols, maxMsgSize,
+    /// built-in UV, makeCredUvNotRqd and alwaysUv as made, and what the
+    /// product lacks stays off (forcePINChange without authenticatorConfig,
+    /// noMcGaPermissionsWithClientPin without pinUvAuthToken):
+    /// [`SimConfig::personality`] sets them, and [`crate::Simulator::new`]
+    /// and [`crate::Simulator::create`] take them from the personality
+    /// whatever this configuration says.
+    pub personality: Personality,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -225,6 +236,7 @@ impl std::fmt::Debug for SimConfig {
                 "no_mc_ga_permissions_with_client_pin",
                 &self.no_mc_ga_permissions_with_client_pin,
             )
+            .field("personality", &self.personality)
             .finish()
     }
 }
@@ -246,6 +258,7 @@ impl Default for SimConfig {
             bad_salt_auth_status: Status::PinAuthInvalid,
             force_pin_change: false,
             no_mc_ga_permissions_with_client_pin: false,
+            personality: Personality::TokenringSim,
         }
     }
 }
@@ -309,6 +322,50 @@ impl SimConfig {
         self.force_pin_change = on;
         self
     }
+    /// Pretends to be a real product ([`SimConfig::personality`]): sets
+    /// the personality and what its recording fixes.
+    pub fn personality(mut self, personality: Personality) -> Self {
+        self.personality = personality;
+        self.apply_personality();
+        self
+    }
+
+    /// Puts what the personality's recording fixes into this
+    /// configuration (nothing for [`Personality::TokenringSim`]).
+    pub(crate) fn apply_personality(&mut self) {
+        let p = self.personality;
+        if let Some(aaguid) = p.aaguid() {
+            self.aaguid = aaguid;
+        }
+        if let Some(list) = p.pin_uv_auth_protocols() {
+            self.pin_uv_auth_protocols = list;
+        }
+        if let Some(n) = p.max_msg_size() {
+            self.max_msg_size = n;
+        }
+        if let Some(uv) = p.built_in_uv() {
+            self.built_in_uv = uv;
+        }
+        if let Some(on) = p.make_cred_uv_not_rqd() {
+            self.make_cred_uv_not_rqd = on;
+        }
+        if let Some(on) = p.always_uv() {
+            self.always_uv = on;
+        }
+        if p != Personality::TokenringSim && self.bad_salt_auth_status == Status::PinAuthInvalid {
+            self.bad_salt_auth_status = p.bad_salt_auth_status();
+        }
+        // What the product lacks stays off: forcePINChange needs
+        // authenticatorConfig, noMcGaPermissionsWithClientPin tokens with
+        // permissions.
+        if !p.has_authenticator_config() {
+            self.force_pin_change = false;
+        }
+        if !p.profile().permissions {
+            self.no_mc_ga_permissions_with_client_pin = false;
+        }
+    }
+
     /// Sets noMcGaPermissionsWithClientPin
     /// ([`SimConfig::no_mc_ga_permissions_with_client_pin`]).
     pub fn no_mc_ga_permissions_with_client_pin(mut self, on: bool) -> Self {

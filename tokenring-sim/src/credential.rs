@@ -3,11 +3,17 @@
 //!
 //! A stateless credential id is `0x01 || nonce (12) || AES-256-GCM(wrapKey,
 //! nonce, flags || privateKey || CredRandom || CredRandomUv, aad =
-//! rpIdHash)`. The wrap key is derived from the token's master secret; the
-//! nonce is synthetic (an HMAC of the plaintext and RP ID hash under a
-//! second derived key), so a repeated seed can never reuse a nonce for a
-//! different plaintext. Any process with the same master secret serves the
-//! same credentials; an id presented for another RP ID fails to open.
+//! rpIdHash)` (126 bytes). The wrap key is derived from the token's master
+//! secret; the nonce is synthetic (an HMAC of the plaintext and RP ID hash
+//! under a second derived key), so a repeated seed can never reuse a nonce
+//! for a different plaintext. Any process with the same master secret
+//! serves the same credentials; an id presented for another RP ID fails to
+//! open.
+//!
+//! A personality whose product announces a smaller maxCredentialIdLength
+//! gets the short form, `0x02 || nonce (12) || AES-256-GCM(wrapKey, nonce,
+//! flags || privateKey, aad = rpIdHash)` (62 bytes), whose two CredRandoms
+//! are derived from the master secret, the nonce and the RP ID hash.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -19,6 +25,11 @@ use zeroize::Zeroizing;
 
 /// The version byte at the front of every stateless credential id.
 const CREDENTIAL_ID_VERSION: u8 = 0x01;
+/// The version byte of the short form.
+const SHORT_CREDENTIAL_ID_VERSION: u8 = 0x02;
+/// The length of a credential id in the long form.
+pub(crate) const LONG_CREDENTIAL_ID_LEN: usize = 1 + 12 + PLAINTEXT_LEN + 16;
+const SHORT_PLAINTEXT_LEN: usize = 1 + 32;
 /// Plaintext flag: the credential was made with `hmac-secret: true`.
 const FLAG_HMAC_SECRET: u8 = 0x01;
 const PLAINTEXT_LEN: usize = 1 + 32 + 32 + 32;
@@ -138,10 +149,79 @@ impl WrapKeys {
         Some(id)
     }
 
+    /// Wraps a fresh private key into a credential id of the short form.
+    pub(crate) fn wrap_short(
+        &self,
+        rp_id_hash: &[u8; 32],
+        private_key: &SecretKey,
+        hmac_secret: bool,
+    ) -> Option<Vec<u8>> {
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(SHORT_PLAINTEXT_LEN));
+        plaintext.push(if hmac_secret { FLAG_HMAC_SECRET } else { 0 });
+        plaintext.extend_from_slice(&private_key.to_bytes());
+        let nonce_key = self.derive(b"short credential nonce", &[]);
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(nonce_key.as_slice()).ok()?;
+        mac.update(rp_id_hash);
+        mac.update(&plaintext);
+        let tag = mac.finalize().into_bytes();
+        let nonce_bytes = tag.get(..12)?;
+        let key = self.derive(b"credential wrap", &[]);
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(nonce_bytes),
+                Payload {
+                    msg: &plaintext,
+                    aad: rp_id_hash,
+                },
+            )
+            .ok()?;
+        let mut id = vec![SHORT_CREDENTIAL_ID_VERSION];
+        id.extend_from_slice(nonce_bytes);
+        id.extend_from_slice(&ct);
+        Some(id)
+    }
+
+    /// Opens a short-form credential id.
+    fn unwrap_short(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
+        let rest = id.get(1..)?;
+        let (nonce, ct) = rest.split_at_checked(12)?;
+        let key = self.derive(b"credential wrap", &[]);
+        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
+        let plaintext = Zeroizing::new(
+            cipher
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: rp_id_hash,
+                    },
+                )
+                .ok()?,
+        );
+        if plaintext.len() != SHORT_PLAINTEXT_LEN {
+            return None;
+        }
+        let flags = *plaintext.first()?;
+        let signing_key = SigningKey::from_slice(plaintext.get(1..33)?).ok()?;
+        let mut context = nonce.to_vec();
+        context.extend_from_slice(rp_id_hash);
+        Some(Credential {
+            id: id.to_vec(),
+            signing_key,
+            cred_random: self.derive(b"short credential cred random", &context),
+            cred_random_uv: self.derive(b"short credential cred random uv", &context),
+            hmac_secret: flags & FLAG_HMAC_SECRET != 0,
+        })
+    }
+
     /// Opens a stateless credential id for this RP ID hash; `None` when it
     /// is not ours (or not for this RP).
     pub(crate) fn unwrap(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
         let (version, rest) = id.split_first()?;
+        if *version == SHORT_CREDENTIAL_ID_VERSION {
+            return self.unwrap_short(rp_id_hash, id);
+        }
         if *version != CREDENTIAL_ID_VERSION {
             return None;
         }

@@ -66,7 +66,7 @@ impl Simulator {
         let up = options.up.unwrap_or(true);
         let mut uv_option = auth.is_none() && options.uv == Some(true);
         if uv_option && !self.state.built_in_uv {
-            return Err(Status::InvalidOption);
+            return Err(self.profile().uv_without_built_in_uv);
         }
 
         // Step 5: alwaysUv (only when up is requested).
@@ -181,7 +181,11 @@ impl Simulator {
         // value of 1 is not supported by the authenticator, then return
         // CTAP2_ERR_PIN_AUTH_INVALID"; absent means one otherwise. A value
         // the token does not support is an invalid parameter.
-        let protocol = match input.get(hmac_key::PROTOCOL) {
+        // CTAP 2.0 knows keys 1-3 only: key 4 is ignored there.
+        let protocol_key = input
+            .get(hmac_key::PROTOCOL)
+            .filter(|_| self.profile().hmac_secret_protocol_key);
+        let protocol = match protocol_key {
             Some(v) => self
                 .supported_protocol(cbor::integer(v)?)
                 .ok_or(Status::InvalidParameter)?,
@@ -201,11 +205,11 @@ impl Simulator {
                 Status::try_from(self.state.bad_salt_auth_status).unwrap_or(Status::PinAuthInvalid)
             );
         }
-        let salts = protocol
-            .decrypt(&shared, salt_enc)
-            .ok_or(Status::InvalidParameter)?;
+        // (CTAP 2.0 firmware answered INVALID_LENGTH.)
+        let bad_length = self.profile().bad_salt_length;
+        let salts = protocol.decrypt(&shared, salt_enc).ok_or(bad_length)?;
         if salts.len() != 32 && salts.len() != 64 {
-            return Err(Status::InvalidParameter);
+            return Err(bad_length);
         }
         let cred_random = if uv {
             &credential.cred_random_uv

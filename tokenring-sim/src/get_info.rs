@@ -6,6 +6,7 @@ use tokenring_core::Status;
 
 use crate::authenticator_config::make_cred_uv_not_rqd;
 use crate::cbor;
+use crate::personality::LiveState;
 use crate::Simulator;
 
 /// getInfo maxCredentialIdLength (0x08): stateless ids are 126 bytes.
@@ -18,6 +19,18 @@ impl Simulator {
     /// The getInfo response, keys in canonical order.
     pub(crate) fn get_info(&self) -> Result<Vec<u8>, Status> {
         let s = &self.state;
+        let live = LiveState {
+            pin_set: s.pin_hash.is_some(),
+            always_uv: s.always_uv,
+            make_cred_uv_not_rqd: s.make_cred_uv_not_rqd,
+            built_in_uv: s.built_in_uv,
+            no_mc_ga_permissions_with_client_pin: s.no_mc_ga_permissions_with_client_pin,
+            force_pin_change: s.force_pin_change,
+            min_pin_length: s.min_pin_length,
+        };
+        if let Some(info) = s.personality.get_info(&live) {
+            return cbor::encode(&info);
+        }
         // alwaysUv present and false means "supported, off": the toggle is
         // authenticatorConfig's toggleAlwaysUv (§6.4, §6.11.2), which
         // `authnrCfg` announces together with setMinPINLength.

@@ -38,6 +38,7 @@ pub use discovery::SimSource;
 pub use error::SimError;
 pub use faults::Fault;
 pub use hid::{SimHidConnection, SimHidDevice, SimHidGone, SimHidOptions};
+pub use personality::{Personality, UnknownPersonality};
 pub use simulator::Simulator;
 pub use socket::{SimServerStats, SimSocketServer, SimSocketTransport, MAX_REQUEST_LEN};
 pub use state::SimState;

@@ -97,7 +97,7 @@ impl Simulator {
         }
         let mut uv_option = auth.is_none() && options.uv == Some(true);
         if uv_option && !self.state.built_in_uv {
-            return Err(Status::InvalidOption);
+            return Err(self.profile().uv_without_built_in_uv);
         }
 
         // Step 7: enterprise attestation is not supported.
@@ -172,15 +172,21 @@ impl Simulator {
         let mut cred_random_uv = Zeroizing::new([0u8; 32]);
         self.rng.fill_bytes(cred_random.as_mut_slice());
         self.rng.fill_bytes(cred_random_uv.as_mut_slice());
-        let credential_id = keys
-            .wrap(
+        // The id must fit the maxCredentialIdLength getInfo announces.
+        let credential_id = if self.profile().max_credential_id_length
+            < crate::credential::LONG_CREDENTIAL_ID_LEN
+        {
+            keys.wrap_short(&rp_hash, &private_key, hmac_secret_requested)
+        } else {
+            keys.wrap(
                 &rp_hash,
                 &private_key,
                 &cred_random,
                 &cred_random_uv,
                 hmac_secret_requested,
             )
-            .ok_or(Status::Other)?;
+        }
+        .ok_or(Status::Other)?;
         let credential_id_len = u16::try_from(credential_id.len()).map_err(|_| Status::Other)?;
         let sign_count = self.next_sign_count()?;
 

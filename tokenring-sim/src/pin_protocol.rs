@@ -87,9 +87,14 @@ impl PinProtocol {
     }
 
     fn hmac_key(self, key: &[u8]) -> Option<&[u8]> {
-        // For protocol two a 64-byte shared secret uses its first half; a
-        // 32-byte pinUvAuthToken is used whole (§6.5.7 authenticate).
-        key.get(..32)
+        match self {
+            // §6.5.6: the whole key (the 32-byte shared secret, or a
+            // pinToken of 16 or 32 bytes).
+            PinProtocol::One => (!key.is_empty()).then_some(key),
+            // §6.5.7: a 64-byte shared secret uses its first half; a
+            // 32-byte pinUvAuthToken is used whole.
+            PinProtocol::Two => key.get(..32),
+        }
     }
 
     /// `encrypt(key, demPlaintext)`: AES-256-CBC, zero IV (one) or a random

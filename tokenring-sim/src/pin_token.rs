@@ -30,6 +30,12 @@ pub(crate) const MAX_USAGE_TIME_PERIOD: Duration = Duration::from_secs(600);
 /// handed out under is remembered and required for its use).
 pub(crate) struct PinUvAuthToken {
     value: Zeroizing<[u8; 32]>,
+    /// How many bytes of `value` the token is: 32, or 16 (CTAP 2.0).
+    len: usize,
+    /// A CTAP 2.0 pinToken (from a personality without pinUvAuthToken):
+    /// no usage timer, no RP ID binding, not spent by use; it lasts until
+    /// power-off, a PIN change or a new token.
+    pub(crate) lasting: bool,
     pub(crate) protocol: Option<PinProtocol>,
     pub(crate) in_use: bool,
     pub(crate) permissions: u8,
@@ -46,6 +52,8 @@ impl PinUvAuthToken {
         rng.fill_bytes(value.as_mut_slice());
         PinUvAuthToken {
             value,
+            len: 32,
+            lasting: false,
             protocol: None,
             in_use: false,
             permissions: 0,
@@ -63,8 +71,15 @@ impl PinUvAuthToken {
     }
 
     /// The token bytes (to encrypt for the platform).
-    pub(crate) fn value(&self) -> &[u8; 32] {
-        &self.value
+    pub(crate) fn value(&self) -> &[u8] {
+        self.value.get(..self.len).unwrap_or(self.value.as_slice())
+    }
+
+    /// Sets the token's length (16 or 32 bytes) and whether it is a
+    /// lasting CTAP 2.0 pinToken, before it is handed out.
+    pub(crate) fn set_kind(&mut self, len: usize, lasting: bool) {
+        self.len = len.clamp(16, 32);
+        self.lasting = lasting;
     }
 
     /// beginUsingPinUvAuthToken(userIsPresent).
@@ -99,7 +114,7 @@ impl PinUvAuthToken {
 
     /// The usage timer (§6.5.5.7 pinUvAuthTokenUsageTimer observer).
     pub(crate) fn check_timers(&mut self, now: Duration) {
-        if !self.in_use {
+        if !self.in_use || self.lasting {
             return;
         }
         let elapsed = now.saturating_sub(self.started);
@@ -117,7 +132,7 @@ impl PinUvAuthToken {
     pub(crate) fn verify(&self, protocol: PinProtocol, message: &[u8], param: &[u8]) -> bool {
         self.in_use
             && self.protocol == Some(protocol)
-            && protocol.verify(self.value.as_slice(), message, param)
+            && protocol.verify(self.value(), message, param)
     }
 
     /// Marks the token used (starts its rolling usage period).
@@ -138,7 +153,7 @@ impl PinUvAuthToken {
     /// clearUserPresentFlag(), clearUserVerifiedFlag() and
     /// clearPinUvAuthTokenPermissionsExceptLbw().
     pub(crate) fn clear_after_presence(&mut self) {
-        if self.in_use {
+        if self.in_use && !self.lasting {
             self.user_present = false;
             self.user_verified = false;
             self.permissions &= PERMISSION_LBW;

@@ -98,7 +98,7 @@ impl Simulator {
                 }
             })?;
             return Err(if self.state.pin_hash.is_some() {
-                Status::PinInvalid
+                self.profile().zero_length_auth_with_pin
             } else {
                 Status::PinNotSet
             });
@@ -133,10 +133,13 @@ impl Simulator {
         if self.token.permissions & permission == 0 {
             return Err(Status::PinAuthInvalid);
         }
-        match &self.token.rp_id {
-            Some(bound) if bound != rp_id => return Err(Status::PinAuthInvalid),
-            Some(_) => {}
-            None => self.token.rp_id = Some(rp_id.to_string()),
+        // A CTAP 2.0 pinToken is bound to no RP ID.
+        if !self.token.lasting {
+            match &self.token.rp_id {
+                Some(bound) if bound != rp_id => return Err(Status::PinAuthInvalid),
+                Some(_) => {}
+                None => self.token.rp_id = Some(rp_id.to_string()),
+            }
         }
         self.token.mark_used();
         Ok(())

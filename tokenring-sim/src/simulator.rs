@@ -14,7 +14,7 @@ use crate::authenticator_config::AUTHENTICATOR_CONFIG;
 use crate::clock::Clock;
 use crate::config::{PresenceAnswer, PresencePolicy, KEEPALIVE_INTERVAL, USER_PRESENCE_TIMEOUT};
 use crate::credential::{Credential, ProvisionedCredential, WrapKeys};
-use crate::personality::Profile;
+use crate::personality::{Personality, Profile};
 use crate::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::pin_token::PinUvAuthToken;
 use crate::state::{SimState, DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, STATE_VERSION};
@@ -39,7 +39,8 @@ pub struct Simulator {
 
 impl Simulator {
     /// A fresh authenticator (keys from `config.seed`), kept in memory.
-    pub fn new(config: SimConfig) -> Simulator {
+    pub fn new(mut config: SimConfig) -> Simulator {
+        config.apply_personality();
         let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
         let mut master_secret = [0u8; 32];
         rng.fill_bytes(&mut master_secret);
@@ -72,6 +73,7 @@ impl Simulator {
             bad_salt_auth_status: config.bad_salt_auth_status.into(),
             force_pin_change: config.force_pin_change,
             no_mc_ga_permissions_with_client_pin: config.no_mc_ga_permissions_with_client_pin,
+            personality: config.personality,
         };
         master_secret.fill(0);
         Self::from_state(state, None, rng, config.presence, config.clock)
@@ -369,7 +371,12 @@ impl Simulator {
 
     /// How this simulator behaves where authenticators differ.
     pub(crate) fn profile(&self) -> Profile {
-        Profile::CTAP_2_1
+        self.state.personality.profile()
+    }
+
+    /// The personality (the real product the simulator pretends to be).
+    pub fn personality(&self) -> Personality {
+        self.state.personality
     }
 
     /// maxMsgSize as announced in getInfo.
@@ -480,12 +487,10 @@ impl Simulator {
     /// state file when there is one.
     pub fn provision(&mut self, credential: ProvisionedCredential) -> Result<(), SimError> {
         // getInfo announces maxCredentialIdLength; clients drop longer ids.
-        if credential.credential_id.is_empty()
-            || credential.credential_id.len() > crate::get_info::MAX_CREDENTIAL_ID_LENGTH
-        {
+        let max = self.profile().max_credential_id_length;
+        if credential.credential_id.is_empty() || credential.credential_id.len() > max {
             return Err(SimError::InvalidConfig(format!(
-                "credential id must be 1 to {} bytes",
-                crate::get_info::MAX_CREDENTIAL_ID_LENGTH
+                "credential id must be 1 to {max} bytes"
             )));
         }
         self.state.credentials.retain(|c| {

@@ -14,6 +14,7 @@ use zeroize::Zeroize;
 
 use crate::config::AttestationMode;
 use crate::credential::ProvisionedCredential;
+use crate::personality::Personality;
 use crate::SimError;
 
 /// The state file format version.
@@ -107,6 +108,14 @@ pub struct SimState {
     /// [`crate::SimConfig::no_mc_ga_permissions_with_client_pin`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_mc_ga_permissions_with_client_pin: bool,
+    /// The real product the simulator pretends to be (getInfo and
+    /// behaviour; see [`Personality`]).
+    #[serde(default, skip_serializing_if = "is_default_personality")]
+    pub personality: Personality,
+}
+
+fn is_default_personality(p: &Personality) -> bool {
+    *p == Personality::TokenringSim
 }
 
 fn default_bad_salt_auth_status() -> u8 {
@@ -181,6 +190,44 @@ impl SimState {
         }
         if !(DEFAULT_MIN_PIN_LENGTH..=63).contains(&self.min_pin_length) {
             return Err("min_pin_length must be 4 to 63".into());
+        }
+        self.agrees_with_personality()
+    }
+
+    /// What a personality fixes must be as its recording says, and what
+    /// its product lacks must be off.
+    fn agrees_with_personality(&self) -> Result<(), String> {
+        let p = self.personality;
+        let name = p.name();
+        let mismatch = |what: &str| Err(format!("{what} contradicts the personality {name}"));
+        if p.aaguid().is_some_and(|a| a != self.aaguid) {
+            return mismatch("aaguid");
+        }
+        if p.pin_uv_auth_protocols()
+            .is_some_and(|list| list != self.pin_uv_auth_protocols)
+        {
+            return mismatch("pin_uv_auth_protocols");
+        }
+        if p.max_msg_size().is_some_and(|n| n != self.max_msg_size) {
+            return mismatch("max_msg_size");
+        }
+        if p.built_in_uv().is_some_and(|uv| uv != self.built_in_uv) {
+            return mismatch("built_in_uv");
+        }
+        if p.make_cred_uv_not_rqd()
+            .is_some_and(|on| on != self.make_cred_uv_not_rqd)
+        {
+            return mismatch("make_cred_uv_not_rqd");
+        }
+        if !p.has_authenticator_config()
+            && (self.always_uv
+                || self.force_pin_change
+                || self.min_pin_length != DEFAULT_MIN_PIN_LENGTH)
+        {
+            return mismatch("always_uv, force_pin_change or min_pin_length");
+        }
+        if !p.profile().permissions && self.no_mc_ga_permissions_with_client_pin {
+            return mismatch("no_mc_ga_permissions_with_client_pin");
         }
         Ok(())
     }

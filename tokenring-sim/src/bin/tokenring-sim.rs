@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tokenring_sim::{
-    AttestationMode, NoContext, PresencePolicy, ProvisionedCredential, SimConfig, Simulator,
-    VpcdOptions,
+    AttestationMode, NoContext, Personality, PresencePolicy, ProvisionedCredential, SimConfig,
+    Simulator, VpcdOptions,
 };
 
 /// A software CTAP 2.1 authenticator for tests and demos (protects nothing).
@@ -49,6 +49,16 @@ enum Command {
         /// Attestation: "none" or "packed" (self attestation).
         #[arg(long, default_value = "none")]
         attestation: String,
+        /// Pretend to be a real product: its recorded getInfo and its
+        /// behaviour (tokenring-sim, security-key-ctap20,
+        /// yubikey5-fido21-pre, token2-fido21, yubikey-bio). The recording
+        /// fixes the protocols, built-in UV, alwaysUv and makeCredUvNotRqd.
+        #[arg(
+            long,
+            default_value = "tokenring-sim",
+            conflicts_with_all = ["protocols", "always_uv", "make_cred_uv_not_rqd", "built_in_uv"]
+        )]
+        personality: Personality,
     },
     /// Add a credential made elsewhere (e.g. a vault fixture) to a state file.
     Provision {
@@ -125,6 +135,7 @@ fn main() -> Result<()> {
             make_cred_uv_not_rqd,
             built_in_uv,
             attestation,
+            personality,
         } => {
             let mut config = SimConfig::with_seed(seed)
                 .protocols(&parse_protocols(&protocols)?)
@@ -135,13 +146,14 @@ fn main() -> Result<()> {
                     "none" => AttestationMode::None,
                     "packed" => AttestationMode::Packed,
                     other => bail!("unknown attestation {other:?} (none or packed)"),
-                });
+                })
+                .personality(personality);
             if let Some(pin) = pin {
                 config = config.pin(&pin);
             }
             Simulator::create(config, &statefile)?;
             eprintln!(
-                "tokenring-sim: created {} (a simulated authenticator: it protects nothing)",
+                "tokenring-sim: created {} as {personality} (a simulated authenticator: it protects nothing)",
                 statefile.display()
             );
         }

@@ -470,6 +470,67 @@ def scenario_config(binary, workdir):
     dev.close()
 
 
+def scenario_personalities(binary, workdir):
+    """Each personality (a real product's recorded getInfo and behaviour)
+    through python-fido2's Fido2Client: PIN for makeCredential, hmac-secret
+    without UV, the PIN token python-fido2 chooses."""
+    expected = {
+        "security-key-ctap20": ([1], 16),
+        "yubikey5-fido21-pre": ([1], 16),
+        "token2-fido21": ([2, 1], 32),
+        "yubikey-bio": ([2, 1], 32),
+    }
+    for name, (protocols, token_len) in expected.items():
+        state = os.path.join(workdir, name + ".json")
+        run(binary, "init", state, "--seed", "17", "--pin", "13579", "--personality", name)
+        dev = PipeDevice(binary, state)
+        ctap = Ctap2(dev)
+        info = ctap.info
+        check(info.pin_uv_protocols == protocols, f"{name}: pinUvAuthProtocols {protocols}")
+        check("U2F_V2" not in info.versions, f"{name}: no U2F_V2 (the simulator speaks no CTAP1)")
+        client_pin = ClientPin(ctap)
+        token = client_pin.get_pin_token(
+            "13579", ClientPin.PERMISSION.GET_ASSERTION, RP_ID
+        )
+        check(len(token) == token_len, f"{name}: a {token_len}-byte pinUvAuthToken")
+        ui = PinInteraction("13579")
+        client = Fido2Client(
+            dev,
+            "https://" + RP_ID,
+            user_interaction=ui,
+            extensions=[HmacSecretExtension(allow_hmac_secret=True)],
+        )
+        result = client.make_credential(
+            {
+                "rp": {"id": RP_ID, "name": "TokenRing"},
+                "user": {"id": USER["id"], "name": USER["name"]},
+                "challenge": os.urandom(32),
+                "pubKeyCredParams": KEY_PARAMS,
+                "extensions": {"hmacCreateSecret": True},
+            }
+        )
+        check(result.extension_results.get("hmacCreateSecret") is True, f"{name}: hmacCreateSecret")
+        cred = result.attestation_object.auth_data.credential_data
+        limit = info.max_cred_id_length or 128
+        check(len(cred.credential_id) <= limit, f"{name}: credential id within maxCredentialIdLength {limit}")
+        salt = os.urandom(32)
+        outputs = []
+        for _ in range(2):
+            res = client.get_assertion(
+                {
+                    "rpId": RP_ID,
+                    "challenge": os.urandom(32),
+                    "allowCredentials": [{"type": "public-key", "id": cred.credential_id}],
+                    "userVerification": "discouraged",
+                    "extensions": {"hmacGetSecret": {"salt1": salt}},
+                }
+            )
+            output1 = res.get_response(0).extension_results["hmacGetSecret"]["output1"]
+            outputs.append(output1 if isinstance(output1, bytes) else websafe_decode(output1))
+        check(outputs[0] == outputs[1] and len(outputs[0]) == 32, f"{name}: hmac-secret output stable")
+        dev.close()
+
+
 class PinInteraction(UserInteraction):
     """Answers every PIN request with one PIN (what the original's users type)."""
 
@@ -542,6 +603,7 @@ def main():
     scenario_provisioned(binary, workdir)
     scenario_presence(binary, workdir)
     scenario_config(binary, workdir)
+    scenario_personalities(binary, workdir)
     scenario_fido2_client(binary, workdir)
     print(f"all {CHECKS} checks passed")
 
