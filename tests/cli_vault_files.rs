@@ -308,6 +308,20 @@ fn sudo_with_home_kept_leaves_the_users_vault_theirs() {
         Env::run_with_input(command, input.as_bytes())
     };
     as_user(&["set", "s2", "u2"], "theirs\n").expect(0);
+
+    // A lock file root left behind (an older TokenRing under sudo): the
+    // user's write says whose file is in the way, and writes nothing.
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).expect("chown the lock file");
+    let before = std::fs::read(&env.vault).expect("vault");
+    let run = as_user(&["set", "s3", "u3"], "blocked\n").expect(11);
+    assert!(
+        run.stderr.contains("test.tokenvault.lock belongs to uid 0")
+            && run.stderr.contains("give the file to uid 65534"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&env.vault).expect("vault"), before);
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).expect("chown the lock file");
     assert_eq!(as_user(&["get", "s", "u"], "").expect(0).stdout, "secret\n");
     assert_eq!(
         as_user(&["get", "s2", "u2"], "").expect(0).stdout,

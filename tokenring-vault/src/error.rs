@@ -168,7 +168,9 @@ pub enum VaultError {
     },
     /// A write (or the lock every write takes) was asked of a vault that
     /// belongs to another user, or of a new vault in another user's
-    /// directory: typically `sudo tokenring …` with `HOME` kept. Writing it
+    /// directory, or the vault's lock file belongs to another user who
+    /// alone may open it: typically `sudo tokenring …` with `HOME` kept
+    /// (or what an older TokenRing left after one). Writing it
     /// would leave a vault and a lock file its owner cannot open; nothing
     /// was written.
     #[error("{path} belongs to uid {owner}, but this process runs as uid {user} (under sudo?); TokenRing writes only a vault of the user it runs as, and nothing was written: run it as uid {owner}, or give the file to uid {user}")]

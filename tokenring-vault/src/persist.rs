@@ -208,6 +208,16 @@ pub fn lock(vault: &Path, timeout: Duration) -> Result<VaultLock, VaultError> {
                     reason: LinkProblem::LockFile,
                 }
             }
+            // A lock file another user made (an older `sudo tokenring`):
+            // say whose it is rather than only "permission denied".
+            _ if e.kind() == io::ErrorKind::PermissionDenied => match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.uid() != effective_uid() => VaultError::NotOwner {
+                    path: path.clone(),
+                    owner: meta.uid(),
+                    user: effective_uid(),
+                },
+                _ => VaultError::io("open the lock file", &path, e),
+            },
             _ => VaultError::io("open the lock file", &path, e),
         })?;
     let start = Instant::now();
