@@ -1,7 +1,8 @@
 //! Fuzzes CTAPHID reassembly of device packets (CTAP 2.1 §11.2.4) and the
 //! whole HidTransport exchange against a device that sends the fuzz input.
 //! Nothing may panic or hang; every complete message must survive a
-//! fragment → reassemble round trip.
+//! fragment → reassemble round trip. The input is also read as a HID
+//! report descriptor (the report sizes a device declares).
 
 #![no_main]
 
@@ -13,7 +14,7 @@ use tokenring_core::{
     NoPrompt, Transport, TransportError, TransportErrorKind, TransportInfo, TransportKind,
 };
 use tokenring_hid::internal::ctaphid::{capability, command, fragment, ChannelId, InitResponse, REPORT_SIZE};
-use tokenring_hid::{HidReports, HidTimeouts, HidTransport, MAX_MESSAGE_SIZE};
+use tokenring_hid::{HidReports, HidTimeouts, HidTransport, ReportSizes, MAX_MESSAGE_SIZE};
 use tokenring_hid::internal::reassembly::{Progress, Reassembler};
 
 const CID: ChannelId = ChannelId(0x0102_0304);
@@ -95,6 +96,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = InitResponse::parse(data);
+    if let Ok(sizes) = ReportSizes::from_descriptor(data) {
+        assert!((8..=64).contains(&sizes.input()) && (8..=64).contains(&sizes.output()));
+    }
 
     // 2. A whole exchange against a device that answers with the input.
     let device = FuzzDevice {

@@ -16,13 +16,24 @@
 //! ```
 //!
 //! With 64-byte reports a message is at most 57 + 128 × 59 = 7609 bytes.
+//!
+//! Every FIDO token seen so far uses 64-byte reports, but the report size
+//! is the device's to choose in its HID report descriptor (§11.2.8);
+//! libfido2 and python-fido2 read it from there, and so do we
+//! ([`ReportSizes`]), taking 8 to 64 bytes as libfido2 does. A report here
+//! is always a 64-byte array: with a smaller report size only its first
+//! bytes are the report, the rest zeros.
 
 use std::fmt;
 
 use thiserror::Error;
 
-/// Size of one HID report: full-speed USB, the size every FIDO token uses.
+/// Size of one HID report: full-speed USB, the size every FIDO token uses,
+/// and the largest this crate takes (see [`ReportSizes`]).
 pub const REPORT_SIZE: usize = 64;
+/// The smallest report size taken: an initialization header and one byte
+/// (libfido2's `CTAP_MIN_REPORT_LEN`).
+pub const MIN_REPORT_SIZE: usize = 8;
 /// Header of an initialization packet: CID (4), CMD (1), BCNTH, BCNTL.
 pub const INIT_HEADER_SIZE: usize = 7;
 /// Header of a continuation packet: CID (4), SEQ (1).
@@ -43,6 +54,49 @@ pub const INIT_NONCE_SIZE: usize = 8;
 pub const INIT_RESPONSE_SIZE: usize = 17;
 /// The CTAPHID protocol version this crate speaks (§11.2.9.1.3).
 pub const PROTOCOL_VERSION: u8 = 2;
+
+/// The largest message `report_size`-byte reports can carry: one
+/// initialization packet and 128 continuation packets.
+pub fn max_message_size(report_size: usize) -> usize {
+    let size = report_size.clamp(MIN_REPORT_SIZE, REPORT_SIZE);
+    (size - INIT_HEADER_SIZE) + (MAX_SEQ as usize + 1) * (size - CONT_HEADER_SIZE)
+}
+
+/// The sizes of a device's input and output reports (what it sends and what
+/// it takes), each 8 to 64 bytes; 64 both unless its report descriptor
+/// says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReportSizes {
+    input: usize,
+    output: usize,
+}
+
+impl ReportSizes {
+    /// Sizes in bytes; `None` unless both are within 8..=64.
+    pub fn new(input: usize, output: usize) -> Option<ReportSizes> {
+        let ok = |n: usize| (MIN_REPORT_SIZE..=REPORT_SIZE).contains(&n);
+        (ok(input) && ok(output)).then_some(ReportSizes { input, output })
+    }
+
+    /// The size of the reports the device sends.
+    pub fn input(self) -> usize {
+        self.input
+    }
+
+    /// The size of the reports the device takes.
+    pub fn output(self) -> usize {
+        self.output
+    }
+}
+
+impl Default for ReportSizes {
+    fn default() -> Self {
+        ReportSizes {
+            input: REPORT_SIZE,
+            output: REPORT_SIZE,
+        }
+    }
+}
 
 /// CTAPHID commands (§11.2.9), without the [`TYPE_INIT`] bit.
 pub mod command {
@@ -166,8 +220,8 @@ pub enum Packet<'a> {
         command: u8,
         /// The total length of the message payload (BCNT).
         length: u16,
-        /// The 57 payload bytes of this packet (only the first
-        /// `min(length, 57)` belong to the message).
+        /// The payload bytes of this packet (57 in a 64-byte report; only
+        /// the first `min(length, 57)` belong to the message).
         data: &'a [u8],
     },
     /// A continuation packet.
@@ -176,7 +230,7 @@ pub enum Packet<'a> {
         channel: ChannelId,
         /// The sequence number (0..=0x7F).
         seq: u8,
-        /// The 59 payload bytes of this packet.
+        /// The payload bytes of this packet (59 in a 64-byte report).
         data: &'a [u8],
     },
 }
@@ -185,19 +239,22 @@ pub enum Packet<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PacketError {
-    /// The report is not 64 bytes long.
-    #[error("a HID report of {0} bytes (CTAPHID reports are {REPORT_SIZE} bytes)")]
+    /// The report is shorter than 8 or longer than 64 bytes.
+    #[error(
+        "a HID report of {0} bytes (CTAPHID reports are {MIN_REPORT_SIZE} to {REPORT_SIZE} bytes)"
+    )]
     ReportSize(usize),
 }
 
 impl<'a> Packet<'a> {
-    /// Parses one 64-byte report. Fails only on a report of the wrong size;
-    /// the meaning of the fields is checked by the caller.
+    /// Parses one report of 8 to 64 bytes (the device's input report size).
+    /// Fails only on a report of the wrong size; the meaning of the fields
+    /// is checked by the caller.
     pub fn parse(report: &'a [u8]) -> Result<Packet<'a>, PacketError> {
         let [c0, c1, c2, c3, kind, rest @ ..] = report else {
             return Err(PacketError::ReportSize(report.len()));
         };
-        if report.len() != REPORT_SIZE {
+        if !(MIN_REPORT_SIZE..=REPORT_SIZE).contains(&report.len()) {
             return Err(PacketError::ReportSize(report.len()));
         }
         let channel = ChannelId::from_bytes([*c0, *c1, *c2, *c3]);
@@ -228,25 +285,40 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// A message too large to be framed in 64-byte reports.
+/// A message too large to be framed in the device's reports.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("a {0}-byte message is larger than CTAPHID allows over 64-byte reports ({MAX_MESSAGE_SIZE} bytes)")]
+#[error("a {0}-byte message is larger than CTAPHID allows over the device's reports ({MAX_MESSAGE_SIZE} bytes with 64-byte reports)")]
 pub struct MessageTooLarge(pub usize);
 
 /// Splits a message into its initialization packet and continuation
-/// packets (§11.2.4). Unused bytes of the last packet are zero.
+/// packets (§11.2.4) of 64-byte reports. Unused bytes of the last packet
+/// are zero.
 pub fn fragment(
     channel: ChannelId,
     command: u8,
     payload: &[u8],
 ) -> Result<Vec<[u8; REPORT_SIZE]>, MessageTooLarge> {
+    fragment_sized(channel, command, payload, REPORT_SIZE)
+}
+
+/// [`fragment`] for reports of `report_size` bytes (8 to 64): each packet
+/// fills the first `report_size` bytes of its array, the rest is zero.
+pub fn fragment_sized(
+    channel: ChannelId,
+    command: u8,
+    payload: &[u8],
+    report_size: usize,
+) -> Result<Vec<[u8; REPORT_SIZE]>, MessageTooLarge> {
+    let report_size = report_size.clamp(MIN_REPORT_SIZE, REPORT_SIZE);
+    let init_data = report_size - INIT_HEADER_SIZE;
+    let cont_data = report_size - CONT_HEADER_SIZE;
     let length = u16::try_from(payload.len())
         .ok()
-        .filter(|_| payload.len() <= MAX_MESSAGE_SIZE)
+        .filter(|_| payload.len() <= max_message_size(report_size))
         .ok_or(MessageTooLarge(payload.len()))?;
     let cid = channel.to_bytes();
     let mut packets =
-        Vec::with_capacity(1 + payload.len().saturating_sub(INIT_DATA_SIZE) / CONT_DATA_SIZE + 1);
+        Vec::with_capacity(1 + payload.len().saturating_sub(init_data) / cont_data + 1);
 
     let mut first = [0u8; REPORT_SIZE];
     let (head, body) = first.split_at_mut(INIT_HEADER_SIZE);
@@ -259,7 +331,7 @@ pub fn fragment(
         length.to_be_bytes()[0],
         length.to_be_bytes()[1],
     ]);
-    let (now, mut rest) = payload.split_at(payload.len().min(INIT_DATA_SIZE));
+    let (now, mut rest) = payload.split_at(payload.len().min(init_data));
     if let Some(dst) = body.get_mut(..now.len()) {
         dst.copy_from_slice(now);
     }
@@ -267,7 +339,7 @@ pub fn fragment(
 
     let mut seq: u8 = 0;
     while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(rest.len().min(CONT_DATA_SIZE));
+        let (chunk, tail) = rest.split_at(rest.len().min(cont_data));
         let mut packet = [0u8; REPORT_SIZE];
         let (head, body) = packet.split_at_mut(CONT_HEADER_SIZE);
         head.copy_from_slice(&[cid[0], cid[1], cid[2], cid[3], seq]);
@@ -400,9 +472,41 @@ mod tests {
 
     #[test]
     fn parse_rejects_wrong_sizes() {
-        assert_eq!(Packet::parse(&[0; 63]), Err(PacketError::ReportSize(63)));
+        assert_eq!(Packet::parse(&[0; 7]), Err(PacketError::ReportSize(7)));
         assert_eq!(Packet::parse(&[0; 65]), Err(PacketError::ReportSize(65)));
         assert_eq!(Packet::parse(&[]), Err(PacketError::ReportSize(0)));
+        for size in [8, 32, 63, 64] {
+            assert!(Packet::parse(&vec![0; size]).is_ok(), "{size}");
+        }
+    }
+
+    #[test]
+    fn smaller_reports_frame_smaller_packets() {
+        assert_eq!(max_message_size(64), MAX_MESSAGE_SIZE);
+        assert_eq!(max_message_size(32), 25 + 128 * 27);
+        assert_eq!(max_message_size(8), 1 + 128 * 3);
+        let payload: Vec<u8> = (0..100u8).collect();
+        let packets = fragment_sized(ChannelId(5), command::CBOR, &payload, 32).expect("fits");
+        // 25 + 27 + 27 + 27 >= 100
+        assert_eq!(packets.len(), 4);
+        for p in &packets {
+            assert!(p[32..].iter().all(|b| *b == 0));
+        }
+        assert_eq!(&packets[0][7..32], &payload[..25]);
+        assert_eq!(&packets[1][5..32], &payload[25..52]);
+        assert_eq!(packets[3][4], 2);
+        let too_big = vec![0; max_message_size(8) + 1];
+        assert!(fragment_sized(ChannelId(5), command::CBOR, &too_big, 8).is_err());
+        assert_eq!(ReportSizes::new(7, 64), None);
+        assert_eq!(ReportSizes::new(8, 65), None);
+        assert_eq!(
+            ReportSizes::new(32, 16).map(|s| (s.input(), s.output())),
+            Some((32, 16))
+        );
+        assert_eq!(
+            ReportSizes::default(),
+            ReportSizes::new(64, 64).expect("valid")
+        );
     }
 
     #[test]

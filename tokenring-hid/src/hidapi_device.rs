@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokenring_core::{TransportError, TransportErrorKind, TransportInfo, TransportKind};
 
-use crate::ctaphid::REPORT_SIZE;
+use crate::ctaphid::{ReportSizes, REPORT_SIZE};
 use crate::enumeration::HidDeviceInfo;
 use crate::error::HidError;
 use crate::reports::HidReports;
@@ -15,7 +15,12 @@ use crate::transport::HidTransport;
 pub struct HidapiDevice {
     device: hidapi::HidDevice,
     path: String,
+    sizes: ReportSizes,
 }
+
+/// The longest report descriptor read (HID descriptors are a few dozen
+/// bytes; the Linux kernel caps them at 4096).
+const MAX_DESCRIPTOR: usize = 4096;
 
 impl HidapiDevice {
     /// Opens the device at `path` (as listed by [`crate::enumerate`]).
@@ -30,10 +35,20 @@ impl HidapiDevice {
         let device = api
             .open_path(&c_path)
             .map_err(|e| classify_hidapi_error(path, &e))?;
+        let sizes = report_sizes_of(&device).map_err(|reason| HidError::Open {
+            path: path.to_string(),
+            reason,
+        })?;
         Ok(HidapiDevice {
             device,
             path: path.to_string(),
+            sizes,
         })
+    }
+
+    /// The report sizes read from the device's report descriptor.
+    pub fn report_sizes(&self) -> ReportSizes {
+        self.sizes
     }
 
     /// The path this device was opened with.
@@ -57,20 +72,19 @@ impl HidapiDevice {
 impl HidReports for HidapiDevice {
     fn write_report(&mut self, report: &[u8; REPORT_SIZE]) -> Result<(), TransportError> {
         // hidapi wants the report id first: 0 for unnumbered reports.
+        let size = self.sizes.output();
         let mut buffer = [0u8; REPORT_SIZE + 1];
-        for (dst, src) in buffer.iter_mut().skip(1).zip(report.iter()) {
+        for (dst, src) in buffer.iter_mut().skip(1).zip(report.iter().take(size)) {
             *dst = *src;
         }
         let written = self
             .device
-            .write(&buffer)
+            .write(buffer.get(..=size).unwrap_or(&buffer))
             .map_err(|e| self.io_error("write", &e))?;
-        if written < REPORT_SIZE {
+        if written < size {
             return Err(TransportError::new(
                 TransportErrorKind::Io,
-                format!(
-                    "only {written} bytes of a {REPORT_SIZE}-byte report reached the authenticator"
-                ),
+                format!("only {written} bytes of a {size}-byte report reached the authenticator"),
             ));
         }
         Ok(())
@@ -82,13 +96,34 @@ impl HidReports for HidapiDevice {
     ) -> Result<Option<[u8; REPORT_SIZE]>, TransportError> {
         let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         let mut buffer = [0u8; REPORT_SIZE];
+        let size = self.sizes.input();
         let read = self
             .device
-            .read_timeout(&mut buffer, millis)
+            .read_timeout(buffer.get_mut(..size).unwrap_or(&mut [0u8; 0]), millis)
             .map_err(|e| self.io_error("read", &e))?;
         // hidapi returns 0 on timeout. A short report keeps its zero
         // padding; the framing checks lengths.
         Ok((read > 0).then_some(buffer))
+    }
+
+    fn report_sizes(&self) -> ReportSizes {
+        self.sizes
+    }
+}
+
+/// The report sizes from the device's report descriptor. As libfido2 does,
+/// a descriptor that cannot be read or gives no FIDO sizes means 64 bytes
+/// both ways (every FIDO token's), and sizes outside 8 to 64 bytes refuse
+/// the device.
+fn report_sizes_of(device: &hidapi::HidDevice) -> Result<ReportSizes, String> {
+    let mut descriptor = vec![0u8; MAX_DESCRIPTOR];
+    let Ok(len) = device.get_report_descriptor(&mut descriptor) else {
+        return Ok(ReportSizes::default());
+    };
+    match ReportSizes::from_descriptor(descriptor.get(..len).unwrap_or_default()) {
+        Ok(sizes) => Ok(sizes),
+        Err(error @ crate::DescriptorError::Unsupported { .. }) => Err(error.to_string()),
+        Err(_) => Ok(ReportSizes::default()),
     }
 }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod ctaphid;
+mod descriptor;
 mod discovery;
 mod enumeration;
 mod error;
@@ -10,7 +11,8 @@ mod reassembly;
 mod reports;
 mod transport;
 
-pub use ctaphid::{ChannelId, InitResponse, MAX_MESSAGE_SIZE, REPORT_SIZE};
+pub use ctaphid::{ChannelId, InitResponse, ReportSizes, MAX_MESSAGE_SIZE, REPORT_SIZE};
+pub use descriptor::DescriptorError;
 pub use discovery::{DynReports, HidBackend, HidSource};
 #[cfg(feature = "hidapi")]
 pub use enumeration::enumerate;

@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::ctaphid::{ChannelId, Packet, PacketError, INIT_DATA_SIZE, MAX_MESSAGE_SIZE};
+use crate::ctaphid::{max_message_size, ChannelId, Packet, PacketError, MAX_MESSAGE_SIZE};
 
 /// A complete CTAPHID message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +31,12 @@ pub enum Progress {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ReassemblyError {
-    /// Not a 64-byte report.
+    /// Not a report of 8 to 64 bytes.
     #[error(transparent)]
     Packet(#[from] PacketError),
-    /// BCNT larger than a 64-byte-report message can be.
-    #[error("a message length of {0} bytes, more than the {MAX_MESSAGE_SIZE} CTAPHID allows")]
+    /// BCNT larger than a message in reports of this size can be (at most
+    /// 7609 bytes, with 64-byte reports).
+    #[error("a message length of {0} bytes, more than CTAPHID allows in these reports ({MAX_MESSAGE_SIZE} in 64-byte reports)")]
     TooLong(usize),
     /// A continuation packet out of sequence.
     #[error("continuation packet {got} where {expected} was due")]
@@ -100,7 +101,8 @@ impl Reassembler {
         self.state = State::Idle;
     }
 
-    /// Takes one report from the device.
+    /// Takes one report from the device: a slice of the device's input
+    /// report size (64 bytes, or what its descriptor says).
     pub fn push(&mut self, report: &[u8]) -> Result<Progress, ReassemblyError> {
         let packet = Packet::parse(report)?;
         if packet.channel() != self.channel {
@@ -118,11 +120,11 @@ impl Reassembler {
                     return Err(ReassemblyError::Interrupted { command });
                 }
                 let length = usize::from(length);
-                if length > MAX_MESSAGE_SIZE {
+                if length > max_message_size(report.len()) {
                     return Err(ReassemblyError::TooLong(length));
                 }
-                let here = data.get(..length.min(INIT_DATA_SIZE)).unwrap_or(data);
-                if length <= INIT_DATA_SIZE {
+                let here = data.get(..length.min(data.len())).unwrap_or(data);
+                if length <= data.len() {
                     return Ok(Progress::Complete(Message {
                         command,
                         payload: here.to_vec(),

@@ -10,8 +10,8 @@ use tokenring_core::{
 };
 
 use crate::ctaphid::{
-    command, error_code, fragment, keepalive_status, ChannelId, InitResponse, INIT_NONCE_SIZE,
-    REPORT_SIZE,
+    command, error_code, fragment_sized, keepalive_status, ChannelId, InitResponse,
+    INIT_NONCE_SIZE, REPORT_SIZE,
 };
 use crate::reassembly::{Progress, Reassembler};
 use crate::reports::HidReports;
@@ -72,7 +72,8 @@ enum Outcome {
 ///
 /// The channel is allocated with CTAPHID_INIT on first use (or by
 /// [`HidTransport::connect`]). Requests go as CTAPHID_CBOR messages,
-/// fragmented into 64-byte packets; keepalives reach the prompt; the
+/// fragmented into packets of the device's report size (64 bytes, or what
+/// [`HidReports::report_sizes`] says); keepalives reach the prompt; the
 /// prompt's cancel flag sends CTAPHID_CANCEL; ERR_CHANNEL_BUSY is retried
 /// with backoff; ERR_INVALID_CHANNEL allocates a new channel once.
 pub struct HidTransport<D: HidReports> {
@@ -227,7 +228,10 @@ impl<D: HidReports> HidTransport<D> {
             };
             // Broadcast traffic may be meant for other clients: anything
             // that does not parse is simply not ours.
-            let Ok(Progress::Complete(message)) = reassembler.push(&report) else {
+            let input = self.device.report_sizes().input();
+            let Ok(Progress::Complete(message)) =
+                reassembler.push(report.get(..input).unwrap_or(&report))
+            else {
                 continue;
             };
             match message.command {
@@ -366,11 +370,14 @@ impl<D: HidReports> HidTransport<D> {
             let Some(report) = self.device.read_report(wait)? else {
                 continue;
             };
-            let progress = reassembler.push(&report).map_err(|e| {
-                protocol(format!(
-                    "the authenticator sent a malformed CTAPHID packet: {e}"
-                ))
-            })?;
+            let input = self.device.report_sizes().input();
+            let progress = reassembler
+                .push(report.get(..input).unwrap_or(&report))
+                .map_err(|e| {
+                    protocol(format!(
+                        "the authenticator sent a malformed CTAPHID packet: {e}"
+                    ))
+                })?;
             let message = match progress {
                 Progress::Ignored => continue,
                 Progress::Incomplete => {
@@ -447,7 +454,8 @@ impl<D: HidReports> HidTransport<D> {
         hid_command: u8,
         data: &[u8],
     ) -> Result<(), TransportError> {
-        let packets = fragment(channel, hid_command, data)
+        let output = self.device.report_sizes().output();
+        let packets = fragment_sized(channel, hid_command, data, output)
             .map_err(|e| TransportError::new(TransportErrorKind::MessageTooLarge, e.to_string()))?;
         for packet in &packets {
             self.device.write_report(packet)?;

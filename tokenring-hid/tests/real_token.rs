@@ -34,6 +34,11 @@ fn real_token_enumerate_get_info_enroll_derive() {
         .expect("a FIDO HID device this user may open");
 
     let mut transport = tokenring_hid::open_transport(&usable.info).expect("open + CTAPHID_INIT");
+    // The sizes from the token's own report descriptor (64 on every
+    // token seen so far).
+    let sizes = transport.device().report_sizes();
+    eprintln!("report sizes: {} in, {} out", sizes.input(), sizes.output());
+    assert!((8..=64).contains(&sizes.input()) && (8..=64).contains(&sizes.output()));
     let init = *transport.device_info().expect("INIT answer");
     assert!(init.supports_cbor(), "a FIDO2 (CTAP2) token");
     transport.ping(b"tokenring").expect("CTAPHID_PING");
