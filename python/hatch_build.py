@@ -7,7 +7,9 @@
   to the interpreter, in the environment's ``bin``) and tags the wheel
   ``py3-none-<platform>``: one wheel per platform, for every Python 3, since
   the binary has no Python ABI. The binary is ``$TOKENRING_WHEEL_BINARY``, or
-  ``../target/release/tokenring``.
+  ``../target/release/tokenring``. ``$TOKENRING_WHEEL_PLATFORM`` names the
+  platform tag instead of this interpreter's (``scripts/wheel`` sets the
+  manylinux policy ``auditwheel`` found the binary to meet).
 """
 
 import os
@@ -18,6 +20,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 
 BINARY_ENV = "TOKENRING_WHEEL_BINARY"
+PLATFORM_ENV = "TOKENRING_WHEEL_PLATFORM"
 
 
 def _workspace_version(root):
@@ -51,7 +54,8 @@ class BundleBinary(BuildHookInterface):
                 "the tokenring binary %s does not exist: build it first (scripts/wheel does: "
                 "cargo build --release --bin tokenring) or name it in %s" % (binary, BINARY_ENV)
             )
-        platform = re.sub(r"[^A-Za-z0-9]", "_", sysconfig.get_platform())
+        platform = os.environ.get(PLATFORM_ENV) or sysconfig.get_platform()
+        platform = re.sub(r"[^A-Za-z0-9.]", "_", platform).replace(".", "_")
         build_data["pure_python"] = False
         build_data["tag"] = "py3-none-%s" % platform
         build_data["shared_scripts"][binary] = "tokenring"

@@ -16,6 +16,7 @@ mod list;
 mod lock;
 mod log;
 mod pin;
+mod man_page;
 mod run;
 mod set;
 mod status;
@@ -131,6 +132,8 @@ enum Command {
     Pin(pin::PinArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
+    #[command(hide = true)]
+    ManPage(man_page::ManPageArgs),
 }
 
 /// What every command needs: the vault path, where to look for the
@@ -191,6 +194,9 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
     if let Command::Completions(args) = &cli.command {
         return Ok(completions::run(args));
     }
+    if let Command::ManPage(args) = &cli.command {
+        return Ok(man_page::run(args));
+    }
     let context = Context::from_global(&cli.global)?;
     // Commands that never wait for a touch keep the default Ctrl-C; the
     // agent handles SIGINT and SIGTERM itself (a clean shutdown).
@@ -213,6 +219,7 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Pin(args) => with_prompt(&|p| pin::run(&context, args, p)),
         Command::Completions(args) => Ok(completions::run(args)),
         Command::Import(args) => with_prompt(&|p| import::run(&context, args, p)),
+        Command::ManPage(args) => Ok(man_page::run(args)),
     }
 }
 
