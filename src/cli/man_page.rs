@@ -34,11 +34,20 @@ mod tests {
             .render(&mut out)
             .expect("renders");
         let page = String::from_utf8(out).expect("UTF-8");
-        assert!(page.starts_with(".ie") || page.contains(".TH tokenring 1"), "{page}");
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH tokenring 1"),
+            "{page}"
+        );
         for command in ["init", "get", "set", "import", "agent", "status"] {
             assert!(page.contains(command), "{command} missing");
         }
-        assert!(page.contains("Exit codes"), "the long help's tables are in it");
-        assert!(!page.contains("man\\-page"), "the packagers' command stays hidden");
+        assert!(
+            page.contains("Exit codes"),
+            "the long help's tables are in it"
+        );
+        assert!(
+            !page.contains("man\\-page"),
+            "the packagers' command stays hidden"
+        );
     }
 }
