@@ -87,6 +87,7 @@ fn main() -> Result<()> {
             rp_id: tokenring_core::DEFAULT_RP_ID.to_string(),
             cred_random: CRED_RANDOM,
             cred_random_uv: None,
+            cred_protect: None,
         })?;
         drop(sim);
         let runtime = state_dir.path().join("run");

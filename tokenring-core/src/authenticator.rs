@@ -66,6 +66,9 @@ pub struct AuthenticatorInfo {
     pub make_cred_uv_not_required: bool,
     /// PIN/UV auth protocols, in the token's order of preference.
     pub pin_uv_auth_protocols: Vec<u8>,
+    /// Extensions from getInfo (`hmac-secret`, `credProtect`,
+    /// `hmac-secret-mc`, …).
+    pub extensions: Vec<String>,
 }
 
 impl AuthenticatorInfo {
@@ -79,6 +82,54 @@ impl AuthenticatorInfo {
             UvMode::PresenceOnly
         }
     }
+
+    /// The token can verify the user now: a PIN is set or built-in UV is
+    /// configured.
+    pub fn can_verify_user(&self) -> bool {
+        self.client_pin == Some(true) || self.built_in_uv == Some(true)
+    }
+
+    /// getInfo lists the extension `name`.
+    pub fn has_extension(&self, name: &str) -> bool {
+        self.extensions.iter().any(|e| e == name)
+    }
+}
+
+/// What an enrollment asks for beyond a plain hmac-secret credential.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnrollOptions {
+    /// The credProtect level to request (CTAP 2.1 §12.1: 1
+    /// userVerificationOptional, 2 userVerificationOptionalWithCredentialIDList,
+    /// 3 userVerificationRequired); `None` sends no credProtect extension.
+    pub cred_protect: Option<u8>,
+    /// Fail with [`Error::UnsupportedExtension`] unless the authenticator
+    /// reports at least the requested credProtect level (WebAuthn's
+    /// `enforceCredentialProtectionPolicy`).
+    pub enforce_cred_protect: bool,
+    /// Salts for CTAP 2.2's `hmac-secret-mc`: the hmac-secret outputs are
+    /// returned by makeCredential itself (no getAssertion, no second touch).
+    /// Sent only when getInfo lists `hmac-secret-mc`; otherwise
+    /// [`Enrollment::hmac_output`] is `None`.
+    pub hmac_secret_mc: Option<Salts>,
+    /// Verify the user at makeCredential even when the token would let it
+    /// proceed without (`makeCredUvNotRqd`).
+    pub require_uv: bool,
+}
+
+/// What a new credential is, as makeCredential reported it.
+pub struct Enrollment {
+    /// The credential id.
+    pub credential: CredentialId,
+    /// The AAGUID from the attested credential data.
+    pub aaguid: [u8; 16],
+    /// The credProtect level the authenticator reports for the credential
+    /// (`None`: not reported).
+    pub cred_protect: Option<u8>,
+    /// The UV flag of the response: the user was verified.
+    pub user_verified: bool,
+    /// The `hmac-secret-mc` outputs (with the CredRandom of
+    /// [`Enrollment::user_verified`]'s mode), when asked and supported.
+    pub hmac_output: Option<HmacSecretOutput>,
 }
 
 /// The user a credential is made for.
@@ -179,6 +230,32 @@ pub trait Authenticator {
         prompt: &dyn Prompt,
     ) -> Result<CredentialId, Error>;
 
+    /// makeCredential with [`EnrollOptions`] (credProtect,
+    /// `hmac-secret-mc`). The default knows no extension beyond
+    /// hmac-secret: it enrolls plainly and reports nothing more (a
+    /// requested credProtect level is then not reported, and enforcing it
+    /// fails).
+    fn enroll_with(
+        &mut self,
+        rp_id: &str,
+        user: &UserEntity,
+        options: &EnrollOptions,
+        prompt: &dyn Prompt,
+    ) -> Result<Enrollment, Error> {
+        if options.enforce_cred_protect && options.cred_protect.is_some() {
+            return Err(Error::UnsupportedExtension);
+        }
+        let aaguid = self.describe()?.aaguid;
+        let credential = self.enroll(rp_id, user, prompt)?;
+        Ok(Enrollment {
+            credential,
+            aaguid,
+            cred_protect: None,
+            user_verified: false,
+            hmac_output: None,
+        })
+    }
+
     /// getAssertion with the hmac-secret extension.
     fn derive(
         &mut self,
@@ -228,6 +305,15 @@ impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
         prompt: &dyn Prompt,
     ) -> Result<CredentialId, Error> {
         (**self).enroll(rp_id, user, prompt)
+    }
+    fn enroll_with(
+        &mut self,
+        rp_id: &str,
+        user: &UserEntity,
+        options: &EnrollOptions,
+        prompt: &dyn Prompt,
+    ) -> Result<Enrollment, Error> {
+        (**self).enroll_with(rp_id, user, options, prompt)
     }
     fn derive(
         &mut self,

@@ -31,7 +31,8 @@ use rand_core::{OsRng, RngCore};
 use crate::auth_data::MAX_CREDENTIAL_ID_LEN;
 use crate::client_pin::{self, permission, ClientPinRequest, ClientPinResponse};
 use crate::get_assertion::{
-    decrypt_hmac_secret_output, GetAssertionRequest, GetAssertionResponse, HmacSecretInput,
+    decrypt_extension_output, decrypt_hmac_secret_output, GetAssertionRequest,
+    GetAssertionResponse, HmacSecretInput,
 };
 use crate::get_info::GetInfoResponse;
 use crate::make_credential::{self, MakeCredentialRequest, MakeCredentialResponse};
@@ -39,8 +40,8 @@ use crate::pin_protocol::{KeyAgreement, PinUvAuthProtocol, PinUvAuthToken};
 use crate::prompt::{KeepaliveStatus, NoPrompt, PinPurpose, PinRequest, Prompt};
 use crate::transport::{command, Transport, TransportErrorKind};
 use crate::{
-    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput, Pin,
-    UserEntity, UvMode,
+    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, EnrollOptions, Enrollment,
+    Error, HmacSecretOutput, Pin, UserEntity, UvMode,
 };
 
 /// A pinUvAuthToken kept for later getAssertions on one RP ID.
@@ -621,18 +622,53 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
         user: &UserEntity,
         prompt: &dyn Prompt,
     ) -> Result<CredentialId, Error> {
+        Ok(self
+            .enroll_with(rp_id, user, &EnrollOptions::default(), prompt)?
+            .credential)
+    }
+
+    fn enroll_with(
+        &mut self,
+        rp_id: &str,
+        user: &UserEntity,
+        options: &EnrollOptions,
+        prompt: &dyn Prompt,
+    ) -> Result<Enrollment, Error> {
         if !self.info.has_hmac_secret() {
             return Err(Error::HmacSecretUnsupported);
         }
+        let has_cred_protect = self.info.extensions.iter().any(|e| e == "credProtect");
+        if options.cred_protect.is_some() && !has_cred_protect && options.enforce_cred_protect {
+            return Err(Error::UnsupportedExtension);
+        }
+        let cred_protect = options.cred_protect.filter(|_| has_cred_protect);
         let purpose = format!("register this authenticator for {rp_id}");
         let always_uv = self.info.option_true("alwaysUv");
         let has_uv_method =
             self.info.option("clientPin") == Some(true) || self.info.option("uv") == Some(true);
-        let needs_uv = always_uv || (has_uv_method && !self.info.option_true("makeCredUvNotRqd"));
+        let needs_uv = always_uv
+            || (has_uv_method
+                && (options.require_uv || !self.info.option_true("makeCredUvNotRqd")));
+        if options.require_uv && !has_uv_method {
+            return Err(if self.info.option("clientPin") == Some(false) {
+                Error::PinNotSet
+            } else {
+                Error::UvUnsupported
+            });
+        }
         let verification = if needs_uv {
             Some(self.verify_user(prompt, &purpose, permission::MAKE_CREDENTIAL, rp_id)?)
         } else {
             None
+        };
+        // hmac-secret-mc (CTAP 2.2 §12.8): the salts travel like
+        // getAssertion's hmac-secret input, under the shared secret.
+        let mc_input = match options.hmac_secret_mc {
+            Some(salts) if self.info.extensions.iter().any(|e| e == "hmac-secret-mc") => {
+                self.ensure_key_agreement()?;
+                Some(HmacSecretInput::new(self.agreement()?, &salts, &mut OsRng)?)
+            }
+            _ => None,
         };
         let client_data_hash = self.client_data_hash();
         let (pin_uv_auth, uv) = match &verification {
@@ -648,6 +684,8 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
             rp_id,
             user,
             hmac_secret: true,
+            cred_protect,
+            hmac_secret_mc: mc_input.as_ref(),
             rk: false,
             uv,
             pin_uv_auth,
@@ -671,10 +709,49 @@ impl<T: Transport> Authenticator for Ctap2Client<T> {
         if ad.extension("hmac-secret") != Some(&ciborium::Value::Bool(true)) {
             return Err(Error::HmacSecretUnsupported);
         }
+        let reported_protect = match ad.extension("credProtect") {
+            None => None,
+            Some(value) => {
+                let level = value
+                    .as_integer()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .filter(|n| (1..=3).contains(n))
+                    .ok_or_else(|| {
+                        Error::MalformedResponse(
+                            "the credProtect output is not a level from 1 to 3".into(),
+                        )
+                    })?;
+                Some(level)
+            }
+        };
+        if options.enforce_cred_protect {
+            if let Some(wanted) = options.cred_protect {
+                if reported_protect.unwrap_or(1) < wanted {
+                    return Err(Error::UnsupportedExtension);
+                }
+            }
+        }
         let attested = ad.attested_credential.as_ref().ok_or_else(|| {
             Error::MalformedResponse("makeCredential returned no attested credential data".into())
         })?;
-        Ok(CredentialId(attested.credential_id.clone()))
+        let hmac_output = match &mc_input {
+            Some(input) if ad.extension("hmac-secret-mc").is_some() => {
+                Some(decrypt_extension_output(
+                    self.agreement()?,
+                    ad,
+                    "hmac-secret-mc",
+                    input.salt_count(),
+                )?)
+            }
+            _ => None,
+        };
+        Ok(Enrollment {
+            credential: CredentialId(attested.credential_id.clone()),
+            aaguid: attested.aaguid,
+            cred_protect: reported_protect,
+            user_verified: ad.user_verified(),
+            hmac_output,
+        })
     }
 
     fn derive(

@@ -50,6 +50,11 @@ impl HmacSecretInput {
         })
     }
 
+    /// The CBOR map sent as the extension's value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
     /// How many salts were sent.
     pub fn salt_count(&self) -> usize {
         self.salt_count
@@ -64,8 +69,20 @@ pub fn decrypt_hmac_secret_output(
     auth_data: &AuthenticatorData,
     salt_count: usize,
 ) -> Result<HmacSecretOutput, ResponseError> {
+    decrypt_extension_output(ka, auth_data, "hmac-secret", salt_count)
+}
+
+/// Decrypts the hmac-secret outputs carried by the extension `name` of
+/// the authenticator data: `hmac-secret` in an assertion, `hmac-secret-mc`
+/// in a new credential's (CTAP 2.2 §12.8, the same encoding).
+pub fn decrypt_extension_output(
+    ka: &KeyAgreement,
+    auth_data: &AuthenticatorData,
+    name: &str,
+    salt_count: usize,
+) -> Result<HmacSecretOutput, ResponseError> {
     let value = auth_data
-        .extension("hmac-secret")
+        .extension(name)
         .ok_or(ResponseError::Missing("hmac-secret extension output"))?;
     let Value::Bytes(enc) = value else {
         return Err(ResponseError::WrongType {

@@ -153,6 +153,7 @@ impl GetInfoResponse {
             always_uv: self.option_true("alwaysUv"),
             make_cred_uv_not_required: self.option_true("makeCredUvNotRqd"),
             pin_uv_auth_protocols: self.pin_uv_auth_protocols.clone(),
+            extensions: self.extensions.clone(),
         }
     }
 }

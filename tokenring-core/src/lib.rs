@@ -21,8 +21,8 @@ mod transport;
 pub mod testing;
 
 pub use authenticator::{
-    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, HmacSecretOutput, Salts,
-    TransportKind, UserEntity, UvMode, DEFAULT_RP_ID, DEFAULT_USER_ID,
+    Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, EnrollOptions, Enrollment,
+    HmacSecretOutput, Salts, TransportKind, UserEntity, UvMode, DEFAULT_RP_ID, DEFAULT_USER_ID,
 };
 pub use client::Ctap2Client;
 pub use discovery::{

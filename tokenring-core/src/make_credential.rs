@@ -20,6 +20,11 @@ pub struct MakeCredentialRequest<'a> {
     pub user: &'a UserEntity,
     /// Ask for the hmac-secret extension (0x06 `{"hmac-secret": true}`).
     pub hmac_secret: bool,
+    /// credProtect (CTAP 2.1 §12.1): the level to request (0x06 `{"credProtect": n}`).
+    pub cred_protect: Option<u8>,
+    /// hmac-secret-mc (CTAP 2.2 §12.8): the salts, as for getAssertion's
+    /// hmac-secret (0x06 `{"hmac-secret-mc": {1: keyAgreement, 2: saltEnc, …}}`).
+    pub hmac_secret_mc: Option<&'a crate::get_assertion::HmacSecretInput>,
     /// options.rk (0x07); `false` is sent explicitly.
     pub rk: bool,
     /// options.uv (0x07): only for CTAP 2.0 built-in UV; never together
@@ -63,8 +68,20 @@ impl MakeCredentialRequest<'_> {
                 ])]),
             ),
         ];
+        let mut extensions = Vec::new();
+        if let Some(level) = self.cred_protect {
+            extensions.push(("credProtect", Value::Integer(level.into())));
+        }
         if self.hmac_secret {
-            entries.push((0x06, cbor::text_map([("hmac-secret", Value::Bool(true))])));
+            extensions.push(("hmac-secret", Value::Bool(true)));
+        }
+        if let Some(input) = self.hmac_secret_mc {
+            extensions.push(("hmac-secret-mc", input.value().clone()));
+        }
+        if !extensions.is_empty() {
+            // Canonical order: shorter keys first, then bytewise.
+            extensions.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then(a.cmp(b)));
+            entries.push((0x06, cbor::text_map(extensions)));
         }
         let mut options = vec![("rk", Value::Bool(self.rk))];
         // Never `uv: true` together with a pinUvAuthParam (§6.1.2 step 5).
@@ -95,6 +112,8 @@ pub fn selection_probe() -> Result<Vec<u8>, Error> {
         rp_id: ".dummy",
         user: &user,
         hmac_secret: false,
+        cred_protect: None,
+        hmac_secret_mc: None,
         rk: false,
         uv: false,
         pin_uv_auth: None,
@@ -153,6 +172,8 @@ mod tests {
             rp_id: "example.org",
             user: &user,
             hmac_secret: true,
+            cred_protect: None,
+            hmac_secret_mc: None,
             rk: false,
             uv: true,
             pin_uv_auth: Some((vec![0; 32], PinUvAuthProtocol::Two)),

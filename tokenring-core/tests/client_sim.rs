@@ -436,6 +436,7 @@ fn provisioned_credential_matches_independent_hmac() {
                 rp_id: DEFAULT_RP_ID.to_string(),
                 cred_random,
                 cred_random_uv: Some(cred_random_uv),
+                cred_protect: None,
             })
             .unwrap();
         let mut c = client(SimTransport::from_simulator(simulator));

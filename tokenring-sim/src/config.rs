@@ -175,6 +175,9 @@ pub struct SimConfig {
     /// and enrolled: getInfo `uv: true`, and `uv: true` in requests
     /// verifies the user (always successfully).
     pub built_in_uv: bool,
+    /// CTAP 2.2's `hmac-secret-mc` (hmac-secret outputs at makeCredential)
+    /// is offered (default); off, the simulator is a CTAP 2.1 token.
+    pub hmac_secret_mc: bool,
     /// The attestation makeCredential returns.
     pub attestation: AttestationMode,
     /// How presence requests are answered.
@@ -225,6 +228,7 @@ impl std::fmt::Debug for SimConfig {
             .field("always_uv", &self.always_uv)
             .field("make_cred_uv_not_rqd", &self.make_cred_uv_not_rqd)
             .field("built_in_uv", &self.built_in_uv)
+            .field("hmac_secret_mc", &self.hmac_secret_mc)
             .field("attestation", &self.attestation)
             .field("presence", &self.presence)
             .field("clock", &self.clock)
@@ -250,6 +254,7 @@ impl Default for SimConfig {
             always_uv: false,
             make_cred_uv_not_rqd: false,
             built_in_uv: false,
+            hmac_secret_mc: true,
             attestation: AttestationMode::None,
             presence: PresencePolicy::default(),
             clock: ClockMode::Virtual,
@@ -304,6 +309,11 @@ impl SimConfig {
     /// Sets built-in UV.
     pub fn built_in_uv(mut self, on: bool) -> Self {
         self.built_in_uv = on;
+        self
+    }
+    /// Offers CTAP 2.2's `hmac-secret-mc` (on by default) or not.
+    pub fn hmac_secret_mc(mut self, on: bool) -> Self {
+        self.hmac_secret_mc = on;
         self
     }
     /// Sets the attestation mode.

@@ -32,6 +32,10 @@ pub(crate) const LONG_CREDENTIAL_ID_LEN: usize = 1 + 12 + PLAINTEXT_LEN + 16;
 const SHORT_PLAINTEXT_LEN: usize = 1 + 32;
 /// Plaintext flag: the credential was made with `hmac-secret: true`.
 const FLAG_HMAC_SECRET: u8 = 0x01;
+/// Plaintext flags, bits 1–2: the credProtect level (CTAP 2.1 §12.1; 0:
+/// none requested, which behaves as level 1).
+const CRED_PROTECT_SHIFT: u8 = 1;
+const CRED_PROTECT_MASK: u8 = 0b0000_0110;
 const PLAINTEXT_LEN: usize = 1 + 32 + 32 + 32;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -48,6 +52,9 @@ pub(crate) struct Credential {
     pub cred_random_uv: Zeroizing<[u8; 32]>,
     /// Whether hmac-secret was enabled at creation.
     pub hmac_secret: bool,
+    /// The credProtect level (CTAP 2.1 §12.1), 0 when none was requested
+    /// (which behaves as 1, userVerificationOptional).
+    pub cred_protect: u8,
 }
 
 /// A credential listed explicitly in the state (for vaults made elsewhere).
@@ -69,6 +76,9 @@ pub struct ProvisionedCredential {
         skip_serializing_if = "Option::is_none"
     )]
     pub cred_random_uv: Option<[u8; 32]>,
+    /// The credProtect level (CTAP 2.1 §12.1: 1, 2 or 3); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred_protect: Option<u8>,
 }
 
 impl Drop for ProvisionedCredential {
@@ -120,9 +130,12 @@ impl WrapKeys {
         cred_random: &[u8; 32],
         cred_random_uv: &[u8; 32],
         hmac_secret: bool,
+        cred_protect: u8,
     ) -> Option<Vec<u8>> {
         let mut plaintext = Zeroizing::new(Vec::with_capacity(PLAINTEXT_LEN));
-        plaintext.push(if hmac_secret { FLAG_HMAC_SECRET } else { 0 });
+        let mut flags = if hmac_secret { FLAG_HMAC_SECRET } else { 0 };
+        flags |= (cred_protect.min(3) << CRED_PROTECT_SHIFT) & CRED_PROTECT_MASK;
+        plaintext.push(flags);
         plaintext.extend_from_slice(&private_key.to_bytes());
         plaintext.extend_from_slice(cred_random);
         plaintext.extend_from_slice(cred_random_uv);
@@ -254,6 +267,7 @@ impl WrapKeys {
             cred_random,
             cred_random_uv,
             hmac_secret: flags & FLAG_HMAC_SECRET != 0,
+            cred_protect: (flags & CRED_PROTECT_MASK) >> CRED_PROTECT_SHIFT,
         })
     }
 
@@ -281,6 +295,7 @@ impl WrapKeys {
             cred_random: Zeroizing::new(entry.cred_random),
             cred_random_uv,
             hmac_secret: true,
+            cred_protect: entry.cred_protect.unwrap_or(0).min(3),
         })
     }
 }
@@ -288,4 +303,17 @@ impl WrapKeys {
 /// SHA-256 of an RP ID.
 pub(crate) fn rp_id_hash(rp_id: &str) -> [u8; 32] {
     Sha256::digest(rp_id.as_bytes()).into()
+}
+
+impl Credential {
+    /// Whether an assertion may see this credential (CTAP 2.1 §12.1):
+    /// level 3 only after user verification, level 2 without UV only when
+    /// the platform listed it in the allowList.
+    pub(crate) fn visible(&self, user_verified: bool, from_allow_list: bool) -> bool {
+        match self.cred_protect {
+            3 => user_verified,
+            2 => user_verified || from_allow_list,
+            _ => true,
+        }
+    }
 }

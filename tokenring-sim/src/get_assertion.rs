@@ -89,9 +89,13 @@ impl Simulator {
 
         // Step 7: locate the credential (before any touch: a wrong token
         // answers NO_CREDENTIALS at once).
+        // credProtect (§12.1): a level-3 credential is seen only with user
+        // verification, a level-2 one without UV only through the allowList.
+        let user_verified = uv || uv_option;
         let credential = allow
             .iter()
-            .find_map(|id| self.find_credential(rp_id, id))
+            .filter_map(|id| self.find_credential(rp_id, id))
+            .find(|c| c.visible(user_verified, true))
             .ok_or(Status::NoCredentials)?;
 
         // hmac-secret needs user presence (§12.5; CTAP 2.0 §9.1 "requires
@@ -167,7 +171,7 @@ impl Simulator {
     /// output `encrypt(shared, HMAC-SHA-256(CredRandom, salt1) [|| …salt2])`
     /// with the CredRandom for UV or no UV. `None` when the credential was
     /// made without hmac-secret.
-    fn hmac_secret(
+    pub(crate) fn hmac_secret(
         &mut self,
         input: &Value,
         credential: &Credential,

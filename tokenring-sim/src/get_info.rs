@@ -57,15 +57,16 @@ impl Simulator {
             ));
         }
         options.sort_by(|(a, _), (b, _)| canonical_text_order(a, b));
+        let mut extensions = vec![cbor::txt("credProtect"), cbor::txt("hmac-secret")];
+        if s.hmac_secret_mc {
+            extensions.push(cbor::txt("hmac-secret-mc"));
+        }
         let info = Value::Map(vec![
             (
                 cbor::int(0x01),
                 Value::Array(vec![cbor::txt("FIDO_2_0"), cbor::txt("FIDO_2_1")]),
             ),
-            (
-                cbor::int(0x02),
-                Value::Array(vec![cbor::txt("hmac-secret")]),
-            ),
+            (cbor::int(0x02), Value::Array(extensions)),
             (cbor::int(0x03), cbor::byt(&s.aaguid)),
             (cbor::int(0x04), Value::Map(options)),
             (

@@ -53,13 +53,28 @@ impl Simulator {
         }
         let cred_params = cbor::array(params.required(key::PUB_KEY_CRED_PARAMS)?)?;
         let exclude = descriptor_ids(params.get(key::EXCLUDE_LIST))?;
-        let hmac_secret_requested = match params.get(key::EXTENSIONS) {
-            Some(ext) => match cbor::map(ext)?.get_text("hmac-secret") {
-                Some(v) => cbor::boolean(v)?,
-                None => false,
-            },
-            None => false,
-        };
+        let mut hmac_secret_requested = false;
+        let mut cred_protect = 0u8;
+        let mut hmac_secret_mc = None;
+        if let Some(ext) = params.get(key::EXTENSIONS) {
+            let ext = cbor::map(ext)?;
+            if let Some(v) = ext.get_text("hmac-secret") {
+                hmac_secret_requested = cbor::boolean(v)?;
+            }
+            // credProtect (CTAP 2.1 §12.1): 1 userVerificationOptional,
+            // 2 userVerificationOptionalWithCredentialIDList,
+            // 3 userVerificationRequired.
+            if let Some(v) = ext.get_text("credProtect") {
+                cred_protect = u8::try_from(cbor::integer(v)?)
+                    .ok()
+                    .filter(|n| (1..=3).contains(n))
+                    .ok_or(Status::InvalidParameter)?;
+            }
+            // hmac-secret-mc (CTAP 2.2 §12.8), when this personality has it.
+            if self.state.hmac_secret_mc {
+                hmac_secret_mc = ext.get_text("hmac-secret-mc");
+            }
+        }
         let options = Options::parse(params.get(key::OPTIONS))?;
 
         // Steps 1-2: pinUvAuthParam (zero length → PIN_NOT_SET/PIN_INVALID
@@ -184,6 +199,7 @@ impl Simulator {
                 &cred_random,
                 &cred_random_uv,
                 hmac_secret_requested,
+                cred_protect,
             )
         }
         .ok_or(Status::Other)?;
@@ -194,14 +210,36 @@ impl Simulator {
         if uv {
             flags |= FLAG_UV;
         }
-        let extensions = if hmac_secret_requested {
-            flags |= FLAG_ED;
-            Some(cbor::encode(&Value::Map(vec![(
-                cbor::txt("hmac-secret"),
-                Value::Bool(true),
-            )]))?)
-        } else {
+        // Extension outputs, keys in canonical order (shorter first, then
+        // bytewise): credProtect, hmac-secret, hmac-secret-mc.
+        let mut outputs = Vec::new();
+        if cred_protect != 0 {
+            outputs.push((cbor::txt("credProtect"), cbor::int(i64::from(cred_protect))));
+        }
+        if hmac_secret_requested {
+            outputs.push((cbor::txt("hmac-secret"), Value::Bool(true)));
+            // hmac-secret-mc is processed only beside hmac-secret: true; the
+            // outputs come from the CredRandom of this request's UV state,
+            // as a getAssertion's would.
+            if let Some(input) = hmac_secret_mc {
+                let credential = crate::credential::Credential {
+                    id: credential_id.clone(),
+                    signing_key: SigningKey::from(&private_key),
+                    cred_random: cred_random.clone(),
+                    cred_random_uv: cred_random_uv.clone(),
+                    hmac_secret: true,
+                    cred_protect,
+                };
+                if let Some(output) = self.hmac_secret(input, &credential, uv)? {
+                    outputs.push((cbor::txt("hmac-secret-mc"), Value::Bytes(output)));
+                }
+            }
+        }
+        let extensions = if outputs.is_empty() {
             None
+        } else {
+            flags |= FLAG_ED;
+            Some(cbor::encode(&Value::Map(outputs))?)
         };
         let public_key = cbor::encode(&cose_ec2(&private_key.public_key(), -7))?;
         let mut auth_data = Vec::with_capacity(256);

@@ -67,6 +67,7 @@ impl Simulator {
             factory_always_uv: None,
             make_cred_uv_not_rqd: config.make_cred_uv_not_rqd,
             built_in_uv: config.built_in_uv,
+            hmac_secret_mc: config.hmac_secret_mc,
             attestation: config.attestation,
             max_msg_size: config.max_msg_size,
             credentials: Vec::new(),

@@ -84,6 +84,10 @@ pub struct SimState {
     /// Built-in UV configured.
     #[serde(default)]
     pub built_in_uv: bool,
+    /// CTAP 2.2's `hmac-secret-mc` extension (hmac-secret outputs at
+    /// makeCredential) is offered; off, the simulator is a CTAP 2.1 token.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub hmac_secret_mc: bool,
     /// Attestation for makeCredential.
     #[serde(default)]
     pub attestation: AttestationMode,
@@ -124,6 +128,14 @@ fn default_bad_salt_auth_status() -> u8 {
 
 fn is_default_bad_salt_auth_status(status: &u8) -> bool {
     *status == default_bad_salt_auth_status()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl std::fmt::Debug for SimState {

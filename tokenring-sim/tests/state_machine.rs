@@ -34,7 +34,11 @@ fn get_info_announces_versions_extensions_options_and_limits() {
     );
     assert_eq!(
         field(&info, 2),
-        Some(&Value::Array(vec![txt("hmac-secret")]))
+        Some(&Value::Array(vec![
+            txt("credProtect"),
+            txt("hmac-secret"),
+            txt("hmac-secret-mc")
+        ]))
     );
     assert_eq!(
         field(&info, 3).and_then(Value::as_bytes).map(Vec::len),
@@ -561,6 +565,7 @@ fn provisioned_credentials_output_hmac_of_their_cred_random() {
             rp_id: RP_ID.into(),
             cred_random: *cred_random,
             cred_random_uv: None,
+            cred_protect: None,
         })
         .expect("provision");
     }
@@ -579,6 +584,7 @@ fn provisioned_credentials_output_hmac_of_their_cred_random() {
             rp_id: "other.example".into(),
             cred_random: fixtures[0].0,
             cred_random_uv: Some([9; 32]),
+            cred_protect: None,
         })
         .expect("provision");
         derive(&mut s2, PinProtocol::Two, &fixtures[0].1, &[[0; 32]], None)

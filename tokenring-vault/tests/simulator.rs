@@ -20,6 +20,7 @@ fn provisioned(config: SimConfig, id: Vec<u8>, cred_random: [u8; 32]) -> Simulat
         rp_id: DEFAULT_RP_ID.into(),
         cred_random,
         cred_random_uv: None,
+        cred_protect: None,
     })
     .expect("provision");
     sim

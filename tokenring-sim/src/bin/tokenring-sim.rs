@@ -176,6 +176,7 @@ fn main() -> Result<()> {
                 rp_id,
                 cred_random,
                 cred_random_uv,
+                cred_protect: None,
             })?;
         }
         Command::ServeStdio {

@@ -22,7 +22,7 @@ from fido2.client import Fido2Client, UserInteraction
 from fido2.ctap import CtapDevice, CtapError
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.config import Config
-from fido2.ctap2.extensions import HmacSecretExtension
+from fido2.ctap2.extensions import CredProtectExtension, HmacSecretExtension
 from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
 from fido2.hid import CAPABILITY, CTAPHID
 from fido2.utils import websafe_decode
@@ -172,7 +172,10 @@ def scenario_pin_and_hmac(binary, workdir):
     ctap = Ctap2(dev)
     info = ctap.info
     check("FIDO_2_0" in info.versions and "FIDO_2_1" in info.versions, "getInfo versions")
-    check(info.extensions == ["hmac-secret"], "getInfo extensions [hmac-secret]")
+    check(
+        info.extensions == ["credProtect", "hmac-secret", "hmac-secret-mc"],
+        "getInfo extensions [credProtect, hmac-secret, hmac-secret-mc]",
+    )
     check(info.options.get("clientPin") is False, "getInfo clientPin false before setPIN")
     check(info.pin_uv_protocols == [2, 1], "getInfo pinUvAuthProtocols [2, 1]")
     check(info.min_pin_length == 4, "getInfo minPINLength 4")
@@ -596,6 +599,92 @@ def scenario_fido2_client(binary, workdir):
     dev.close()
 
 
+def scenario_cred_protect(binary, workdir):
+    """credProtect (CTAP 2.1 section 12.1), levels 1 to 3, with and without UV."""
+    state = os.path.join(workdir, "cred-protect.json")
+    run(binary, "init", state, "--seed", "16", "--pin", "24680")
+    dev = PipeDevice(binary, state)
+    ctap = Ctap2(dev)
+    v2 = PinProtocolV2()
+    for level in (1, 2, 3):
+        client_pin = ClientPin(ctap, v2)
+        token = client_pin.get_pin_token("24680", ClientPin.PERMISSION.MAKE_CREDENTIAL, RP_ID)
+        cdh = os.urandom(32)
+        att = ctap.make_credential(
+            cdh,
+            {"id": RP_ID, "name": "TokenRing"},
+            USER,
+            KEY_PARAMS,
+            extensions={"hmac-secret": True, "credProtect": level},
+            pin_uv_param=v2.authenticate(token, cdh),
+            pin_uv_protocol=v2.VERSION,
+        )
+        ad = att.auth_data
+        check(ad.extensions.get("credProtect") == level, f"credProtect {level} reported in authData")
+        cred_id = ad.credential_data.credential_id
+        probe = lambda: ctap.get_assertion(
+            RP_ID, os.urandom(32), [{"type": "public-key", "id": cred_id}], None, {"up": False}
+        )
+        if level == 3:
+            expect_error(
+                CtapError.ERR.NO_CREDENTIALS,
+                lambda: hmac_secret(ctap, v2, cred_id, [os.urandom(32)]),
+                "credProtect 3: hmac-secret without UV",
+            )
+            expect_error(CtapError.ERR.NO_CREDENTIALS, probe, "credProtect 3: up=false probe without UV")
+            ga = ClientPin(ctap, v2).get_pin_token("24680", ClientPin.PERMISSION.GET_ASSERTION, RP_ID)
+            assertion, _, outputs = hmac_secret(ctap, v2, cred_id, [os.urandom(32)], pin_token=ga)
+            check(
+                assertion.auth_data.is_user_verified() and len(outputs) == 1,
+                "credProtect 3: hmac-secret with the PIN",
+            )
+        else:
+            _, _, outputs = hmac_secret(ctap, v2, cred_id, [os.urandom(32)])
+            check(len(outputs) == 1, f"credProtect {level}: hmac-secret through the allowList without UV")
+            probe()
+            check(True, f"credProtect {level}: up=false probe finds it")
+    expect_error(
+        CtapError.ERR.INVALID_PARAMETER,
+        lambda: ctap.make_credential(
+            os.urandom(32),
+            {"id": RP_ID, "name": "TokenRing"},
+            USER,
+            KEY_PARAMS,
+            extensions={"hmac-secret": True, "credProtect": 4},
+        ),
+        "credProtect 4 is not a level",
+    )
+    # python-fido2's own client-side extension, with enforcement.
+    ui = PinInteraction("24680")
+    client = Fido2Client(
+        dev,
+        "https://" + RP_ID,
+        user_interaction=ui,
+        extensions=[HmacSecretExtension(allow_hmac_secret=True), CredProtectExtension()],
+    )
+    result = client.make_credential(
+        {
+            "rp": {"id": RP_ID, "name": "TokenRing"},
+            "user": {"id": USER["id"], "name": USER["name"]},
+            "challenge": os.urandom(32),
+            "pubKeyCredParams": KEY_PARAMS,
+            "extensions": {
+                "hmacCreateSecret": True,
+                "credentialProtectionPolicy": "userVerificationRequired",
+                "enforceCredentialProtectionPolicy": True,
+            },
+        }
+    )
+    ad = result.attestation_object.auth_data
+    check(ad.extensions.get("credProtect") == 3, "Fido2Client credentialProtectionPolicy required: level 3")
+    expect_error(
+        CtapError.ERR.NO_CREDENTIALS,
+        lambda: hmac_secret(ctap, v2, ad.credential_data.credential_id, [os.urandom(32)]),
+        "Fido2Client's level-3 credential: no hmac-secret without UV",
+    )
+    dev.close()
+
+
 def main():
     binary, workdir = sys.argv[1], sys.argv[2]
     scenario_pin_and_hmac(binary, workdir)
@@ -605,6 +694,7 @@ def main():
     scenario_config(binary, workdir)
     scenario_personalities(binary, workdir)
     scenario_fido2_client(binary, workdir)
+    scenario_cred_protect(binary, workdir)
     print(f"all {CHECKS} checks passed")
 
 
