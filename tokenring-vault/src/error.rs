@@ -38,6 +38,45 @@ pub enum FormatError {
     /// The decrypted entry list is not UTF-8.
     #[error("the decrypted entry list is not UTF-8")]
     NotUtf8,
+    /// Neither format 1 (JSON) nor format 2 (its magic bytes).
+    #[error("neither a format-1 nor a format-2 vault")]
+    UnknownFormat,
+    /// A format-2 file of a later version.
+    #[error("format version {0} is not supported by this TokenRing")]
+    UnsupportedVersion(u8),
+    /// A format-2 file with an algorithm suite this version does not know.
+    #[error("algorithm suite {0} is not supported by this TokenRing")]
+    UnsupportedSuite(u8),
+    /// A format-2 file with feature flags this version does not know.
+    #[error("the file uses features this TokenRing does not know")]
+    UnsupportedFeature,
+    /// A key slot of a kind this version does not know.
+    #[error("key slot kind {0} is not supported by this TokenRing")]
+    UnknownSlotKind(u8),
+    /// Two slots with one id or label, or slots out of order.
+    #[error("two key slots share an id or a label")]
+    DuplicateSlot,
+    /// Two entries with the same (service, user).
+    #[error("two entries have the same service and user")]
+    DuplicateEntry,
+    /// An entry's grants do not match the key slots.
+    #[error("an entry's key grants do not match the vault's key slots")]
+    BadGrant,
+    /// A field holds a value its rule forbids.
+    #[error("invalid {field}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A text field is not UTF-8.
+    #[error("{field} is not UTF-8")]
+    BadUtf8 {
+        /// Which field.
+        field: &'static str,
+    },
+    /// Bytes after the last record.
+    #[error("unexpected bytes after the last entry")]
+    TrailingBytes,
     /// The file is larger than any vault can be.
     #[error("the file is {0} bytes, larger than any vault ({max} bytes)", max = crate::format::MAX_FILE_LEN)]
     TooLarge(u64),
@@ -191,6 +230,63 @@ pub enum VaultError {
         /// Why it is not trusted.
         reason: LinkProblem,
     },
+    /// A format-2 operation on a format-1 vault.
+    #[error("this vault is in format 1, which has one authenticator; convert it first with `tokenring convert --to 2` (the Python tokenring cannot open format 2)")]
+    NotFormat2,
+    /// The last key of a vault cannot be removed.
+    #[error("this is the vault's last key; add another one before removing it")]
+    LastKey,
+    /// No key slot has this label or number.
+    #[error("the vault has no key {0:?}; see `tokenring key list`")]
+    NoSuchKey(String),
+    /// Format 1 has room for one authenticator only.
+    #[error(
+        "format 1 holds exactly one authenticator; this vault has {0}: remove all but one first"
+    )]
+    NeedsExactlyOneKey(usize),
+    /// The new authenticator already holds one of the vault's credentials.
+    #[error("this authenticator is already enrolled in the vault (key {0:?})")]
+    AlreadyEnrolled(String),
+    /// The authenticator's output does not derive the slot's public key:
+    /// another UV mode, another credential secret, or a modified header.
+    #[error("this authenticator's secret does not match key {label:?} of the vault (another PIN/UV mode, or a modified file); nothing was decrypted")]
+    SlotKeyMismatch {
+        /// The slot's label.
+        label: String,
+    },
+    /// `--require-uv` on an authenticator without credProtect.
+    #[error("this authenticator does not support credProtect, which --require-uv needs")]
+    CredProtectUnsupported,
+    /// `--require-uv` on an authenticator that cannot verify the user.
+    #[error(
+        "this authenticator cannot verify the user (set a PIN first), which --require-uv needs"
+    )]
+    UvUnavailable,
+    /// A label that is empty, too long, has control characters or is taken.
+    #[error(
+        "invalid key label {0:?}: 1 to 64 characters, no control characters, unique in the vault"
+    )]
+    BadLabel(String),
+    /// A name longer than format 2 stores (65,535 bytes).
+    #[error("a service or user name is longer than 65,535 bytes")]
+    NameTooLong,
+    /// A format-1 vault whose entries use other credentials than its own.
+    #[error("this format-1 vault's entries use more than one credential; it cannot be converted")]
+    MixedCredentials,
+    /// The file is older than one this machine has seen: writes are
+    /// refused until the user accepts it as current.
+    #[error("the vault {path} is older than one this machine saw (generation {found} < {seen}): a backup or sync may have put an old copy back, which may list a key that was removed since; writes are refused. If this file is right, accept it with --accept-older-vault")]
+    RollbackDetected {
+        /// The vault path.
+        path: PathBuf,
+        /// The file's generation.
+        found: u64,
+        /// The highest generation seen here.
+        seen: u64,
+    },
+    /// A check of the vault's own work failed (a bug); nothing was written.
+    #[error("internal error in the vault code; the file was left untouched")]
+    Internal,
     /// The operating system's random number generator failed.
     #[error("no randomness available from the operating system: {0}")]
     Random(String),

@@ -266,14 +266,18 @@ pub struct Fingerprint {
     mtime: (i64, i64),
     ctime: (i64, i64),
     tail: [u8; TAIL_LEN],
+    /// The tail is any bytes ending in a raw Fernet tag (format 2), not
+    /// format 1's hex text.
+    raw: bool,
 }
 
 impl Fingerprint {
-    fn new(meta: &fs::Metadata, tail: &[u8]) -> Option<Self> {
-        // Trust the tail only when it is the end of `data`: `...hex"}`.
+    fn new(meta: &fs::Metadata, tail: &[u8], raw: bool) -> Option<Self> {
+        // Format 1: trust the tail only when it is the end of `data`:
+        // `...hex"}`. Format 2 ends with the envelope's raw tag.
         let tail: [u8; TAIL_LEN] = tail.try_into().ok()?;
         let (digits, end) = tail.split_at(TAIL_LEN - 2);
-        if end != b"\"}" || !digits.iter().all(u8::is_ascii_hexdigit) {
+        if !raw && (end != b"\"}" || !digits.iter().all(u8::is_ascii_hexdigit)) {
             return None;
         }
         Some(Fingerprint {
@@ -283,10 +287,15 @@ impl Fingerprint {
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
             tail,
+            raw,
         })
     }
 
     fn of_open_file(file: &File) -> io::Result<Option<Self>> {
+        Self::of_open_file_as(file, false)
+    }
+
+    fn of_open_file_as(file: &File, raw: bool) -> io::Result<Option<Self>> {
         let meta = file.metadata()?;
         let len = meta.len();
         if len < TAIL_LEN as u64 {
@@ -294,7 +303,7 @@ impl Fingerprint {
         }
         let mut tail = [0u8; TAIL_LEN];
         file.read_exact_at(&mut tail, len - TAIL_LEN as u64)?;
-        Ok(Self::new(&meta, &tail))
+        Ok(Self::new(&meta, &tail, raw))
     }
 }
 
@@ -362,8 +371,49 @@ fn open_vault(path: &Path) -> Result<File, VaultError> {
 /// Whether the file at `path` is still the version `fingerprint` describes.
 pub fn unchanged(path: &Path, fingerprint: &Fingerprint) -> Result<bool, VaultError> {
     let file = open_vault(path)?;
-    let now = Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))?;
+    let now = Fingerprint::of_open_file_as(&file, fingerprint.raw)
+        .map_err(|e| VaultError::io("read", path, e))?;
     Ok(now.as_ref() == Some(fingerprint))
+}
+
+/// The first bytes of the vault file (at most `n`), to tell its format.
+pub fn read_start(path: &Path, n: usize) -> Result<Vec<u8>, VaultError> {
+    let file = open_vault(path)?;
+    let mut buf = Vec::with_capacity(n);
+    file.take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| VaultError::io("read", path, e))?;
+    Ok(buf)
+}
+
+/// Reads the whole vault file (at most [`crate::format::MAX_FILE_LEN`]
+/// bytes, checked from its metadata before anything is allocated), with
+/// the fingerprint of what was read (format 2: a raw tail).
+pub fn read_bytes(path: &Path) -> Result<(Vec<u8>, Option<Fingerprint>), VaultError> {
+    let file = open_vault(path)?;
+    let meta = file
+        .metadata()
+        .map_err(|e| VaultError::io("read", path, e))?;
+    if meta.len() > crate::format::MAX_FILE_LEN {
+        return Err(VaultError::Corrupt {
+            path: path.to_path_buf(),
+            reason: crate::FormatError::TooLarge(meta.len()),
+        });
+    }
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                VaultError::io("read (it changed while being read)", path, e)
+            }
+            _ => VaultError::io("read", path, e),
+        })?;
+    let fingerprint =
+        Fingerprint::of_open_file_as(&file, true).map_err(|e| VaultError::io("read", path, e))?;
+    let fingerprint =
+        fingerprint.filter(|f| f.len == meta.len() && f.mtime == (meta.mtime(), meta.mtime_nsec()));
+    Ok((bytes, fingerprint))
 }
 
 /// Reads and parses the vault file (see [`crate::format::read_file`]),
@@ -420,8 +470,19 @@ pub fn save(
     create_new: bool,
     write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
+    save_as(path, create_new, false, write)
+}
+
+/// [`save`] of a file that ends in a raw Fernet tag (format 2; `raw`) or
+/// in format 1's text.
+pub fn save_as(
+    path: &Path,
+    create_new: bool,
+    raw: bool,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> Result<Option<Fingerprint>, VaultError> {
     let temp = temp_path(path);
-    let result = save_via(path, &temp, create_new, write);
+    let result = save_via(path, &temp, create_new, raw, write);
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
@@ -432,6 +493,7 @@ fn save_via(
     path: &Path,
     temp: &Path,
     create_new: bool,
+    raw: bool,
     write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> Result<Option<Fingerprint>, VaultError> {
     match fs::remove_file(temp) {
@@ -482,5 +544,5 @@ fn save_via(
         .and_then(|d| d.sync_all())
         .map_err(|e| VaultError::io("sync the directory", dir, e))?;
     // The renamed inode's ctime changed: take the fingerprint now.
-    Fingerprint::of_open_file(&file).map_err(|e| VaultError::io("read", path, e))
+    Fingerprint::of_open_file_as(&file, raw).map_err(|e| VaultError::io("read", path, e))
 }

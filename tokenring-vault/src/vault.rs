@@ -25,6 +25,10 @@ pub struct CreateOptions {
     pub rp_id: String,
     /// The user the credential is made for.
     pub user: UserEntity,
+    /// The file format (default [`Format::V1`], which the Python original reads).
+    pub format: crate::Format,
+    /// The first key's label and policy (format 2 only).
+    pub key: crate::KeyOptions,
 }
 
 impl Default for CreateOptions {
@@ -32,6 +36,8 @@ impl Default for CreateOptions {
         CreateOptions {
             rp_id: DEFAULT_RP_ID.to_string(),
             user: UserEntity::default(),
+            format: crate::Format::V1,
+            key: crate::KeyOptions::default(),
         }
     }
 }
@@ -67,7 +73,7 @@ struct State {
 /// file changed, a full re-read. Mutations take the lock file, re-read under
 /// it, apply the change and save atomically, so concurrent writers (other
 /// threads, other processes) never lose each other's updates.
-pub struct Vault {
+pub(crate) struct V1Vault {
     path: PathBuf,
     lock_timeout: Duration,
     state: RwLock<State>,
@@ -252,7 +258,7 @@ impl std::fmt::Debug for Names<'_> {
     }
 }
 
-impl std::fmt::Debug for Vault {
+impl std::fmt::Debug for V1Vault {
     /// The path and whether it is locked; never a key or an entry.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
@@ -262,7 +268,7 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-impl Vault {
+impl V1Vault {
     /// Creates a new, empty vault at `path`: enrolls a credential on the
     /// authenticator (one touch, and the PIN if the token has one) and
     /// derives the vault key (one touch). Without UV, as the original does,
@@ -275,7 +281,7 @@ impl Vault {
         auth: &mut dyn Authenticator,
         options: &CreateOptions,
         prompt: &dyn Prompt,
-    ) -> Result<Vault, VaultError> {
+    ) -> Result<V1Vault, VaultError> {
         if persist::exists(path) {
             return Err(VaultError::AlreadyExists {
                 path: path.to_path_buf(),
@@ -307,7 +313,7 @@ impl Vault {
             fingerprint: None,
         };
         unlocked.fingerprint = save(path, &header, &mut unlocked, true)?;
-        Ok(Vault {
+        Ok(V1Vault {
             path: path.to_path_buf(),
             lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
             state: RwLock::new(State {
@@ -338,10 +344,10 @@ impl Vault {
         path: &Path,
         auth: &mut dyn Authenticator,
         prompt: &dyn Prompt,
-    ) -> Result<Vault, VaultError> {
+    ) -> Result<V1Vault, VaultError> {
         let path = persist::resolve(path)?;
         let (header, uv, unlocked) = unlock_file(&path, auth, prompt)?;
-        Ok(Vault {
+        Ok(V1Vault {
             path,
             lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
             state: RwLock::new(State {
@@ -375,6 +381,37 @@ impl Vault {
     /// The vault key's credential (RP ID and credential id).
     pub fn credential(&self) -> VaultCredential {
         (*read_state(&self.state).header.credential).clone()
+    }
+
+    /// Everything a conversion to format 2 needs: the credential, the UV
+    /// mode that opened it, and each entry's name, salt and raw token.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn export(
+        &self,
+    ) -> Result<
+        (
+            VaultCredential,
+            UvMode,
+            Vec<(String, String, [u8; 32], Vec<u8>)>,
+        ),
+        VaultError,
+    > {
+        let state = self.fresh_read()?;
+        let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+        let mut out = Vec::with_capacity(unlocked.entries.len());
+        for (service, user, entry) in unlocked.entries.iter() {
+            if *entry.key.credential != *state.header.credential {
+                return Err(VaultError::MixedCredentials);
+            }
+            let token = hex_codec::hex_base64_decode(entry.token.as_bytes()).ok_or(
+                VaultError::EntryDidNotDecrypt {
+                    service: service.to_string(),
+                    user: user.to_string(),
+                },
+            )?;
+            out.push((service.to_string(), user.to_string(), entry.key.salt, token));
+        }
+        Ok(((*state.header.credential).clone(), state.uv, out))
     }
 
     /// The UV mode every derivation of this vault uses.
@@ -483,11 +520,6 @@ impl Vault {
             .len())
     }
 
-    /// Whether the vault has no entries. No derivation.
-    pub fn is_empty(&self) -> Result<bool, VaultError> {
-        Ok(self.len()? == 0)
-    }
-
     /// Whether there is an entry for (service, user). No derivation.
     pub fn contains(&self, service: &str, user: &str) -> Result<bool, VaultError> {
         let state = self.fresh_read()?;
@@ -531,20 +563,6 @@ impl Vault {
         let plaintext = key.decrypt(&token).map_err(|_| failed())?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| failed())?;
         Ok(Some(Password::new(text)))
-    }
-
-    /// Stores `password` for (service, user), replacing any existing entry
-    /// in its place: a fresh random 32-byte salt, one derivation (one
-    /// touch) for the entry's key, then a locked read-modify-write.
-    pub fn set(
-        &self,
-        service: &str,
-        user: &str,
-        password: &str,
-        auth: &mut dyn Authenticator,
-        prompt: &dyn Prompt,
-    ) -> Result<(), VaultError> {
-        self.set_many(&[(service, user, password)], auth, prompt)
     }
 
     /// Stores several passwords with one save (one derivation per entry).
@@ -690,4 +708,41 @@ fn unlock_file(
             fingerprint,
         },
     ))
+}
+
+/// Writes a format-1 file from its parts (a conversion back from format 2),
+/// replacing the file at `path` atomically.
+pub(crate) fn write_format1(
+    path: &Path,
+    credential: &VaultCredential,
+    vault_salt: [u8; 32],
+    vault_key: &tokenring_core::Secret32,
+    items: &[(String, String, [u8; 32], Vec<u8>)],
+) -> Result<(), VaultError> {
+    let credential = Arc::new(credential.clone());
+    let header = KeyHandle {
+        salt: vault_salt,
+        credential: Arc::clone(&credential),
+    };
+    let mut entries = Entries::with_capacity(items.len());
+    for (service, user, salt, token) in items {
+        entries.insert(
+            service.clone(),
+            user.clone(),
+            StoredEntry {
+                key: KeyHandle {
+                    salt: *salt,
+                    credential: Arc::clone(&credential),
+                },
+                token: hex_codec::hex_base64_encode(token).into_boxed_str(),
+            },
+        );
+    }
+    let mut unlocked = Unlocked {
+        key: FernetKey::from_secret(vault_key),
+        entries,
+        fingerprint: None,
+    };
+    save(path, &header, &mut unlocked, false)?;
+    Ok(())
 }

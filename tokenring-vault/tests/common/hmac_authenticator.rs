@@ -53,6 +53,7 @@ impl HmacAuthenticator {
                 always_uv: false,
                 make_cred_uv_not_required: true,
                 pin_uv_auth_protocols: vec![2, 1],
+                extensions: vec!["hmac-secret".into()],
             },
             derivations: Vec::new(),
             record: true,
