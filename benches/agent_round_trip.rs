@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let source = {
         let sim = Arc::clone(&sim);
-        move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+        move |_: &[tokenring_vault::VaultCredential], _: &dyn tokenring_core::Prompt| {
             Ok(
                 Box::new(Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?)
                     as DynAuthenticator,

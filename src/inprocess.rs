@@ -11,16 +11,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use tokenring_core::{Discovery, DynAuthenticator, Prompt};
+use tokenring_core::{DynAuthenticator, Prompt};
 use tokenring_vault::{CreateOptions, Password, Vault};
 
-use crate::{Error, SecretStore};
+use crate::{Error, SecretStore, Tokenring};
 
 /// A vault opened in this process on first use and kept open (see the
 /// module documentation).
 pub(crate) struct InProcessStore {
     vault: PathBuf,
-    discovery: Discovery,
+    tokenring: Tokenring,
     /// The unlocked vault and its authenticator, after the first operation.
     opened: Mutex<Option<(Vault, DynAuthenticator)>>,
 }
@@ -29,7 +29,7 @@ impl std::fmt::Debug for InProcessStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InProcessStore")
             .field("vault", &self.vault)
-            .field("discovery", &self.discovery)
+            .field("discovery", self.tokenring.discovery())
             .finish_non_exhaustive()
     }
 }
@@ -37,23 +37,34 @@ impl std::fmt::Debug for InProcessStore {
 impl InProcessStore {
     /// A store over the vault at `vault`, using the authenticators
     /// `discovery` finds.
-    pub(crate) fn new(vault: PathBuf, discovery: Discovery) -> Self {
+    pub(crate) fn new(vault: PathBuf, tokenring: Tokenring) -> Self {
         InProcessStore {
             vault,
-            discovery,
+            tokenring,
             opened: Mutex::new(None),
         }
     }
 
-    /// Finds the authenticator that holds the vault's credential (no tap)
-    /// and unlocks the vault with it (one tap).
+    /// The authenticator that holds one of the vault's credentials (no tap).
+    fn holder(&self, prompt: &dyn Prompt) -> Result<DynAuthenticator, Error> {
+        let credentials = Vault::credentials_of(&self.vault)?;
+        Ok(self
+            .tokenring
+            .find_holder_of_any(&credentials, prompt)?
+            .authenticator)
+    }
+
+    /// Finds the authenticator that holds a credential of the vault (no
+    /// tap) and unlocks the vault with it (one tap).
     fn open(&self, prompt: &dyn Prompt) -> Result<(Vault, DynAuthenticator), Error> {
-        let credential = Vault::credential_of(&self.vault)?;
-        let mut authenticator = self
-            .discovery
-            .find_holder(&credential.id, &credential.rp_id, prompt)?
-            .authenticator;
-        let vault = Vault::open(&self.vault, &mut *authenticator, prompt)?;
+        let mut authenticator = self.holder(prompt)?;
+        let vault = Vault::open_with(
+            &self.vault,
+            &mut *authenticator,
+            prompt,
+            self.tokenring.vault_options(),
+        )?;
+        report_warnings(&vault, prompt);
         Ok((vault, authenticator))
     }
 
@@ -81,7 +92,8 @@ impl InProcessStore {
     /// authenticator if something exists at `path`.
     pub(crate) fn create(
         path: &Path,
-        discovery: Discovery,
+        tokenring: &Tokenring,
+        options: &CreateOptions,
         prompt: &dyn Prompt,
     ) -> Result<InProcessStore, Error> {
         if std::fs::symlink_metadata(path).is_ok() {
@@ -93,14 +105,20 @@ impl InProcessStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             check_new_vault_dir(dir)?;
         }
-        let mut authenticator = discovery.choose(prompt)?.authenticator;
+        let mut authenticator = tokenring.discovery().choose(prompt)?.authenticator;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
-        let vault = Vault::create(path, &mut *authenticator, &CreateOptions::default(), prompt)?;
+        let vault = Vault::create_with(
+            path,
+            &mut *authenticator,
+            options,
+            tokenring.vault_options(),
+            prompt,
+        )?;
         Ok(InProcessStore {
             vault: path.to_path_buf(),
-            discovery,
+            tokenring: tokenring.clone(),
             opened: Mutex::new(Some((vault, authenticator))),
         })
     }
@@ -131,6 +149,13 @@ fn check_new_vault_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Shows what the user should know about the file (an older copy).
+fn report_warnings(vault: &Vault, prompt: &dyn Prompt) {
+    for warning in vault.warnings() {
+        prompt.warning(&warning.to_string());
+    }
+}
+
 /// Creates `dir` and its parents; the directories created are private
 /// (0700) on Unix.
 fn create_private_dir(dir: &Path) -> Result<(), Error> {
@@ -156,9 +181,24 @@ impl SecretStore for InProcessStore {
         user: &str,
         prompt: &dyn Prompt,
     ) -> Result<Option<Password>, Error> {
-        self.with(prompt, |vault, auth| {
-            Ok(vault.get(service, user, &mut **auth, prompt)?)
-        })
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((vault, auth)) = &mut *opened {
+            return Ok(vault.get(service, user, &mut **auth, prompt)?);
+        }
+        // Not open yet: format 2 opens the vault and reads the entry with
+        // one touch (one getAssertion, two salts); format 1 needs two.
+        let mut authenticator = self.holder(prompt)?;
+        let (vault, password) = Vault::open_and_get(
+            &self.vault,
+            &mut *authenticator,
+            service,
+            user,
+            prompt,
+            self.tokenring.vault_options(),
+        )?;
+        report_warnings(&vault, prompt);
+        *opened = Some((vault, authenticator));
+        Ok(password)
     }
 
     fn set(

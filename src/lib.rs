@@ -110,7 +110,10 @@ pub use tokenring_hid::HidSource;
 pub use tokenring_nfc::NfcSource;
 #[cfg(feature = "sim")]
 pub use tokenring_sim::SimSource;
-pub use tokenring_vault::{Password, VaultCredential, VaultError};
+pub use tokenring_vault::{
+    CreateOptions, Format, KeyOptions, KeySlot, OpenOptions, Password, SeenStore, VaultCredential,
+    VaultError, VaultWarning,
+};
 
 /// Where TokenRing looks for authenticators and whether it uses the agent:
 /// the configuration every operation of a [`Store`] runs with. Cloning is
@@ -122,6 +125,7 @@ pub use tokenring_vault::{Password, VaultCredential, VaultError};
 pub struct Tokenring {
     discovery: Discovery,
     agent: AgentUse,
+    vault_options: OpenOptions,
 }
 
 impl Default for Tokenring {
@@ -151,6 +155,7 @@ impl Tokenring {
         Tokenring {
             discovery,
             agent: AgentUse::Auto,
+            vault_options: OpenOptions::default(),
         }
     }
 
@@ -173,6 +178,28 @@ impl Tokenring {
     pub fn agent(mut self, agent: AgentUse) -> Tokenring {
         self.agent = agent;
         self
+    }
+
+    /// Where this machine records the format-2 vault generations it saw,
+    /// so that an older copy of a vault is warned about and not written to
+    /// ([`SeenStore`]; the programs use
+    /// `$XDG_STATE_HOME/tokenring/seen-vaults.json`). None by default.
+    pub fn rollback_state(mut self, path: impl Into<std::path::PathBuf>) -> Tokenring {
+        self.vault_options.seen = Some(SeenStore::at(path));
+        self
+    }
+
+    /// Writes to a format-2 vault older than one this machine saw (the
+    /// user accepted it as current).
+    pub fn accept_older_vault(mut self, accept: bool) -> Tokenring {
+        self.vault_options.accept_older = accept;
+        self
+    }
+
+    /// How vaults are opened: the rollback record and whether an older
+    /// file is accepted.
+    pub fn vault_options(&self) -> &OpenOptions {
+        &self.vault_options
     }
 
     /// Whether the agent is used.
@@ -201,8 +228,45 @@ impl Tokenring {
     /// anything, when something exists at `path`. Directories created on
     /// the way are private (0700).
     pub fn create(&self, path: impl AsRef<Path>, prompt: &dyn Prompt) -> Result<Store, Error> {
-        inprocess::InProcessStore::create(path.as_ref(), self.discovery.clone(), prompt)
+        self.create_with(path, &CreateOptions::default(), prompt)
+    }
+
+    /// [`Tokenring::create`] with a format and the first key's options
+    /// (format 2: `--require-uv`, a label).
+    pub fn create_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &CreateOptions,
+        prompt: &dyn Prompt,
+    ) -> Result<Store, Error> {
+        inprocess::InProcessStore::create(path.as_ref(), self, options, prompt)
             .map(Store::from_in_process)
+    }
+
+    /// Opens an authenticator that holds one of `credentials` (no tap):
+    /// each connected one is asked without a tap. With a selector
+    /// ([`Tokenring::only`]) that device is used even when no probe
+    /// answers (a credential made with credProtect level 3 does not
+    /// answer a probe without user verification).
+    pub fn find_holder_of_any(
+        &self,
+        credentials: &[VaultCredential],
+        prompt: &dyn Prompt,
+    ) -> Result<Opened, Error> {
+        let mut last = None;
+        for c in credentials {
+            match self.discovery.find_holder(&c.id, &c.rp_id, prompt) {
+                Ok(opened) => return Ok(opened),
+                Err(e @ AuthenticatorError::WrongAuthenticator { .. }) => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(selector) = self.discovery.selector() {
+            return Ok(self.discovery.open(selector, prompt)?);
+        }
+        Err(last
+            .unwrap_or(AuthenticatorError::WrongAuthenticator { tried: Vec::new() })
+            .into())
     }
 }
 

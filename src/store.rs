@@ -114,7 +114,7 @@ impl Store {
         }
         Ok(Store::from_in_process(InProcessStore::new(
             vault.to_path_buf(),
-            tokenring.discovery().clone(),
+            tokenring.clone(),
         )))
     }
 

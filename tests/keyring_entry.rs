@@ -68,7 +68,7 @@ fn make_store(setup: &Setup, agent: AgentUse, prompt: Arc<ScriptedPrompt>) -> Ar
 fn sim_source(state: &Path, policy: PresencePolicy) -> Box<dyn AuthenticatorSource> {
     let state = state.to_path_buf();
     Box::new(
-        move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+        move |_: &[tokenring_vault::VaultCredential], _: &dyn tokenring_core::Prompt| {
             let mut sim = Simulator::open(&state).unwrap();
             sim.set_presence_policy(policy.clone());
             Ok(Box::new(Ctap2Client::new(SimTransport::from_simulator(sim))?) as DynAuthenticator)

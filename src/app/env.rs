@@ -89,7 +89,38 @@ pub fn tokenring(selector: Option<Selector>, no_agent: bool) -> Result<Tokenring
     } else {
         agent_use()
     };
+    if let Some(path) = rollback_state_path() {
+        tokenring = tokenring.rollback_state(path);
+    }
     Ok(tokenring.agent(agent))
+}
+
+/// Where the programs keep the rollback record of format-2 vaults:
+/// `$XDG_STATE_HOME/tokenring/seen-vaults.json` (default
+/// `~/.local/state/tokenring/`; on macOS `~/Library/Application
+/// Support/tokenring/`). `None` without a home.
+pub fn rollback_state_path() -> Option<PathBuf> {
+    let file = "seen-vaults.json";
+    if cfg!(target_os = "macos") {
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+        return Some(
+            PathBuf::from(home)
+                .join("Library/Application Support/tokenring")
+                .join(file),
+        );
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        let state = PathBuf::from(state);
+        if state.is_absolute() {
+            return Some(state.join("tokenring").join(file));
+        }
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some(
+        PathBuf::from(home)
+            .join(".local/state/tokenring")
+            .join(file),
+    )
 }
 
 /// Every transport, with the simulator's user from

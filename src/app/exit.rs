@@ -30,6 +30,8 @@ pub const VAULT_MISSING_OR_EXISTS: u8 = 9;
 pub const AGENT: u8 = 10;
 /// Anything else (device errors, I/O, …).
 pub const OTHER: u8 = 11;
+/// A write refused: the vault file is older than one this machine saw.
+pub const ROLLBACK: u8 = 12;
 /// Cancelled by Ctrl-C (128 + SIGINT).
 pub const CANCELLED: u8 = 130;
 
@@ -60,6 +62,15 @@ fn vault_exit_code(error: &VaultError) -> u8 {
         VaultError::WrongAuthenticator => WRONG_AUTHENTICATOR,
         VaultError::LockedByAnotherProcess { .. } => VAULT_LOCKED,
         VaultError::Authenticator(e) => authenticator_exit_code(e),
+        VaultError::RollbackDetected { .. } => ROLLBACK,
+        VaultError::NotFormat2
+        | VaultError::LastKey
+        | VaultError::NoSuchKey(_)
+        | VaultError::NeedsExactlyOneKey(_)
+        | VaultError::AlreadyEnrolled(_)
+        | VaultError::BadLabel(_) => USAGE,
+        VaultError::SlotKeyMismatch { .. } => WRONG_AUTHENTICATOR,
+        VaultError::UvUnavailable => PIN,
         _ => OTHER,
     }
 }

@@ -6,17 +6,20 @@
 
 mod agent;
 mod completions;
+mod convert;
 mod delete;
 mod devices;
 mod get;
 mod import;
 mod init;
 mod input;
+mod key;
 mod list;
 mod lock;
 mod log;
 mod man_page;
 mod pin;
+mod rekey;
 mod run;
 mod set;
 mod status;
@@ -55,6 +58,7 @@ Exit codes:
   9    no vault (run `tokenring init`), or `init` found one already
   10   agent error
   11   anything else
+  12   the vault file is older than one this machine saw (a write was refused; --accept-older-vault)
   130  cancelled with Ctrl-C, SIGTERM or SIGHUP (the authenticator was told to stop waiting)";
 
 const ENVIRONMENT: &str = "\
@@ -110,9 +114,14 @@ pub struct Global {
     /// (two touches per secret instead of one) [env: TOKENRING_NO_AGENT=1].
     #[arg(long, global = true)]
     no_agent: bool,
+
+    /// Write to a format-2 vault even though this machine saw a newer
+    /// version of it (an old copy was put back, and it is the right one).
+    #[arg(long, global = true)]
+    accept_older_vault: bool,
 }
 
-fn parse_selector(text: &str) -> Result<Selector, String> {
+pub(crate) fn parse_selector(text: &str) -> Result<Selector, String> {
     text.parse::<Selector>().map_err(|e| e.to_string())
 }
 
@@ -130,6 +139,9 @@ enum Command {
     Run(run::RunArgs),
     Log(log::LogArgs),
     Pin(pin::PinArgs),
+    Key(key::KeyArgs),
+    Rekey(rekey::RekeyArgs),
+    Convert(convert::ConvertArgs),
     Completions(completions::CompletionsArgs),
     Import(import::ImportArgs),
     #[command(hide = true)]
@@ -154,6 +166,7 @@ impl Context {
             global.authenticator.clone(),
             global.no_agent,
         )?;
+        let tokenring = tokenring.accept_older_vault(global.accept_older_vault);
         Ok(Context { vault, tokenring })
     }
 
@@ -217,6 +230,9 @@ fn execute(cli: &Cli) -> Result<u8, Error> {
         Command::Run(args) => with_prompt(&|p| run::run(&context, args, p)),
         Command::Log(args) => log::run(&context, args),
         Command::Pin(args) => with_prompt(&|p| pin::run(&context, args, p)),
+        Command::Key(args) => with_prompt(&|p| key::run(&context, args, p)),
+        Command::Rekey(args) => with_prompt(&|p| rekey::run(&context, args, p)),
+        Command::Convert(args) => with_prompt(&|p| convert::run(&context, args, p)),
         Command::Completions(args) => Ok(completions::run(args)),
         Command::Import(args) => with_prompt(&|p| import::run(&context, args, p)),
         Command::ManPage(args) => Ok(man_page::run(args)),
@@ -290,6 +306,7 @@ mod tests {
             (exit::VAULT_MISSING_OR_EXISTS, "no vault"),
             (exit::AGENT, "agent error"),
             (exit::OTHER, "anything else"),
+            (exit::ROLLBACK, "older than one this machine saw"),
             (exit::CANCELLED, "cancelled with Ctrl-C"),
         ];
         for (code, words) in rows {

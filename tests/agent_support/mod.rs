@@ -71,7 +71,8 @@ impl Fixture {
     /// An agent configuration whose authenticator is this simulator.
     pub fn config(&self) -> AgentConfig {
         let sim = Arc::clone(&self.sim);
-        let source = move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+        let source = move |_: &[tokenring_vault::VaultCredential],
+                           _: &dyn tokenring_core::Prompt| {
             let client = Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?;
             Ok(Box::new(client) as DynAuthenticator)
         };

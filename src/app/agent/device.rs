@@ -20,24 +20,25 @@ use tokenring_core::DynAuthenticator;
 /// agent calls it when it first needs the authenticator, and again after
 /// the authenticator failed at the transport level (unplugged, …).
 pub trait AuthenticatorSource: Send {
-    /// The authenticator for `credential`.
+    /// An authenticator that holds one of `credentials` (one per key slot
+    /// of a format-2 vault; format 1 has one).
     fn open(
         &mut self,
-        credential: &VaultCredential,
+        credentials: &[VaultCredential],
         prompt: &dyn Prompt,
     ) -> Result<DynAuthenticator, Error>;
 }
 
 impl<F> AuthenticatorSource for F
 where
-    F: FnMut(&VaultCredential, &dyn Prompt) -> Result<DynAuthenticator, Error> + Send,
+    F: FnMut(&[VaultCredential], &dyn Prompt) -> Result<DynAuthenticator, Error> + Send,
 {
     fn open(
         &mut self,
-        credential: &VaultCredential,
+        credentials: &[VaultCredential],
         prompt: &dyn Prompt,
     ) -> Result<DynAuthenticator, Error> {
-        self(credential, prompt)
+        self(credentials, prompt)
     }
 }
 
@@ -83,22 +84,22 @@ pub(super) struct DeviceSlot {
     source: Box<dyn AuthenticatorSource>,
     pub(super) authenticator: Option<DynAuthenticator>,
     /// The credential `authenticator` was found for.
-    opened_for: Option<VaultCredential>,
+    opened_for: Option<Vec<VaultCredential>>,
 }
 
 impl DeviceSlot {
     /// The open authenticator, opening it (no tap) when needed.
     pub(super) fn authenticator(
         &mut self,
-        credential: &VaultCredential,
+        credentials: &[VaultCredential],
         prompt: &dyn Prompt,
     ) -> Result<&mut DynAuthenticator, Error> {
-        if self.authenticator.is_none() || self.opened_for.as_ref() != Some(credential) {
+        if self.authenticator.is_none() || self.opened_for.as_deref() != Some(credentials) {
             // A vault replaced by one with another credential may need
             // another authenticator: look again (no tap).
             self.authenticator = None;
-            self.authenticator = Some(self.source.open(credential, prompt)?);
-            self.opened_for = Some(credential.clone());
+            self.authenticator = Some(self.source.open(credentials, prompt)?);
+            self.opened_for = Some(credentials.to_vec());
         }
         self.authenticator
             .as_mut()

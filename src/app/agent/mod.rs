@@ -75,16 +75,17 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             })
         }
     })?;
-    let discovery = options.tokenring.discovery().clone();
-    let source = move |credential: &tokenring_vault::VaultCredential,
+    let tokenring = options.tokenring.clone();
+    let source = move |credentials: &[tokenring_vault::VaultCredential],
                        prompt: &dyn tokenring_core::Prompt| {
-        Ok(discovery
-            .find_holder(&credential.id, &credential.rp_id, prompt)?
+        Ok(tokenring
+            .find_holder_of_any(credentials, prompt)?
             .authenticator)
     };
     let mut config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
         .idle_lock(options.idle_lock)
-        .max_unlocked(options.max_unlocked);
+        .max_unlocked(options.max_unlocked)
+        .vault_options(options.tokenring.vault_options().clone());
     let activated = listenfd::ListenFd::from_env()
         .take_unix_listener(0)
         .map_err(|e| Error::Agent(format!("the socket passed by systemd is unusable: {e}")))?;

@@ -108,6 +108,7 @@ pub struct AgentConfig {
     clock: Arc<dyn Clock>,
     inherited: Option<UnixListener>,
     audit_log: Option<PathBuf>,
+    vault_options: tokenring_vault::OpenOptions,
 }
 
 impl AgentConfig {
@@ -126,7 +127,14 @@ impl AgentConfig {
             clock: Arc::new(BootClock),
             inherited: None,
             audit_log: None,
+            vault_options: tokenring_vault::OpenOptions::default(),
         }
+    }
+
+    /// How the vault is opened (format 2: this machine's rollback record).
+    pub fn vault_options(mut self, options: tokenring_vault::OpenOptions) -> Self {
+        self.vault_options = options;
+        self
     }
 
     /// Records every request in the audit log at `path` (see
@@ -291,6 +299,7 @@ impl Agent {
             own: Arc::new(Requester::of_pid(std::process::id())),
             released: RecentReleases::new(),
             vault_path: config.vault,
+            vault_options: config.vault_options,
             vault: Mutex::new(None),
             device: DeviceGate::new(config.source),
             activity: Mutex::new(Activity {
@@ -493,6 +502,7 @@ pub(super) struct Shared {
     own: Arc<Requester>,
     /// What was just released for git (to skip git's `store` of it).
     released: RecentReleases,
+    vault_options: tokenring_vault::OpenOptions,
     /// The vault, once opened (locked or not).
     vault: Mutex<Option<Arc<Vault>>>,
     device: DeviceGate,
@@ -608,17 +618,21 @@ impl Shared {
         let current = self.current_vault();
         // From the file as it is now (it may have been replaced while the
         // vault was locked): the authenticator must hold this credential.
-        let credential = Vault::credential_of(&self.vault_path)?;
+        let credentials = Vault::credentials_of(&self.vault_path)?;
         let result = (|| {
-            let authenticator = device.authenticator(&credential, prompt)?;
+            let authenticator = device.authenticator(&credentials, prompt)?;
             let vault = match current {
                 Some(vault) => {
                     vault.unlock(&mut **authenticator, prompt)?;
                     Ok(vault)
                 }
                 None => {
-                    let vault =
-                        Arc::new(Vault::open(&self.vault_path, &mut **authenticator, prompt)?);
+                    let vault = Arc::new(Vault::open_with(
+                        &self.vault_path,
+                        &mut **authenticator,
+                        prompt,
+                        &self.vault_options,
+                    )?);
                     *lock(&self.vault) = Some(Arc::clone(&vault));
                     Ok::<_, Error>(vault)
                 }
@@ -667,9 +681,9 @@ impl Shared {
             .acquire(prompt, self.limits.tick, ask.holder())?;
         for attempt in 0..2 {
             let vault = self.unlock_with(&mut device, prompt, ask)?;
-            let credential = vault.credential();
+            let credentials = vault.credentials();
             let result = device
-                .authenticator(&credential, prompt)
+                .authenticator(&credentials, prompt)
                 .and_then(|auth| op(&vault, auth).map_err(Error::from));
             match result {
                 Err(Error::Vault(VaultError::Locked)) if attempt == 0 => continue,
