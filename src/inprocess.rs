@@ -47,10 +47,9 @@ impl InProcessStore {
 
     /// The authenticator that holds one of the vault's credentials (no tap).
     fn holder(&self, prompt: &dyn Prompt) -> Result<DynAuthenticator, Error> {
-        let credentials = Vault::credentials_of(&self.vault)?;
         Ok(self
             .tokenring
-            .find_holder_of_any(&credentials, prompt)?
+            .find_vault_holder(&self.vault, prompt)?
             .authenticator)
     }
 

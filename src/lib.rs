@@ -243,26 +243,40 @@ impl Tokenring {
             .map(Store::from_in_process)
     }
 
-    /// Opens an authenticator that holds one of `credentials` (no tap):
-    /// each connected one is asked without a tap. With a selector
-    /// ([`Tokenring::only`]) that device is used even when no probe
-    /// answers (a credential made with credProtect level 3 does not
-    /// answer a probe without user verification).
-    pub fn find_holder_of_any(
-        &self,
-        credentials: &[VaultCredential],
-        prompt: &dyn Prompt,
-    ) -> Result<Opened, Error> {
+    /// Opens an authenticator that holds a credential of the vault at
+    /// `vault` (no tap): each connected one is asked without a tap, for
+    /// every key slot of a format-2 vault. A credential made with
+    /// credProtect level 3 does not answer such a probe; for those slots the
+    /// connected authenticator of the slot's model (AAGUID) is used.
+    pub fn find_vault_holder(&self, vault: &Path, prompt: &dyn Prompt) -> Result<Opened, Error> {
+        let credentials = tokenring_vault::Vault::credentials_of(vault)?;
         let mut last = None;
-        for c in credentials {
+        for c in &credentials {
             match self.discovery.find_holder(&c.id, &c.rp_id, prompt) {
                 Ok(opened) => return Ok(opened),
                 Err(e @ AuthenticatorError::WrongAuthenticator { .. }) => last = Some(e),
                 Err(e) => return Err(e.into()),
             }
         }
-        if let Some(selector) = self.discovery.selector() {
-            return Ok(self.discovery.open(selector, prompt)?);
+        let invisible: Vec<[u8; 16]> = match tokenring_vault::Vault::slots_of(vault) {
+            Ok(slots) => slots
+                .iter()
+                .filter(|s| s.cred_protect == 3)
+                .map(|s| s.aaguid)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if !invisible.is_empty() {
+            let found = match self.discovery.selector() {
+                Some(selector) => vec![self.discovery.open(selector, prompt)?],
+                None => self.discovery.open_all(prompt).opened,
+            };
+            if let Some(opened) = found
+                .into_iter()
+                .find(|o| invisible.contains(&o.info.aaguid))
+            {
+                return Ok(opened);
+            }
         }
         Err(last
             .unwrap_or(AuthenticatorError::WrongAuthenticator { tried: Vec::new() })

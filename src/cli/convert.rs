@@ -72,8 +72,9 @@ pub fn run(context: &Context, args: &ConvertArgs, prompt: &TerminalPrompt) -> Re
             "not converted: confirm on a terminal, or pass --yes ({question})"
         )));
     }
-    let credentials = Vault::credentials_of(&context.vault)?;
-    let mut opened = context.tokenring.find_holder_of_any(&credentials, prompt)?;
+    let mut opened = context
+        .tokenring
+        .find_vault_holder(&context.vault, prompt)?;
     Vault::convert(
         &context.vault,
         to,

@@ -144,7 +144,9 @@ fn add(context: &Context, args: &AddArgs, prompt: &TerminalPrompt) -> Result<u8,
         Some(selector) => {
             let everything = tokenring::app::env::every_source()?;
             let new = everything.discovery().open(selector, prompt)?;
-            let enrolled = context.tokenring.find_holder_of_any(&credentials, prompt)?;
+            let enrolled = context
+                .tokenring
+                .find_vault_holder(&context.vault, prompt)?;
             (new, enrolled)
         }
         None => {
@@ -207,8 +209,9 @@ fn add(context: &Context, args: &AddArgs, prompt: &TerminalPrompt) -> Result<u8,
 }
 
 fn remove(context: &Context, args: &RemoveArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
-    let credentials = Vault::credentials_of(&context.vault)?;
-    let mut opened = context.tokenring.find_holder_of_any(&credentials, prompt)?;
+    let mut opened = context
+        .tokenring
+        .find_vault_holder(&context.vault, prompt)?;
     let vault = Vault::open_with(
         &context.vault,
         &mut *opened.authenticator,

@@ -32,18 +32,9 @@ pub struct RekeyArgs {
 
 /// Runs `rekey`.
 pub fn run(context: &Context, args: &RekeyArgs, prompt: &TerminalPrompt) -> Result<u8, Error> {
-    let slots = Vault::slots_of(&context.vault)?;
-    let remaining: Vec<_> = slots
-        .iter()
-        .filter(|s| {
-            !args
-                .remove
-                .iter()
-                .any(|r| *r == s.label || r.parse::<u8>().ok() == Some(s.id))
-        })
-        .map(|s| s.credential.clone())
-        .collect();
-    let mut opened = context.tokenring.find_holder_of_any(&remaining, prompt)?;
+    let mut opened = context
+        .tokenring
+        .find_vault_holder(&context.vault, prompt)?;
     let remove: Vec<&str> = args.remove.iter().map(String::as_str).collect();
     let n = Vault::rekey(
         &context.vault,

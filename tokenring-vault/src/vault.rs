@@ -25,7 +25,7 @@ pub struct CreateOptions {
     pub rp_id: String,
     /// The user the credential is made for.
     pub user: UserEntity,
-    /// The file format (default [`Format::V1`], which the Python original reads).
+    /// The file format (default [`crate::Format::V1`], which the Python original reads).
     pub format: crate::Format,
     /// The first key's label and policy (format 2 only).
     pub key: crate::KeyOptions,

@@ -76,11 +76,10 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
         }
     })?;
     let tokenring = options.tokenring.clone();
-    let source = move |credentials: &[tokenring_vault::VaultCredential],
+    let vault = options.vault.clone();
+    let source = move |_: &[tokenring_vault::VaultCredential],
                        prompt: &dyn tokenring_core::Prompt| {
-        Ok(tokenring
-            .find_holder_of_any(credentials, prompt)?
-            .authenticator)
+        Ok(tokenring.find_vault_holder(&vault, prompt)?.authenticator)
     };
     let mut config = AgentConfig::new(options.vault.clone(), socket, Box::new(source))
         .idle_lock(options.idle_lock)

@@ -376,7 +376,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile<'_>, FormatError> {
 fn check_token_shape(token: &[u8], max: usize) -> Result<(), ()> {
     let len = token.len();
     let min = fernet::HEADER_LEN + 16 + fernet::TAG_LEN;
-    if len < min || len > max || (len - fernet::HEADER_LEN - fernet::TAG_LEN) % 16 != 0 {
+    if len < min || len > max || !(len - fernet::HEADER_LEN - fernet::TAG_LEN).is_multiple_of(16) {
         return Err(());
     }
     if token[0] != fernet::VERSION {

@@ -860,7 +860,6 @@ impl V2Vault {
                 }
             }
         };
-        drop(recovery_sk);
         Ok((vault, password))
     }
 
