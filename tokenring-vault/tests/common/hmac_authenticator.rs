@@ -61,6 +61,22 @@ impl HmacAuthenticator {
         }
     }
 
+    /// An authenticator whose next enrollment makes the `n`-th credential
+    /// of the sequence `enroll` follows (id `7·i + n`, CredRandom `n + 1`),
+    /// holding nothing a vault knows (placeholders with other ids).
+    pub fn enrolling_as(n: u8) -> Self {
+        let mut a = Self::new();
+        for k in 0..n {
+            a.credentials.push(TestCredential {
+                id: vec![0xee, k],
+                rp_id: String::new(),
+                cred_random: [0xee; 32],
+                cred_random_uv: [0xef; 32],
+            });
+        }
+        a
+    }
+
     /// One credential with a known id and CredRandom (as in the fixtures).
     pub fn with_credential(id: &[u8], rp_id: &str, cred_random: [u8; 32]) -> Self {
         let mut a = Self::new();
