@@ -4,8 +4,14 @@
 //!
 //! ```text
 //! cargo bench -p tokenring-vault --bench vault_bench -- 10 1000 10000 100000
+//! cargo bench -p tokenring-vault --bench vault_bench -- --format 2 --keys 2 1000 10000
 //! sh tokenring-vault/benches/compare.sh          # side by side with the original
 //! ```
+//!
+//! `--format 2 --keys K`: format-2 vaults with K key slots (entries written
+//! by slot 1, as in daily use); at 1,000 entries the line also has the
+//! touches and time of adding one more key with the simulator
+//! (`add_key_touches`, `add_key_s`: a key with `hmac-secret-mc`).
 //!
 //! One JSON line per size, in the shape `../shared/bench/glyph_bench.py`
 //! prints: median of 5 repetitions per operation. open = read file, unlock
@@ -28,7 +34,7 @@ use tokenring_core::{
     Authenticator, AuthenticatorInfo, CredentialId, DeriveRequest, Error, HmacSecretOutput,
     NoPrompt, Prompt, UserEntity, DEFAULT_RP_ID,
 };
-use tokenring_vault::{CreateOptions, Vault};
+use tokenring_vault::{CreateOptions, Format, KeyOptions, OpenOptions, Vault};
 
 const CRED_ID: [u8; 32] = [0xc0; 32];
 
@@ -84,9 +90,8 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn build(path: &Path, n: usize, auth: &mut Bench) {
-    let vault = Vault::create(path, auth, &CreateOptions::default(), &NoPrompt).expect("create");
-    let items: Vec<(String, String, String)> = (0..n)
+fn items(n: usize) -> Vec<(String, String, String)> {
+    (0..n)
         .map(|i| {
             (
                 format!("service-{i}.example"),
@@ -94,7 +99,29 @@ fn build(path: &Path, n: usize, auth: &mut Bench) {
                 format!("password-{i}"),
             )
         })
-        .collect();
+        .collect()
+}
+
+fn build(path: &Path, n: usize, format: Format, keys: u8, auth: &mut Bench) {
+    let options = CreateOptions {
+        format,
+        ..CreateOptions::default()
+    };
+    drop(Vault::create(path, auth, &options, &NoPrompt).expect("create"));
+    for k in 1..keys {
+        let mut new = HmacAuthenticator::enrolling_as(k);
+        Vault::add_key(
+            path,
+            &mut new,
+            auth,
+            &KeyOptions::default(),
+            &OpenOptions::default(),
+            &NoPrompt,
+        )
+        .expect("add a key");
+    }
+    let vault = Vault::open(path, auth, &NoPrompt).expect("open");
+    let items = items(n);
     let refs: Vec<(&str, &str, &str)> = items
         .iter()
         .map(|(s, u, p)| (s.as_str(), u.as_str(), p.as_str()))
@@ -102,11 +129,62 @@ fn build(path: &Path, n: usize, auth: &mut Bench) {
     vault.set_many(&refs, auth, &NoPrompt).expect("build");
 }
 
-fn run(n: usize) -> String {
+/// Adding a key to a vault of `n` entries written with the simulator: the
+/// touches (presence requests on both simulated keys) and the time.
+fn add_key_with_the_simulator(n: usize) -> (usize, f64) {
+    use tokenring_core::testing::ScriptedPrompt;
+    use tokenring_core::Ctap2Client;
+    use tokenring_sim::{SimConfig, SimTransport, Simulator};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.tokenvault");
+    let client = |seed| {
+        Ctap2Client::new(SimTransport::from_simulator(Simulator::new(
+            SimConfig::with_seed(seed).pin("1234"),
+        )))
+        .expect("client")
+    };
+    let prompt = || {
+        let p = ScriptedPrompt::new();
+        for _ in 0..4 {
+            p.push_pin(Some("1234"));
+        }
+        p
+    };
+    let mut a = client(1);
+    let options = CreateOptions {
+        format: Format::V2,
+        ..CreateOptions::default()
+    };
+    let vault = Vault::create(&path, &mut a, &options, &prompt()).expect("create");
+    let items = items(n);
+    let refs: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|(s, u, p)| (s.as_str(), u.as_str(), p.as_str()))
+        .collect();
+    vault.set_many(&refs, &mut a, &prompt()).expect("fill");
+    drop(vault);
+    let mut b = client(2);
+    let touches = |c: &Ctap2Client<SimTransport>| c.transport().lock().presence_requests();
+    let before = touches(&a) + touches(&b);
+    let t = Instant::now();
+    Vault::add_key(
+        &path,
+        &mut b,
+        &mut a,
+        &KeyOptions::default(),
+        &OpenOptions::default(),
+        &prompt(),
+    )
+    .expect("add a key");
+    let seconds = t.elapsed().as_secs_f64();
+    (touches(&a) + touches(&b) - before, seconds)
+}
+
+fn run(n: usize, format: Format, keys: u8) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.tokenvault");
     let mut auth = auth();
-    build(&path, n, &mut auth);
+    build(&path, n, format, keys, &mut auth);
     let file_bytes = std::fs::metadata(&path).expect("meta").len();
     let open_s = median(|| {
         Vault::open(&path, &mut auth, &NoPrompt).expect("open");
@@ -143,20 +221,40 @@ fn run(n: usize) -> String {
             )
             .expect("set");
     });
+    let rss = peak_rss_kib();
+    let add = if format == Format::V2 && n == 1000 {
+        let (touches, seconds) = add_key_with_the_simulator(n);
+        format!(", \"add_key_touches\": {touches}, \"add_key_s\": {seconds}")
+    } else {
+        String::new()
+    };
     format!(
-        "{{\"impl\": \"tokenring-rust\", \"entries\": {n}, \"file_bytes\": {file_bytes}, \"open_s\": {open_s}, \"list_s\": {list_s}, \"get_s\": {get_s}, \"set_s\": {set_s}, \"peak_rss_kib\": {}}}",
-        peak_rss_kib()
+        "{{\"impl\": \"tokenring-rust\", \"format\": {format}, \"keys\": {keys}, \"entries\": {n}, \"file_bytes\": {file_bytes}, \"open_s\": {open_s}, \"list_s\": {list_s}, \"get_s\": {get_s}, \"set_s\": {set_s}, \"peak_rss_kib\": {rss}{add}}}"
     )
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
+    let mut args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--bench"))
         .collect();
+    let mut format = Format::V1;
+    let mut keys = 1u8;
+    while let Some(i) = args.iter().position(|a| a == "--format" || a == "--keys") {
+        let value = args.get(i + 1).cloned().expect("a value");
+        if args[i] == "--format" {
+            format = if value == "2" { Format::V2 } else { Format::V1 };
+        } else {
+            keys = value.parse().expect("--keys K");
+        }
+        args.drain(i..i + 2);
+    }
+    if format == Format::V1 {
+        keys = 1;
+    }
     if args.first().map(String::as_str) == Some("--child") {
         let n = args.get(1).and_then(|a| a.parse().ok()).expect("--child N");
-        println!("{}", run(n));
+        println!("{}", run(n, format, keys));
         return;
     }
     let sizes: Vec<usize> = if args.is_empty() {
@@ -170,7 +268,14 @@ fn main() {
     for n in sizes {
         // One process per size: peak RSS is per process.
         let out = Command::new(&me)
-            .args(["--child", &n.to_string()])
+            .args([
+                "--child",
+                &n.to_string(),
+                "--format",
+                &format.to_string(),
+                "--keys",
+                &keys.to_string(),
+            ])
             .output()
             .expect("run child");
         if !out.status.success() {

@@ -615,3 +615,54 @@ fn every_truncation_and_flipped_byte_is_a_typed_error_and_the_file_is_untouched(
         })
     ));
 }
+
+#[test]
+fn a_recovery_output_obtained_without_the_pin_opens_nothing() {
+    use tokenring_vault::internal::format2 as layout;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v.tokenvault");
+    let mut a = Key::new(81);
+    drop(Vault::create(&path, &mut a.auth, &v2_options(), &prompt()).expect("create"));
+    let bytes = std::fs::read(&path).expect("read");
+    let parsed = layout::parse_file(&bytes).expect("parse");
+    let slot = &parsed.header.slots[0];
+    assert!(
+        slot.recovery_uv(),
+        "the key has a PIN: its recovery key verifies the user"
+    );
+    // A direct caller with one touch and no PIN asks for the recovery salt.
+    let request = DeriveRequest {
+        credential: &CredentialId(slot.credential_id.clone()),
+        rp_id: &slot.rp_id,
+        salts: Salts::One(slot.recovery_salt),
+        uv: UvMode::PresenceOnly,
+        purpose: "a direct caller",
+    };
+    let output = a
+        .auth
+        .derive(&request, &ScriptedPrompt::new())
+        .expect("an output");
+    let (_, pk) = layout::key_pair(
+        &parsed.header.vault_id,
+        &output.first,
+        layout::L_RECOVERY,
+        slot.id,
+    );
+    assert_ne!(
+        pk, slot.recovery_pk,
+        "the presence-only output is another secret"
+    );
+    // With the PIN it is the recovery key.
+    let request = DeriveRequest {
+        uv: UvMode::Verified,
+        ..request
+    };
+    let output = a.auth.derive(&request, &prompt()).expect("an output");
+    let (_, pk) = layout::key_pair(
+        &parsed.header.vault_id,
+        &output.first,
+        layout::L_RECOVERY,
+        slot.id,
+    );
+    assert_eq!(pk, slot.recovery_pk);
+}
