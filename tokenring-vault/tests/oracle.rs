@@ -229,3 +229,78 @@ fn we_read_what_the_original_writes_and_it_reads_our_changes() {
     assert!(ok);
     assert_eq!(out, b"new\tpassword\n\n");
 }
+
+/// Every entry of a format-1 file as stored: names, salt, token text.
+fn stored_entries(path: &Path, cred_random: &[u8; 32]) -> Vec<(String, String, [u8; 32], String)> {
+    use tokenring_vault::internal::fernet::FernetKey;
+    let file = format::parse_file(&std::fs::read(path).expect("read")).expect("format 1");
+    let key = common::hmac_authenticator::hmac_sha256(cred_random, &file.key.salt);
+    let plain = FernetKey::from_secret(&tokenring_core::Secret32::new(key))
+        .decrypt(&file.token)
+        .expect("the vault key");
+    let entries = format::parse_entries(&plain, &file.key.credential).expect("entries");
+    entries
+        .iter()
+        .map(|(s, u, e)| {
+            (
+                s.to_string(),
+                u.to_string(),
+                e.key.salt,
+                e.token.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_oracle_opens_a_vault_converted_to_format_2_and_back() {
+    use tokenring_vault::{Format, KeyOptions, OpenOptions};
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ours.json");
+    let mut auth = HmacAuthenticator::new();
+    let vault =
+        Vault::create(&path, &mut auth, &CreateOptions::default(), &NoPrompt).expect("create");
+    for (s, u, p) in ENTRIES {
+        vault.set(s, u, p, &mut auth, &NoPrompt).expect("set");
+    }
+    drop(vault);
+    let cred_random = auth.credentials[0].cred_random;
+    let before = stored_entries(&path, &cred_random);
+    Vault::convert(
+        &path,
+        Format::V2,
+        &mut auth,
+        &KeyOptions::default(),
+        &OpenOptions::default(),
+        &NoPrompt,
+    )
+    .expect("to format 2");
+    assert_eq!(Vault::format_of(&path).expect("format"), Format::V2);
+    let p = path.to_str().expect("utf-8 path");
+    let hex = hex_codec::hex_encode(&cred_random);
+    let (ok, _) = oracle(python, &["list", p, &hex]);
+    assert!(
+        !ok,
+        "the original cannot open format 2 (what convert asks to confirm)"
+    );
+    Vault::convert(
+        &path,
+        Format::V1,
+        &mut auth,
+        &KeyOptions::default(),
+        &OpenOptions::default(),
+        &NoPrompt,
+    )
+    .expect("back to format 1");
+    // Every entry byte for byte: names, order, salts and token text.
+    assert_eq!(stored_entries(&path, &cred_random), before);
+    let (ok, listed) = oracle(python, &["list", p, &hex]);
+    assert!(ok);
+    assert_eq!(listed, expected_list(ENTRIES));
+    for (s, u, pw) in ENTRIES {
+        let (ok, out) = oracle(python, &["get", p, &hex, s, u]);
+        assert!(ok, "{s:?}/{u:?}");
+        assert_eq!(String::from_utf8(out).expect("utf-8"), format!("{pw}\n"));
+    }
+}
