@@ -100,7 +100,8 @@ impl Fixture {
 
     fn start_agent(&self) -> (ShutdownHandle, std::thread::JoinHandle<()>) {
         let sim = Arc::clone(&self.sim);
-        let source = move |_: &tokenring_vault::VaultCredential, _: &dyn tokenring_core::Prompt| {
+        let source = move |_: &[tokenring_vault::VaultCredential],
+                           _: &dyn tokenring_core::Prompt| {
             let client = Ctap2Client::new(SimTransport::new(Arc::clone(&sim)))?;
             Ok(Box::new(client) as DynAuthenticator)
         };
