@@ -168,9 +168,12 @@ impl WrapKeys {
         rp_id_hash: &[u8; 32],
         private_key: &SecretKey,
         hmac_secret: bool,
+        cred_protect: u8,
     ) -> Option<Vec<u8>> {
         let mut plaintext = Zeroizing::new(Vec::with_capacity(SHORT_PLAINTEXT_LEN));
-        plaintext.push(if hmac_secret { FLAG_HMAC_SECRET } else { 0 });
+        let mut flags = if hmac_secret { FLAG_HMAC_SECRET } else { 0 };
+        flags |= (cred_protect.min(3) << CRED_PROTECT_SHIFT) & CRED_PROTECT_MASK;
+        plaintext.push(flags);
         plaintext.extend_from_slice(&private_key.to_bytes());
         let nonce_key = self.derive(b"short credential nonce", &[]);
         let mut mac = <HmacSha256 as Mac>::new_from_slice(nonce_key.as_slice()).ok()?;
@@ -225,6 +228,7 @@ impl WrapKeys {
             cred_random: self.derive(b"short credential cred random", &context),
             cred_random_uv: self.derive(b"short credential cred random uv", &context),
             hmac_secret: flags & FLAG_HMAC_SECRET != 0,
+            cred_protect: (flags & CRED_PROTECT_MASK) >> CRED_PROTECT_SHIFT,
         })
     }
 

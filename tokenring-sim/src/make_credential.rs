@@ -33,6 +33,22 @@ mod key {
 }
 
 impl Simulator {
+    /// Whether getInfo lists the extension `name` (the personality's
+    /// recording decides; the simulator's own lists all it implements).
+    fn offers_extension(&self, name: &str) -> bool {
+        let Ok(info) = self.get_info() else {
+            return false;
+        };
+        let Ok(Value::Map(entries)) = ciborium::de::from_reader::<Value, _>(info.as_slice()) else {
+            return false;
+        };
+        entries.iter().any(|(k, v)| {
+            *k == Value::Integer(2.into())
+                && v.as_array()
+                    .is_some_and(|a| a.iter().any(|e| e.as_text() == Some(name)))
+        })
+    }
+
     pub(crate) fn make_credential(
         &mut self,
         payload: &[u8],
@@ -64,14 +80,17 @@ impl Simulator {
             // credProtect (CTAP 2.1 §12.1): 1 userVerificationOptional,
             // 2 userVerificationOptionalWithCredentialIDList,
             // 3 userVerificationRequired.
-            if let Some(v) = ext.get_text("credProtect") {
+            if let Some(v) = ext
+                .get_text("credProtect")
+                .filter(|_| self.offers_extension("credProtect"))
+            {
                 cred_protect = u8::try_from(cbor::integer(v)?)
                     .ok()
                     .filter(|n| (1..=3).contains(n))
                     .ok_or(Status::InvalidParameter)?;
             }
             // hmac-secret-mc (CTAP 2.2 §12.8), when this personality has it.
-            if self.state.hmac_secret_mc {
+            if self.offers_extension("hmac-secret-mc") {
                 hmac_secret_mc = ext.get_text("hmac-secret-mc");
             }
         }
@@ -191,7 +210,7 @@ impl Simulator {
         let credential_id = if self.profile().max_credential_id_length
             < crate::credential::LONG_CREDENTIAL_ID_LEN
         {
-            keys.wrap_short(&rp_hash, &private_key, hmac_secret_requested)
+            keys.wrap_short(&rp_hash, &private_key, hmac_secret_requested, cred_protect)
         } else {
             keys.wrap(
                 &rp_hash,
@@ -222,14 +241,9 @@ impl Simulator {
             // outputs come from the CredRandom of this request's UV state,
             // as a getAssertion's would.
             if let Some(input) = hmac_secret_mc {
-                let credential = crate::credential::Credential {
-                    id: credential_id.clone(),
-                    signing_key: SigningKey::from(&private_key),
-                    cred_random: cred_random.clone(),
-                    cred_random_uv: cred_random_uv.clone(),
-                    hmac_secret: true,
-                    cred_protect,
-                };
+                // The credential as an assertion will see it (a short id
+                // derives its CredRandoms from the id).
+                let credential = keys.unwrap(&rp_hash, &credential_id).ok_or(Status::Other)?;
                 if let Some(output) = self.hmac_secret(input, &credential, uv)? {
                     outputs.push((cbor::txt("hmac-secret-mc"), Value::Bytes(output)));
                 }

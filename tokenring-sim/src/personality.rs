@@ -115,7 +115,7 @@ const YUBIKEY_BIO: &str = include_str!("../personalities/yubikey_bio_fido_2_1_ge
 
 /// The extensions the simulator implements (a recording's others are
 /// left out of getInfo).
-pub(crate) const IMPLEMENTED_EXTENSIONS: &[&str] = &["hmac-secret"];
+pub(crate) const IMPLEMENTED_EXTENSIONS: &[&str] = &["credProtect", "hmac-secret"];
 
 /// The getInfo options the simulator implements as the recordings mean
 /// them; the others (credential management, large blobs, bio enrollment,
@@ -354,7 +354,8 @@ impl Personality {
     ///
     /// - versions (0x01): without `U2F_V2` (the simulator speaks no
     ///   CTAP1/U2F);
-    /// - extensions (0x02): only those implemented (`hmac-secret`);
+    /// - extensions (0x02): only those implemented (`credProtect`,
+    ///   `hmac-secret`);
     /// - options (0x04): only those implemented; `rk` false (no
     ///   discoverable credentials); `clientPin`, `alwaysUv`, `uv` and
     ///   `makeCredUvNotRqd` (false while alwaysUv is on) as the state
