@@ -222,3 +222,33 @@ pub mod plaintext_homes {
             .collect()
     }
 }
+
+/// The session D-Bus (desktop notifications of the agent's touch
+/// requests): `DBUS_SESSION_BUS_ADDRESS`, else the socket `bus` in
+/// `XDG_RUNTIME_DIR` when there is one (where systemd's user instance puts
+/// it), as other D-Bus clients look for it. `None`: no session bus.
+pub fn session_bus_address() -> Option<String> {
+    if let Some(address) = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        return Some(address);
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
+    let socket = PathBuf::from(runtime).join("bus");
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(&socket)
+        .ok()
+        .filter(|m| m.file_type().is_socket())?;
+    Some(format!("unix:path={}", socket.display()))
+}
+
+/// The system D-Bus (logind's screen-lock and sleep signals for the
+/// agent): `DBUS_SYSTEM_BUS_ADDRESS`, else the standard
+/// `unix:path=/var/run/dbus/system_bus_socket`.
+pub fn system_bus_address() -> String {
+    std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "unix:path=/var/run/dbus/system_bus_socket".to_string())
+}

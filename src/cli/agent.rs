@@ -42,6 +42,17 @@ pub struct AgentArgs {
     #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_duration)]
     pub max_unlocked: Duration,
 
+    /// No desktop notifications when a request waits for a touch (they are
+    /// shown where there is a session bus, naming the program that asks
+    /// and the entry).
+    #[arg(long)]
+    pub no_notifications: bool,
+
+    /// Do not lock the vault when the screen locks or before the system
+    /// sleeps (logind's signals on the system bus, where logind runs).
+    #[arg(long)]
+    pub no_lock_on_sleep: bool,
+
     /// Instead of running the agent: write the systemd user units that start
     /// it on the first connection (socket activation) to
     /// ~/.config/systemd/user, for this vault and this program; then
@@ -73,6 +84,16 @@ pub fn run(context: &Context, args: &AgentArgs) -> Result<u8, Error> {
         idle_lock: args.idle_lock,
         max_unlocked: args.max_unlocked,
         audit_log: agent::audit::default_path(),
+        session_bus: if args.no_notifications {
+            Err("--no-notifications".to_string())
+        } else {
+            tokenring::app::env::session_bus_address().ok_or_else(|| "no session bus".to_string())
+        },
+        system_bus: if args.no_lock_on_sleep {
+            Err("--no-lock-on-sleep".to_string())
+        } else {
+            Ok(tokenring::app::env::system_bus_address())
+        },
     })?;
     Ok(0)
 }

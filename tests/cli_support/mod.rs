@@ -148,7 +148,17 @@ impl Env {
             .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
             .env("TOKENRING_AUTHENTICATOR", self.selector())
             .env("TOKENRING_VAULT", &self.vault)
-            .env("TOKENRING_PIN_FILE", &self.pin_file);
+            .env("TOKENRING_PIN_FILE", &self.pin_file)
+            // No D-Bus: an agent started by a test never reaches the
+            // developer's desktop or logind (tests that want a bus set these).
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/tokenring-test-bus",
+            )
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                "unix:path=/nonexistent/tokenring-test-bus",
+            );
         command
     }
 

@@ -328,6 +328,7 @@ fn work(
             shared,
             connection,
             requester,
+            notified: std::cell::Cell::new(None),
         };
         let caller = Caller {
             requester,
@@ -349,16 +350,44 @@ struct RelayPrompt<'a> {
     shared: &'a Shared,
     connection: &'a Connection,
     requester: &'a Requester,
+    /// The touch the notifier was told of, until its wait ends.
+    notified: std::cell::Cell<Option<u64>>,
+}
+
+impl RelayPrompt<'_> {
+    /// Tells the notifier that the touch it was told of is no longer
+    /// awaited.
+    fn end_notification(&self) {
+        if let (Some(notifier), Some(touch)) = (&self.shared.notifier, self.notified.take()) {
+            notifier.touch_done(touch);
+        }
+    }
+}
+
+impl Drop for RelayPrompt<'_> {
+    /// A request that ends without `touch_done` (an error, a cancel) ends
+    /// its notification too.
+    fn drop(&mut self) {
+        self.end_notification();
+    }
 }
 
 impl Prompt for RelayPrompt<'_> {
     fn touch_needed(&self, purpose: &str) {
+        if let Some(notifier) = &self.shared.notifier {
+            let requester = self.requester.to_string();
+            let touch = notifier.touch_needed(&requester, purpose);
+            if let Some(previous) = self.notified.replace(Some(touch)) {
+                notifier.touch_done(previous);
+            }
+        }
         self.connection.send(&AgentMessage::Touch {
             purpose: format!("{purpose}, asked by {}", self.requester),
         });
     }
 
     fn touch_done(&self) {
+        self.end_notification();
         self.connection.send(&AgentMessage::TouchDone);
     }
 

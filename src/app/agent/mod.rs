@@ -4,8 +4,10 @@
 pub mod audit;
 mod clock;
 mod connection;
+pub mod desktop;
 mod device;
 pub mod harden;
+pub mod logind;
 mod released;
 mod requester;
 pub mod server;
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 pub use device::AuthenticatorSource;
 pub use requester::Requester;
-pub use server::{Agent, AgentConfig, BootClock, Clock, Limits, ShutdownHandle};
+pub use server::{Agent, AgentConfig, BootClock, Clock, Limits, LockHandle, ShutdownHandle};
 
 use crate::agent::socket_path;
 use crate::{Error, Tokenring};
@@ -50,6 +52,13 @@ pub struct AgentOptions {
     /// Where to record every request ([`audit::default_path`]); `None`:
     /// nowhere (said on stderr).
     pub audit_log: Option<PathBuf>,
+    /// The session bus for desktop notifications of touch requests
+    /// ([`crate::app::env::session_bus_address`]), or why there are none.
+    pub session_bus: Result<String, String>,
+    /// The system bus where logind says when the screen locks and the
+    /// system sleeps ([`crate::app::env::system_bus_address`]), or why the
+    /// agent does not lock on those.
+    pub system_bus: Result<String, String>,
 }
 
 /// Runs the agent for `options.vault` in the foreground until SIGTERM,
@@ -102,7 +111,27 @@ pub fn run(options: AgentOptions) -> Result<(), Error> {
             "no audit log".to_string()
         }
     };
+    let notifications = match &options.session_bus {
+        Err(why) => format!("off ({why})"),
+        Ok(address) => match desktop::DesktopNotifier::connect(address) {
+            Ok(notifier) => {
+                config = config.touch_notifier(Box::new(notifier));
+                "on".to_string()
+            }
+            Err(e) => format!("off ({e})"),
+        },
+    };
     let agent = Agent::bind(config)?;
+    eprintln!("tokenring agent: desktop notifications of touch requests: {notifications}");
+    let on_lock = match &options.system_bus {
+        Err(why) => format!("off ({why})"),
+        Ok(address) => match logind::watch(address, agent.lock_handle()) {
+            Ok(watching) if watching.inhibitor => "on".to_string(),
+            Ok(_) => "on (without a sleep inhibitor: the lock races the suspend)".to_string(),
+            Err(e) => format!("off ({e})"),
+        },
+    };
+    eprintln!("tokenring agent: lock when the screen locks and before sleep: {on_lock}");
     let flag = agent.shutdown_handle().flag();
     for signal in [
         signal_hook::consts::SIGTERM,

@@ -47,6 +47,7 @@ use tokenring_vault::{Password, Vault, VaultError};
 
 use super::audit::{utc_timestamp, AuditLog, AuditRecord, Outcome};
 use super::connection::spawn_connection;
+use super::desktop::TouchNotifier;
 use super::device::{AuthenticatorSource, DeviceGate, DeviceGuard, Holder};
 use super::lock;
 use super::released::RecentReleases;
@@ -109,6 +110,7 @@ pub struct AgentConfig {
     inherited: Option<UnixListener>,
     audit_log: Option<PathBuf>,
     vault_options: tokenring_vault::OpenOptions,
+    notifier: Option<Box<dyn TouchNotifier>>,
 }
 
 impl AgentConfig {
@@ -128,12 +130,20 @@ impl AgentConfig {
             inherited: None,
             audit_log: None,
             vault_options: tokenring_vault::OpenOptions::default(),
+            notifier: None,
         }
     }
 
     /// How the vault is opened (format 2: this machine's rollback record).
     pub fn vault_options(mut self, options: tokenring_vault::OpenOptions) -> Self {
         self.vault_options = options;
+        self
+    }
+
+    /// Tells `notifier` whenever a request waits for a touch, and when the
+    /// wait ends (the desktop notifications of `tokenring agent`).
+    pub fn touch_notifier(mut self, notifier: Box<dyn TouchNotifier>) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 
@@ -194,6 +204,29 @@ impl ShutdownHandle {
     /// The flag itself (for `signal_hook::flag::register`).
     pub fn flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.0)
+    }
+}
+
+/// Locks a running [`Agent`]'s vault from another thread (the screen-lock
+/// and sleep watcher); does not keep the agent alive.
+#[derive(Clone)]
+pub struct LockHandle(std::sync::Weak<Shared>);
+
+impl LockHandle {
+    /// Forgets the vault key now, when the vault is unlocked: recorded in
+    /// the audit log as `reason` (`sleep`, `screen_lock`) and said on stderr
+    /// with `why`. Whether it was unlocked.
+    pub fn lock(&self, reason: &str, why: &str) -> bool {
+        let Some(shared) = self.0.upgrade() else {
+            return false;
+        };
+        if shared.unlocked_vault().is_none() {
+            return false;
+        }
+        shared.lock_vault();
+        shared.record(&shared.own, reason, None, Outcome::Locked, None);
+        eprintln!("tokenring agent: locked the vault: {why}");
+        true
     }
 }
 
@@ -317,6 +350,7 @@ impl Agent {
             shutdown: Arc::new(AtomicBool::new(false)),
             clients: AtomicUsize::new(0),
             uid: rustix::process::geteuid(),
+            notifier: config.notifier,
         });
         Ok(Agent {
             listener,
@@ -338,6 +372,12 @@ impl Agent {
     /// A handle that stops [`Agent::serve`].
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(Arc::clone(&self.shared.shutdown))
+    }
+
+    /// A handle that locks the vault from outside the requests (screen
+    /// lock, sleep).
+    pub fn lock_handle(&self) -> LockHandle {
+        LockHandle(Arc::downgrade(&self.shared))
     }
 
     /// Serves clients until shut down; then removes the socket, cancels
@@ -518,6 +558,8 @@ pub(super) struct Shared {
     pub(super) clients: AtomicUsize,
     /// Our effective uid: the only one served.
     pub(super) uid: rustix::process::Uid,
+    /// Told when a request waits for a touch.
+    pub(super) notifier: Option<Box<dyn TouchNotifier>>,
 }
 
 /// Requests running now and when the last one ended (for the idle lock),
