@@ -293,16 +293,9 @@ pub fn disarm() -> Findings {
 /// Returns whether a pattern was found (then the rest is not looked at).
 fn scan_chunk(chunk: &[u8], base: usize, size: usize) -> bool {
     let count = PATTERN_COUNT.load(Ordering::Relaxed).min(MAX_PATTERNS);
-    let mut pattern = [0u8; MAX_PATTERN_LEN];
-    for index in 0..count {
-        let len = PATTERN_LENS[index]
-            .load(Ordering::Relaxed)
-            .min(MAX_PATTERN_LEN);
-        for (out, cell) in pattern.iter_mut().zip(PATTERNS[index].iter()).take(len) {
-            *out = cell.load(Ordering::Relaxed);
-        }
-        let needle = &pattern[..len];
-        if let Some(at) = find(chunk, needle) {
+    for (index, (pattern, len)) in PATTERNS.iter().zip(&PATTERN_LENS).take(count).enumerate() {
+        let len = len.load(Ordering::Relaxed).min(MAX_PATTERN_LEN);
+        if let Some(at) = find(chunk, pattern.get(..len).unwrap_or_default()) {
             record(chunk, at, base, size, index);
             return true;
         }
@@ -310,13 +303,22 @@ fn scan_chunk(chunk: &[u8], base: usize, size: usize) -> bool {
     false
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
+/// Where `needle` first occurs in `haystack`. The pattern is compared
+/// where it lies, in static memory: a copy on the stack would stay there
+/// and turn up later inside some other block (a future or a closure copied
+/// to the heap with its uninitialised bytes), as if the program had left it.
+fn find(haystack: &[u8], needle: &[AtomicU8]) -> Option<usize> {
+    let first = needle.first()?.load(Ordering::Relaxed);
     if haystack.len() < needle.len() {
         return None;
     }
-    (0..=haystack.len() - needle.len())
-        .find(|&i| haystack[i] == first && &haystack[i..i + needle.len()] == needle)
+    (0..=haystack.len() - needle.len()).find(|&i| {
+        haystack[i] == first
+            && haystack[i..i + needle.len()]
+                .iter()
+                .zip(needle)
+                .all(|(&b, cell)| b == cell.load(Ordering::Relaxed))
+    })
 }
 
 fn record(chunk: &[u8], at: usize, base: usize, size: usize, pattern: usize) {

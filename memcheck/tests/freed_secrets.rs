@@ -445,6 +445,9 @@ impl CliEnv {
                 tokenring_memcheck::patterns_to_env(patterns),
             )
             .stdin(Stdio::null());
+        if let Some(on) = std::env::var_os(tokenring_memcheck::BACKTRACE_ENV) {
+            command.env(tokenring_memcheck::BACKTRACE_ENV, on);
+        }
         command
     }
 }
