@@ -163,7 +163,19 @@ fn serve_on_a_socket_in_memory_until_sigterm() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let mut transport = tokenring_sim::SimSocketTransport::connect(&socket).expect("connect");
+    // The socket file appears at bind, a moment before the server listens.
+    let mut transport = loop {
+        match tokenring_sim::SimSocketTransport::connect(&socket) {
+            Ok(transport) => break transport,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "connect: {e}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    };
     let reply = transport
         .exchange(0x04, &[], &tokenring_core::NoPrompt)
         .expect("getInfo");
