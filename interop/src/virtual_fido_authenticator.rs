@@ -11,7 +11,10 @@ use trussed::virt::{self, StoreConfig};
 use trussed_core::types::{consent::Level, reboot::To};
 use trussed_staging::virt::{BackendIds, Client, Dispatcher};
 
-use crate::{CtaphidAppTransport, Presence, MAX_MESSAGE_SIZE};
+use apdu_dispatch::interchanges::Channel;
+use tokenring_sim::VirtualCard;
+
+use crate::{CtaphidAppTransport, FidoCard, Presence, MAX_MESSAGE_SIZE};
 
 /// How long the authenticator waits for a touch that never comes, in
 /// milliseconds (real time: trussed's virtual clock is the wall clock).
@@ -90,6 +93,41 @@ pub fn with_fido_authenticator<R>(
                     authenticator,
                     "fido-authenticator (trussed virt)",
                 ))
+            },
+        )
+    })
+}
+
+/// Runs `f` with a fresh `fido-authenticator` as a contactless card
+/// ([`FidoCard`]: its APDU interface behind apdu-dispatch), for
+/// [`tokenring_sim::serve_vpcd_card`] to put on pcscd's reader. Like
+/// [`with_fido_authenticator`] otherwise (RAM storage, no PIN, presence from
+/// `presence`); its getInfo lists the `nfc` transport.
+///
+/// Everything that touches the authenticator runs on this thread, inside
+/// the virtual platform; a client talks to the card through pcscd from
+/// another thread.
+pub fn with_fido_card<R>(presence: &Presence, f: impl FnOnce(&mut dyn VirtualCard) -> R) -> R {
+    virt::with_platform(StoreConfig::ram(), |mut platform| {
+        platform
+            .user_interface()
+            .set_inner(Box::new(PresenceUi(presence.clone())));
+        platform.run_client_with_backends(
+            "fido",
+            Dispatcher::default(),
+            &[
+                BackendId::Custom(BackendIds::StagingBackend),
+                BackendId::Core,
+            ],
+            |client| {
+                let mut config = Config::new(MAX_MESSAGE_SIZE);
+                config.fido2_up_timeout = Some(USER_PRESENCE_TIMEOUT_MS);
+                config.nfc_transport = true;
+                let authenticator = FidoAuthenticator::new(client, Conforming {}, config);
+                let contact = Channel::new();
+                let contactless = Channel::new();
+                let mut card = FidoCard::new(authenticator, &contact, &contactless);
+                f(&mut card)
             },
         )
     })

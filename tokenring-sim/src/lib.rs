@@ -43,4 +43,4 @@ pub use simulator::Simulator;
 pub use socket::{SimServerStats, SimSocketServer, SimSocketTransport, MAX_REQUEST_LEN};
 pub use state::SimState;
 pub use transport::SimTransport;
-pub use vpcd::{serve_vpcd, VpcdEvent, VpcdOptions};
+pub use vpcd::{serve_vpcd, serve_vpcd_card, VirtualCard, VpcdEvent, VpcdOptions};

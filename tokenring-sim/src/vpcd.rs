@@ -101,7 +101,7 @@ impl std::fmt::Display for VpcdEvent {
         match self {
             VpcdEvent::Connected(address) => write!(
                 f,
-                "connected to vpcd at {address}: the simulator is on the reader"
+                "connected to vpcd at {address}: the card is on the reader"
             ),
             VpcdEvent::Disconnected { reason } => write!(f, "{reason}; waiting for pcscd"),
         }
@@ -112,6 +112,46 @@ impl std::fmt::Display for VpcdEvent {
 enum End {
     Stopped,
     Lost(String),
+}
+
+/// A card that vpcd can put on its reader: what the reader does to a
+/// card (power, reset) and its APDUs.
+///
+/// [`SimCard`] is one; a test can put another card (another
+/// authenticator's APDU interface) on pcscd's reader through
+/// [`serve_vpcd_card`].
+pub trait VirtualCard {
+    /// The reader powers the card (it enters the field).
+    fn power_on(&mut self);
+    /// The reader powers the card down.
+    fn power_off(&mut self);
+    /// The reader resets the card (a warm reset: nothing selected, nothing
+    /// in progress).
+    fn reset(&mut self);
+    /// The card left the reader (the vpcd connection ended).
+    fn removed(&mut self) {
+        self.power_off();
+    }
+    /// One command APDU in, the response APDU (data, SW1, SW2) out.
+    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8>;
+}
+
+impl VirtualCard for SimCard {
+    fn power_on(&mut self) {
+        self.power_cycle();
+    }
+    fn power_off(&mut self) {
+        SimCard::reset(self);
+    }
+    fn reset(&mut self) {
+        SimCard::reset(self);
+    }
+    fn removed(&mut self) {
+        self.power_cycle();
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
+        SimCard::transmit(self, apdu)
+    }
 }
 
 /// Serves `simulator` as a contactless FIDO card to a running pcscd through
@@ -130,13 +170,26 @@ pub fn serve_vpcd(
     events: &mut dyn FnMut(VpcdEvent),
 ) {
     let mut card = SimCard::with_options(simulator, options.card.clone());
+    serve_vpcd_card(&mut card, options, stop, events);
+}
+
+/// Serves any [`VirtualCard`] to pcscd through vpcd, as [`serve_vpcd`]
+/// serves the simulator ([`VpcdOptions::card`] is not used): until `stop`
+/// is raised, reconnecting when the connection is lost. Raising `stop`
+/// takes the card off the reader (vpcd then reports it removed).
+pub fn serve_vpcd_card(
+    card: &mut dyn VirtualCard,
+    options: &VpcdOptions,
+    stop: &AtomicBool,
+    events: &mut dyn FnMut(VpcdEvent),
+) {
     while !stop.load(Ordering::SeqCst) {
         match TcpStream::connect_timeout(&options.address, Duration::from_secs(2)) {
             Ok(stream) => {
                 events(VpcdEvent::Connected(options.address));
-                let end = serve(stream, &mut card, &options.atr, stop);
+                let end = serve(stream, card, &options.atr, stop);
                 // The reader is gone: the card is out of the field.
-                card.power_cycle();
+                card.removed();
                 match end {
                     End::Stopped => return,
                     End::Lost(reason) => events(VpcdEvent::Disconnected { reason }),
@@ -157,7 +210,7 @@ fn pause(duration: Duration, stop: &AtomicBool) {
 }
 
 /// One connection: frames in, answers out, until the peer leaves or `stop`.
-fn serve(mut stream: TcpStream, card: &mut SimCard, atr: &[u8], stop: &AtomicBool) -> End {
+fn serve(mut stream: TcpStream, card: &mut dyn VirtualCard, atr: &[u8], stop: &AtomicBool) -> End {
     if let Err(error) = stream.set_read_timeout(Some(Duration::from_millis(100))) {
         return End::Lost(error.to_string());
     }
@@ -174,11 +227,11 @@ fn serve(mut stream: TcpStream, card: &mut SimCard, atr: &[u8], stop: &AtomicBoo
         };
         let answer = match frame.as_slice() {
             [CTRL_POWER_OFF] => {
-                card.reset();
+                card.power_off();
                 None
             }
             [CTRL_POWER_ON] => {
-                card.power_cycle();
+                card.power_on();
                 None
             }
             [CTRL_RESET] => {
