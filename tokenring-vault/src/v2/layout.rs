@@ -612,9 +612,10 @@ pub fn parse_records(
                 return Err(FormatError::BadGrant);
             }
         }
-        let rest: Vec<u8> = expected.collect();
-        if !(rest.is_empty() || (kind == GRANT_LEGACY && rest == [owner])) {
-            return Err(FormatError::BadGrant);
+        match (expected.next(), expected.next()) {
+            (None, _) => {}
+            (Some(last), None) if kind == GRANT_LEGACY && last == owner => {}
+            _ => return Err(FormatError::BadGrant),
         }
         records.push(Record {
             start: rec_start,
@@ -642,13 +643,40 @@ pub fn parse_records(
 }
 
 fn check_unique(buf: &[u8], records: &[Record]) -> Result<(), FormatError> {
-    let mut names: Vec<(&[u8], &[u8])> = records
+    use std::hash::BuildHasher;
+    // Hash every name, sort the hashes, compare the names of equal hashes.
+    let state = std::collections::hash_map::RandomState::new();
+    let name = |r: &Record| (&buf[r.service.0..r.service.1], &buf[r.user.0..r.user.1]);
+    let mut hashes: Vec<(u64, u32)> = records
         .iter()
-        .map(|r| (&buf[r.service.0..r.service.1], &buf[r.user.0..r.user.1]))
+        .enumerate()
+        .map(|(i, r)| (state.hash_one(name(r)), i as u32))
         .collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(FormatError::DuplicateEntry);
+    hashes.sort_unstable();
+    for w in hashes.windows(2) {
+        if w[0].0 == w[1].0 && name(&records[w[0].1 as usize]) == name(&records[w[1].1 as usize]) {
+            return Err(FormatError::DuplicateEntry);
+        }
+    }
+    // Equal hashes need not be adjacent to each other's equal names when
+    // three or more collide: compare every pair of a run of equal hashes.
+    let mut i = 0;
+    while i < hashes.len() {
+        let mut j = i + 1;
+        while j < hashes.len() && hashes[j].0 == hashes[i].0 {
+            j += 1;
+        }
+        if j - i > 2 {
+            for a in i..j {
+                for b in a + 1..j {
+                    if name(&records[hashes[a].1 as usize]) == name(&records[hashes[b].1 as usize])
+                    {
+                        return Err(FormatError::DuplicateEntry);
+                    }
+                }
+            }
+        }
+        i = j;
     }
     Ok(())
 }

@@ -283,13 +283,9 @@ fn open_envelope(
         return Err(did_not_decrypt(path));
     }
     let fk = keys::envelope_key(&parsed.header.vault_id, &vs);
-    let mut token = Zeroizing::new(parsed.envelope.to_vec());
-    let range = fk
-        .decrypt_in_place(&mut token)
+    let plain = fk
+        .decrypt_two_threads(parsed.envelope)
         .map_err(|_| did_not_decrypt(path))?;
-    let mut plain = token;
-    plain.truncate(range.end);
-    plain.drain(..range.start);
     if plain.len() < ENVELOPE_PREFIX || !keys::mac_eq(array32(&plain[..32]), &parsed.mac) {
         return Err(did_not_decrypt(path));
     }
