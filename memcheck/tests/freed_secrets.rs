@@ -80,6 +80,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(config: SimConfig, pin: Option<&str>) -> Fixture {
+        Self::with_options(config, pin, &CreateOptions::default())
+    }
+
+    fn with_options(config: SimConfig, pin: Option<&str>, options: &CreateOptions) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let vault = dir.path().join("keyring.tokenvault");
         let socket = dir.path().join("agent").join("vault.sock");
@@ -89,7 +93,7 @@ impl Fixture {
         for _ in 0..4 {
             prompt.push_pin(pin);
         }
-        Vault::create(&vault, &mut auth, &CreateOptions::default(), &prompt).unwrap();
+        Vault::create(&vault, &mut auth, options, &prompt).unwrap();
         Fixture {
             _dir: dir,
             vault,
@@ -172,6 +176,45 @@ fn an_agent_set_and_get_leave_no_copy_of_the_secret_in_freed_memory() {
             .unwrap();
         client.set("svc", "rust", &secret, &NoPrompt).unwrap();
         let back = client.get("svc", "rust", &NoPrompt).unwrap().unwrap();
+        assert!(
+            back.expose_secret() == secret.as_str(),
+            "the secret came back changed"
+        );
+        client.lock().unwrap();
+    }
+    shutdown.shutdown();
+    thread.join().unwrap();
+    drop(secret);
+    let findings = disarm();
+    assert_clean(&findings);
+}
+
+const V2_FRAGMENTS: [&str; 3] = [
+    "V2SECRET-a0b1c2d3e4f5",
+    "V2SECRET-0f1e2d3c4b5a",
+    "V2SECRET-99887766aabb",
+];
+
+#[test]
+fn an_agent_set_and_get_on_a_format_2_vault_leave_no_copy_behind() {
+    let _serial = serial();
+    let fixture = Fixture::with_options(
+        SimConfig::with_seed(35).presence(PresencePolicy::approve()),
+        None,
+        &CreateOptions {
+            format: tokenring_vault::Format::V2,
+            ..CreateOptions::default()
+        },
+    );
+    let (shutdown, thread) = fixture.start_agent();
+    let secret = marker(&V2_FRAGMENTS, 5000);
+    arm(&as_bytes(&V2_FRAGMENTS)).unwrap();
+    {
+        let client = AgentClient::connect_socket(&fixture.socket)
+            .unwrap()
+            .unwrap();
+        client.set("svc", "v2", &secret, &NoPrompt).unwrap();
+        let back = client.get("svc", "v2", &NoPrompt).unwrap().unwrap();
         assert!(
             back.expose_secret() == secret.as_str(),
             "the secret came back changed"
@@ -356,6 +399,34 @@ fn locking_a_vault_wipes_the_names_and_salts_it_held() {
         patterns.push(&salt[16..]);
     }
     arm(&patterns).unwrap();
+    vault.lock();
+    let findings = disarm();
+    assert_clean(&findings);
+}
+
+const V2_NAME_FRAGMENTS: [&str; 2] = ["V2NAME-service-1b2c3d4e", "V2NAME-user-5f6a7b8c"];
+
+#[test]
+fn locking_a_format_2_vault_wipes_the_names_it_held() {
+    let _serial = serial();
+    let fixture = Fixture::with_options(
+        SimConfig::with_seed(36).presence(PresencePolicy::approve()),
+        None,
+        &CreateOptions {
+            format: tokenring_vault::Format::V2,
+            ..CreateOptions::default()
+        },
+    );
+    let mut auth = Ctap2Client::new(SimTransport::new(Arc::clone(&fixture.sim))).unwrap();
+    let vault = Vault::open(&fixture.vault, &mut auth, &NoPrompt).unwrap();
+    for i in 0..3 {
+        let service = format!("{}-{i}", V2_NAME_FRAGMENTS[0]);
+        let user = format!("{}-{i}", V2_NAME_FRAGMENTS[1]);
+        vault
+            .set(&service, &user, "x", &mut auth, &NoPrompt)
+            .unwrap();
+    }
+    arm(&as_bytes(&V2_NAME_FRAGMENTS)).unwrap();
     vault.lock();
     let findings = disarm();
     assert_clean(&findings);
