@@ -1,9 +1,22 @@
 //! `tokenring get SERVICE USER`, whole process, from start to the secret on
-//! stdout, with the simulator approving every touch at once: in-process
-//! (two derivations: unlock + entry) and through a running agent (one
-//! derivation) — beside the original's whole-process
+//! stdout: in-process (`--no-agent`: find the holder without a tap, unlock,
+//! the entry: two derivations) and through a running agent (one
+//! derivation), beside the original's whole-process
 //! `python glyph_oracle.py get VAULT CRED_RANDOM SERVICE USER` on the same
-//! vault file, in the same run.
+//! vault file and the start of a process that does nothing (`/bin/true`),
+//! all in the same run, interleaved round by round.
+//!
+//! The authenticator is a simulator kept in memory and served on a Unix
+//! socket by this benchmark's process (`sim:SOCKET`), so no state file is
+//! written and what the `tokenring` process does is TokenRing's: process
+//! start, reading and parsing the vault, Fernet, the CTAP client and its
+//! framing, the socket, the agent round trip. The server counts the time
+//! spent inside the simulator (its P-256, AES and HMAC work) for every run;
+//! that is the authenticator's share, reported apart and taken out of
+//! TokenRing's own cost, so a reader can add a real token's latency
+//! instead. One row keeps the previous setup for comparison: the simulator
+//! from a state file on disk inside the `tokenring` process, written (with
+//! fsync) after every assertion.
 //!
 //! The vault is written by the original's own code (the oracle), and the
 //! simulator is provisioned with the oracle's credential (id and
@@ -16,9 +29,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokenring_sim::{ProvisionedCredential, SimConfig, Simulator};
+use tokenring_sim::{ProvisionedCredential, SimConfig, SimSocketServer, Simulator};
 
 const CRED_RANDOM: [u8; 32] = [0x5a; 32];
 const SERVICE: &str = "upload.pypi.org";
@@ -26,6 +40,33 @@ const USER: &str = "__token__";
 const PASSWORD: &str = "pypi-AgEIcHlwaS5vcmcCJDAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMAAC";
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// One kind of run: its wall-clock times and, for `tokenring`, the time
+/// the simulator spent on each.
+struct Series {
+    label: &'static str,
+    wall: Vec<Duration>,
+    authenticator: Vec<Duration>,
+}
+
+impl Series {
+    fn new(label: &'static str) -> Series {
+        Series {
+            label,
+            wall: Vec::new(),
+            authenticator: Vec::new(),
+        }
+    }
+
+    /// Wall time less the simulator's, run by run.
+    fn own(&self) -> Vec<Duration> {
+        self.wall
+            .iter()
+            .zip(&self.authenticator)
+            .map(|(w, a)| w.saturating_sub(*a))
+            .collect()
+    }
+}
 
 fn main() -> Result<()> {
     let runs: usize = std::env::args()
@@ -39,6 +80,13 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let vault = dir.path().join("keyring.tokenvault");
     let credential_id = [0xc0u8; 64];
+    let credential = ProvisionedCredential {
+        credential_id: credential_id.to_vec(),
+        rp_id: tokenring_core::DEFAULT_RP_ID.to_string(),
+        cred_random: CRED_RANDOM,
+        cred_random_uv: None,
+        cred_protect: None,
+    };
 
     // The original writes the vault.
     let written = Command::new(&python)
@@ -63,98 +111,150 @@ fn main() -> Result<()> {
         command
     };
 
-    println!("whole-process `get` of one secret, {runs} runs each, the same vault file for all");
-    println!("{:<60} {:>10} {:>10} {:>10}", "", "median", "min", "max");
-    let python_times = time_runs(runs, oracle_get)?;
-    report("original: python glyph_oracle.py get", &python_times);
-    let base = median(&python_times);
+    // The authenticator: in memory, served on a socket by this process.
+    let mut sim = Simulator::new(SimConfig::with_seed(9));
+    sim.provision(credential.clone())?;
+    let server = SimSocketServer::bind(Arc::new(Mutex::new(sim)), &dir.path().join("sim.sock"))?;
+    // The previous setup: a state file on disk, opened by each process.
+    let state = dir.path().join("token.json");
+    let mut on_disk = Simulator::create(SimConfig::with_seed(9), &state)?;
+    on_disk.provision(credential)?;
+    drop(on_disk);
 
-    // The simulator saves its state (signature counter) with fsync after
-    // every assertion, as a token writes its flash: the test device's cost,
-    // not TokenRing's. So once with its state on disk, once in memory
-    // (tmpfs), when there is one.
-    let mut places = vec![("state on disk", tempfile::tempdir()?)];
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        places.push(("state on tmpfs", tempfile::tempdir_in(shm)?));
-    }
-    for (place, state_dir) in &places {
-        let state = state_dir.path().join("token.json");
-        // The simulator holds the oracle's credential.
-        let mut sim = Simulator::create(SimConfig::with_seed(9), &state)?;
-        sim.provision(ProvisionedCredential {
-            credential_id: credential_id.to_vec(),
-            rp_id: tokenring_core::DEFAULT_RP_ID.to_string(),
-            cred_random: CRED_RANDOM,
-            cred_random_uv: None,
-            cred_protect: None,
-        })?;
-        drop(sim);
-        let runtime = state_dir.path().join("run");
-        std::fs::create_dir(&runtime)?;
-        let tokenring = |args: &[&str]| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_tokenring"));
-            command
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", dir.path())
-                .env("XDG_RUNTIME_DIR", &runtime)
-                .env("TOKENRING_VAULT", &vault)
-                .env(
-                    "TOKENRING_AUTHENTICATOR",
-                    format!("sim:{}", state.display()),
-                )
-                .args(args);
-            command
-        };
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime)?;
+    let tokenring = |authenticator: &Path, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenring"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("TOKENRING_VAULT", &vault)
+            .env(
+                "TOKENRING_AUTHENTICATOR",
+                format!("sim:{}", authenticator.display()),
+            )
+            .args(args);
+        command
+    };
+    let socket = server.path().to_path_buf();
 
-        let in_process = time_runs(runs, || tokenring(&["get", SERVICE, USER]))?;
-        report(
-            &format!("tokenring get, in-process (2 taps), sim {place}"),
-            &in_process,
-        );
-        let mut agent = tokenring(&["agent", "--idle-lock", "1h"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let result = (|| {
-            wait_for_agent(&mut agent, &tokenring)?;
-            time_runs(runs, || tokenring(&["get", SERVICE, USER]))
-        })();
-        stop(&mut agent);
-        let through_agent = result?;
-        report(
-            &format!("tokenring get, through the agent (1 tap), sim {place}"),
-            &through_agent,
-        );
+    let mut agent = tokenring(&socket, &["agent", "--idle-lock", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let measured = (|| {
+        wait_for_agent(&mut agent, &|args| tokenring(&socket, args))?;
+        let mut floor = Series::new("process start: /bin/true");
+        let mut original = Series::new("original: python glyph_oracle.py get");
+        let mut in_process = Series::new("tokenring get --no-agent (2 derivations)");
+        let mut through_agent = Series::new("tokenring get, through the agent (1 derivation)");
+        let mut previous = Series::new("tokenring get --no-agent, sim state file on disk");
+        // One warm-up round, then `runs` measured ones, interleaved so that
+        // a change of load touches every series alike.
+        for round in 0..=runs {
+            let keep = round > 0;
+            time_run(&mut floor, keep, None, Command::new("true"), false)?;
+            time_run(&mut original, keep, None, oracle_get(), true)?;
+            time_run(
+                &mut in_process,
+                keep,
+                Some(&server),
+                tokenring(&socket, &["--no-agent", "get", SERVICE, USER]),
+                true,
+            )?;
+            time_run(
+                &mut through_agent,
+                keep,
+                Some(&server),
+                tokenring(&socket, &["get", SERVICE, USER]),
+                true,
+            )?;
+            time_run(
+                &mut previous,
+                keep,
+                None,
+                tokenring(&state, &["--no-agent", "get", SERVICE, USER]),
+                true,
+            )?;
+        }
+        Ok::<_, Box<dyn std::error::Error>>([floor, original, in_process, through_agent, previous])
+    })();
+    stop(&mut agent);
+    let [floor, original, in_process, through_agent, previous] = measured?;
+
+    let base = median(&original.wall);
+    let start = median(&floor.wall);
+    println!(
+        "whole-process `get` of one secret: median of {runs} runs each, interleaved; load average {}",
+        load_average()
+    );
+    println!();
+    println!("| | wall | authenticator (simulator) | TokenRing's own | own beyond process start | vs. the original |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for series in [&floor, &original] {
         println!(
-            "  speed-up over the original, sim {place}: in-process {:.1}x, through the agent {:.1}x (target: 20x)",
-            base / median(&in_process),
-            base / median(&through_agent)
+            "| {} | {} | | | | {} |",
+            series.label,
+            ms(median(&series.wall)),
+            if std::ptr::eq(series, &original) {
+                "1×".to_string()
+            } else {
+                String::new()
+            }
         );
     }
+    for series in [&in_process, &through_agent] {
+        let own = median(&series.own());
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0}× |",
+            series.label,
+            ms(median(&series.wall)),
+            ms(median(&series.authenticator)),
+            ms(own),
+            ms((own - start).max(0.0)),
+            base / median(&series.wall)
+        );
+    }
+    println!(
+        "| {} | {} | (inside) | | | {:.0}× |",
+        previous.label,
+        ms(median(&previous.wall)),
+        base / median(&previous.wall)
+    );
+    println!();
+    println!(
+        "targets for TokenRing's own cost (authenticator taken out): in-process ≤ 1 ms, through the agent ≤ 0.5 ms; \
+         `own beyond process start` also takes out what starting any process costs on this machine"
+    );
     Ok(())
 }
 
-/// Runs the command `runs` times (after one warm-up), checking that it
-/// prints the password; returns the sorted wall-clock times.
-fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Result<Vec<Duration>> {
-    let mut times = Vec::with_capacity(runs);
-    for i in 0..=runs {
-        let mut command = make();
-        command.stdin(Stdio::null()).stderr(Stdio::null());
-        let start = Instant::now();
-        let output = command.output()?;
-        let elapsed = start.elapsed();
-        if !output.status.success() || output.stdout != format!("{PASSWORD}\n").as_bytes() {
-            return Err(format!("{command:?} failed: {}", output.status).into());
-        }
-        if i > 0 {
-            times.push(elapsed);
-        }
+/// Runs `command` once, checking (when `secret`) that it prints the
+/// password; keeps its wall time (and the simulator's time, from
+/// `server`) when `keep`.
+fn time_run(
+    series: &mut Series,
+    keep: bool,
+    server: Option<&SimSocketServer>,
+    mut command: Command,
+    secret: bool,
+) -> Result<()> {
+    command.stdin(Stdio::null()).stderr(Stdio::null());
+    let before = server.map(|s| s.stats().busy).unwrap_or_default();
+    let start = Instant::now();
+    let output = command.output()?;
+    let elapsed = start.elapsed();
+    let after = server.map(|s| s.stats().busy).unwrap_or_default();
+    if !output.status.success() || (secret && output.stdout != format!("{PASSWORD}\n").as_bytes()) {
+        return Err(format!("{command:?} failed: {}", output.status).into());
     }
-    times.sort();
-    Ok(times)
+    if keep {
+        series.wall.push(elapsed);
+        series.authenticator.push(after.saturating_sub(before));
+    }
+    Ok(())
 }
 
 fn wait_for_agent(agent: &mut Child, tokenring: &dyn Fn(&[&str]) -> Command) -> Result<()> {
@@ -181,7 +281,10 @@ fn stop(agent: &mut Child) {
     let _ = agent.wait();
 }
 
-fn median(sorted: &[Duration]) -> f64 {
+/// The median, in seconds.
+fn median(times: &[Duration]) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort();
     sorted
         .get(sorted.len() / 2)
         .copied()
@@ -189,14 +292,15 @@ fn median(sorted: &[Duration]) -> f64 {
         .as_secs_f64()
 }
 
-fn report(label: &str, sorted: &[Duration]) {
-    let ms = |d: Option<&Duration>| d.copied().unwrap_or_default().as_secs_f64() * 1e3;
-    println!(
-        "{label:<60} {:>8.2}ms {:>8.2}ms {:>8.2}ms",
-        median(sorted) * 1e3,
-        ms(sorted.first()),
-        ms(sorted.last())
-    );
+fn ms(seconds: f64) -> String {
+    format!("{:.2} ms", seconds * 1e3)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The directory that holds `shared/` (the repository's parent).
