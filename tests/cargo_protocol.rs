@@ -54,7 +54,7 @@ fn request(kind: Value, args: &[&str]) -> Value {
 
 #[test]
 fn each_action_answers_as_the_protocol_says() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_in_memory();
 
     let (_, answer) = ask(
         &env,
@@ -123,7 +123,7 @@ fn an_empty_token_is_refused_and_a_missing_vault_means_not_found() {
         "{answer}"
     );
 
-    let env = Env::with_vault();
+    let env = Env::with_vault_in_memory();
     let (_, answer) = ask(&env, request(json!({"kind": "login", "token": "   "}), &[]));
     assert_eq!(answer["Err"]["kind"], "other");
     assert!(
@@ -139,7 +139,7 @@ fn an_empty_token_is_refused_and_a_missing_vault_means_not_found() {
 /// environment; unknown ones are refused with a message.
 #[test]
 fn arguments_from_the_configuration_choose_the_vault() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_in_memory();
     let other = env.path("other.tokenvault");
     let other_text = other.to_str().expect("UTF-8 path");
     env.run(&["--vault", other_text, "init"]).expect(0);

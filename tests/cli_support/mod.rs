@@ -14,6 +14,9 @@ pub const PIN: &str = "1234";
 
 /// A temporary home with a simulator state file, a vault path and a PIN file.
 pub struct Env {
+    /// The server behind `sim_socket`, while this environment lives
+    /// (first, so that it stops before the directory goes).
+    server: Option<tokenring_sim::SimSocketServer>,
     pub dir: tempfile::TempDir,
     pub sim: PathBuf,
     pub vault: PathBuf,
@@ -63,7 +66,20 @@ pub fn create_sim(path: &Path, seed: u64) {
 }
 
 impl Env {
-    /// A new environment with a simulator (seed 1, PIN [`PIN`]) and no vault yet.
+    /// A new environment with a simulator (seed 1, PIN [`PIN`]) served from
+    /// the test process and kept in memory (no state-file writes), and no
+    /// vault yet. The simulator approves every touch:
+    /// `TOKENRING_SIM_PRESENCE` does not reach it.
+    pub fn in_memory() -> Env {
+        let mut env = Env::new();
+        let server = env.serve_in_memory();
+        env.server = Some(server);
+        env
+    }
+
+    /// A new environment whose commands open the simulator's state file
+    /// (seed 1, PIN [`PIN`]) themselves, as `sim:STATEFILE`, writing it
+    /// back; no vault yet.
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let sim = dir.path().join("sim.json");
@@ -77,12 +93,21 @@ impl Env {
             vault,
             pin_file,
             sim_socket: None,
+            server: None,
         }
     }
 
     /// A new environment with an initialised vault.
     pub fn with_vault() -> Env {
         let env = Env::new();
+        env.run(&["init"]).expect(0);
+        env
+    }
+
+    /// A new environment with an initialised vault, its simulator served
+    /// in memory (see [`Env::in_memory`]).
+    pub fn with_vault_in_memory() -> Env {
+        let env = Env::in_memory();
         env.run(&["init"]).expect(0);
         env
     }
@@ -101,6 +126,7 @@ impl Env {
     /// presence policy (`approve`): `TOKENRING_SIM_PRESENCE` does not
     /// reach it.
     pub fn serve_in_memory(&mut self) -> tokenring_sim::SimSocketServer {
+        assert!(self.server.is_none(), "already served");
         let mut sim = Simulator::open(&self.sim).expect("open the simulator state");
         sim.keep_in_memory();
         let socket = self.dir.path().join("sim.sock");

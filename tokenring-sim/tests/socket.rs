@@ -186,3 +186,12 @@ fn nothing_listening_is_a_disconnected_authenticator() {
     let err = SimSocketTransport::connect(&dir.path().join("none.sock")).expect_err("nothing");
     assert_eq!(err.kind, TransportErrorKind::Disconnected);
 }
+
+#[test]
+fn shutdown_returns_even_when_the_socket_is_gone() {
+    let (dir, _sim, server) = serve(Simulator::new(SimConfig::with_seed(3)));
+    drop(dir);
+    let started = std::time::Instant::now();
+    server.shutdown();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
