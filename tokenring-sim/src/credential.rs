@@ -122,27 +122,27 @@ impl WrapKeys {
         out
     }
 
-    /// Wraps fresh key material into a credential id.
-    pub(crate) fn wrap(
+    /// The flags byte that leads a credential id's plaintext.
+    fn flags(hmac_secret: bool, cred_protect: u8) -> u8 {
+        let flags = if hmac_secret { FLAG_HMAC_SECRET } else { 0 };
+        flags | ((cred_protect.min(3) << CRED_PROTECT_SHIFT) & CRED_PROTECT_MASK)
+    }
+
+    /// Seals a credential id's plaintext: the version byte, a nonce (an HMAC
+    /// of the RP ID hash and the plaintext under the key `nonce_label`
+    /// derives, so that the same key material gives the same id), then
+    /// AES-256-GCM with the RP ID hash as associated data.
+    fn seal(
         &self,
+        version: u8,
+        nonce_label: &[u8],
         rp_id_hash: &[u8; 32],
-        private_key: &SecretKey,
-        cred_random: &[u8; 32],
-        cred_random_uv: &[u8; 32],
-        hmac_secret: bool,
-        cred_protect: u8,
+        plaintext: &[u8],
     ) -> Option<Vec<u8>> {
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(PLAINTEXT_LEN));
-        let mut flags = if hmac_secret { FLAG_HMAC_SECRET } else { 0 };
-        flags |= (cred_protect.min(3) << CRED_PROTECT_SHIFT) & CRED_PROTECT_MASK;
-        plaintext.push(flags);
-        plaintext.extend_from_slice(&private_key.to_bytes());
-        plaintext.extend_from_slice(cred_random);
-        plaintext.extend_from_slice(cred_random_uv);
-        let nonce_key = self.derive(b"credential nonce", &[]);
+        let nonce_key = self.derive(nonce_label, &[]);
         let mut mac = <HmacSha256 as Mac>::new_from_slice(nonce_key.as_slice()).ok()?;
         mac.update(rp_id_hash);
-        mac.update(&plaintext);
+        mac.update(plaintext);
         let tag = mac.finalize().into_bytes();
         let nonce_bytes = tag.get(..12)?;
         let key = self.derive(b"credential wrap", &[]);
@@ -151,57 +151,27 @@ impl WrapKeys {
             .encrypt(
                 Nonce::from_slice(nonce_bytes),
                 Payload {
-                    msg: &plaintext,
+                    msg: plaintext,
                     aad: rp_id_hash,
                 },
             )
             .ok()?;
-        let mut id = vec![CREDENTIAL_ID_VERSION];
+        let mut id = vec![version];
         id.extend_from_slice(nonce_bytes);
         id.extend_from_slice(&ct);
         Some(id)
     }
 
-    /// Wraps a fresh private key into a credential id of the short form.
-    pub(crate) fn wrap_short(
+    /// Opens what [`WrapKeys::seal`] made: the nonce and a plaintext of
+    /// exactly `len` bytes, or `None` (not ours, not for this RP, or not of
+    /// this form).
+    fn open<'a>(
         &self,
         rp_id_hash: &[u8; 32],
-        private_key: &SecretKey,
-        hmac_secret: bool,
-        cred_protect: u8,
-    ) -> Option<Vec<u8>> {
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(SHORT_PLAINTEXT_LEN));
-        let mut flags = if hmac_secret { FLAG_HMAC_SECRET } else { 0 };
-        flags |= (cred_protect.min(3) << CRED_PROTECT_SHIFT) & CRED_PROTECT_MASK;
-        plaintext.push(flags);
-        plaintext.extend_from_slice(&private_key.to_bytes());
-        let nonce_key = self.derive(b"short credential nonce", &[]);
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(nonce_key.as_slice()).ok()?;
-        mac.update(rp_id_hash);
-        mac.update(&plaintext);
-        let tag = mac.finalize().into_bytes();
-        let nonce_bytes = tag.get(..12)?;
-        let key = self.derive(b"credential wrap", &[]);
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
-        let ct = cipher
-            .encrypt(
-                Nonce::from_slice(nonce_bytes),
-                Payload {
-                    msg: &plaintext,
-                    aad: rp_id_hash,
-                },
-            )
-            .ok()?;
-        let mut id = vec![SHORT_CREDENTIAL_ID_VERSION];
-        id.extend_from_slice(nonce_bytes);
-        id.extend_from_slice(&ct);
-        Some(id)
-    }
-
-    /// Opens a short-form credential id.
-    fn unwrap_short(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
-        let rest = id.get(1..)?;
-        let (nonce, ct) = rest.split_at_checked(12)?;
+        id: &'a [u8],
+        len: usize,
+    ) -> Option<(&'a [u8], Zeroizing<Vec<u8>>)> {
+        let (nonce, ct) = id.get(1..)?.split_at_checked(12)?;
         let key = self.derive(b"credential wrap", &[]);
         let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
         let plaintext = Zeroizing::new(
@@ -215,9 +185,54 @@ impl WrapKeys {
                 )
                 .ok()?,
         );
-        if plaintext.len() != SHORT_PLAINTEXT_LEN {
-            return None;
-        }
+        (plaintext.len() == len).then_some((nonce, plaintext))
+    }
+
+    /// Wraps fresh key material into a credential id.
+    pub(crate) fn wrap(
+        &self,
+        rp_id_hash: &[u8; 32],
+        private_key: &SecretKey,
+        cred_random: &[u8; 32],
+        cred_random_uv: &[u8; 32],
+        hmac_secret: bool,
+        cred_protect: u8,
+    ) -> Option<Vec<u8>> {
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(PLAINTEXT_LEN));
+        plaintext.push(Self::flags(hmac_secret, cred_protect));
+        plaintext.extend_from_slice(&private_key.to_bytes());
+        plaintext.extend_from_slice(cred_random);
+        plaintext.extend_from_slice(cred_random_uv);
+        self.seal(
+            CREDENTIAL_ID_VERSION,
+            b"credential nonce",
+            rp_id_hash,
+            &plaintext,
+        )
+    }
+
+    /// Wraps a fresh private key into a credential id of the short form.
+    pub(crate) fn wrap_short(
+        &self,
+        rp_id_hash: &[u8; 32],
+        private_key: &SecretKey,
+        hmac_secret: bool,
+        cred_protect: u8,
+    ) -> Option<Vec<u8>> {
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(SHORT_PLAINTEXT_LEN));
+        plaintext.push(Self::flags(hmac_secret, cred_protect));
+        plaintext.extend_from_slice(&private_key.to_bytes());
+        self.seal(
+            SHORT_CREDENTIAL_ID_VERSION,
+            b"short credential nonce",
+            rp_id_hash,
+            &plaintext,
+        )
+    }
+
+    /// Opens a short-form credential id.
+    fn unwrap_short(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
+        let (nonce, plaintext) = self.open(rp_id_hash, id, SHORT_PLAINTEXT_LEN)?;
         let flags = *plaintext.first()?;
         let signing_key = SigningKey::from_slice(plaintext.get(1..33)?).ok()?;
         let mut context = nonce.to_vec();
@@ -235,30 +250,12 @@ impl WrapKeys {
     /// Opens a stateless credential id for this RP ID hash; `None` when it
     /// is not ours (or not for this RP).
     pub(crate) fn unwrap(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Credential> {
-        let (version, rest) = id.split_first()?;
-        if *version == SHORT_CREDENTIAL_ID_VERSION {
-            return self.unwrap_short(rp_id_hash, id);
+        match *id.first()? {
+            SHORT_CREDENTIAL_ID_VERSION => return self.unwrap_short(rp_id_hash, id),
+            CREDENTIAL_ID_VERSION => {}
+            _ => return None,
         }
-        if *version != CREDENTIAL_ID_VERSION {
-            return None;
-        }
-        let (nonce, ct) = rest.split_at_checked(12)?;
-        let key = self.derive(b"credential wrap", &[]);
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice()).ok()?;
-        let plaintext = Zeroizing::new(
-            cipher
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ct,
-                        aad: rp_id_hash,
-                    },
-                )
-                .ok()?,
-        );
-        if plaintext.len() != PLAINTEXT_LEN {
-            return None;
-        }
+        let (_, plaintext) = self.open(rp_id_hash, id, PLAINTEXT_LEN)?;
         let flags = *plaintext.first()?;
         let signing_key = SigningKey::from_slice(plaintext.get(1..33)?).ok()?;
         let mut cred_random = Zeroizing::new([0u8; 32]);
