@@ -350,6 +350,20 @@ fn cancel_against_a_card_without_status_updates() {
             )
             .expect("enroll");
 
+        // One touched derivation first, so that the shared secret is agreed
+        // and the next derivation's first exchange is the getAssertion
+        // itself: the client looks at the cancel flag before each exchange,
+        // and a key agreement that took longer than 100 ms on a loaded
+        // machine would otherwise see the cancel before the wait began.
+        derive(
+            &mut client,
+            &credential,
+            Salts::One(SALT_A),
+            UvMode::PresenceOnly,
+            &ScriptedPrompt::new(),
+        )
+        .expect("a touched derivation");
+
         // Nobody touches; the user cancels 100 ms into the wait.
         reader.presence.set(false);
         let prompt = ScriptedPrompt::new();
