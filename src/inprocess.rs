@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use tokenring_core::{DynAuthenticator, Prompt};
-use tokenring_vault::{CreateOptions, Password, Vault};
+use tokenring_vault::{CreateOptions, Format, Password, Vault};
 
-use crate::{Error, SecretStore, Tokenring};
+use crate::{Error, SecretStore, Secrets, Tokenring};
 
 /// A vault opened in this process on first use and kept open (see the
 /// module documentation).
@@ -198,6 +198,63 @@ impl SecretStore for InProcessStore {
         report_warnings(&vault, prompt);
         *opened = Some((vault, authenticator));
         Ok(password)
+    }
+
+    fn get_many(&self, names: &[(&str, &str)], prompt: &dyn Prompt) -> Result<Secrets, Error> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        // Not open yet: format 2 opens the vault and reads the first entry
+        // with one touch (two salts); format 1's entry salts lie inside the
+        // encrypted list, so its unlock touch releases no entry.
+        let mut early: Option<Password> = None;
+        if opened.is_none() {
+            match (Vault::format_of(&self.vault)?, names.first()) {
+                (Format::V2, Some(&(service, user))) => {
+                    let mut authenticator = self.holder(prompt)?;
+                    let (vault, password) = Vault::open_and_get(
+                        &self.vault,
+                        &mut *authenticator,
+                        service,
+                        user,
+                        prompt,
+                        self.tokenring.vault_options(),
+                    )?;
+                    report_warnings(&vault, prompt);
+                    *opened = Some((vault, authenticator));
+                    early = password;
+                }
+                _ => *opened = Some(self.open(prompt)?),
+            }
+        }
+        let Some((vault, auth)) = &mut *opened else {
+            return Err(Error::Other("the vault did not open".into()));
+        };
+        // Every name before any (further) secret: a missing one stops all.
+        let mut missing = Vec::new();
+        for (i, (service, user)) in names.iter().enumerate() {
+            if !vault.contains(service, user)? {
+                missing.push(i);
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(Secrets::Missing(missing));
+        }
+        let first = names.first().copied();
+        let read_early = |n: &(&str, &str)| early.is_some() && Some(*n) == first;
+        let rest: Vec<(&str, &str)> = names.iter().copied().filter(|n| !read_early(n)).collect();
+        let mut got = vault.get_many(&rest, &mut **auth, prompt)?.into_iter();
+        let mut passwords = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let password = match &early {
+                Some(p) if read_early(name) => Some(Password::new(p.expose_secret())),
+                _ => got.next().flatten(),
+            };
+            match password {
+                Some(p) => passwords.push(p),
+                // Deleted by another process since the look above.
+                None => return Ok(Secrets::Missing(vec![i])),
+            }
+        }
+        Ok(Secrets::All(passwords))
     }
 
     fn set(

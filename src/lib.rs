@@ -93,7 +93,7 @@ use std::path::Path;
 
 pub use error::Error;
 pub use paths::{default_vault_path, python_keyring_data_root, VAULT_FILE_NAME};
-pub use store::{AgentUse, SecretStore, Store};
+pub use store::{AgentUse, SecretStore, Secrets, Store};
 
 pub use tokenring_core::discovery::{simulator_warning, SIMULATOR_WARNING};
 /// What can go wrong with an authenticator (re-exported from

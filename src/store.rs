@@ -38,6 +38,17 @@ pub trait SecretStore {
     /// Deletes the entry; `Ok(false)` when there was none.
     fn delete(&self, service: &str, user: &str, prompt: &dyn Prompt) -> Result<bool, Error>;
 
+    /// The passwords for several entries, all or nothing: every name is
+    /// looked up before any entry's key is derived, and when one is absent
+    /// no password is read ([`Secrets::Missing`]). Two entries per touch
+    /// where the vault's format allows (one getAssertion, two
+    /// hmac-secret salts), each touch's prompt naming both. The default
+    /// (for stores without a way to read several at once): a look at the
+    /// names, then one [`SecretStore::get`] per entry.
+    fn get_many(&self, names: &[(&str, &str)], prompt: &dyn Prompt) -> Result<Secrets, Error> {
+        one_by_one(self, names, prompt)
+    }
+
     /// Calls `each` with every (service, user) name, in vault order,
     /// without copying them (borrowed from the open vault, or from the
     /// agent's reply as it arrives); never secrets. `each` must not use
@@ -60,6 +71,52 @@ pub trait SecretStore {
 
     /// Where the vault is open: "agent (pid N)" or "in-process".
     fn describe(&self) -> String;
+}
+
+/// [`SecretStore::get_many`] the default way: the names, then one `get`
+/// per entry.
+pub(crate) fn one_by_one<S: SecretStore + ?Sized>(
+    store: &S,
+    names: &[(&str, &str)],
+    prompt: &dyn Prompt,
+) -> Result<Secrets, Error> {
+    let listed = store.list(prompt)?;
+    let missing: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, u))| !listed.iter().any(|(ls, lu)| ls == s && lu == u))
+        .map(|(i, _)| i)
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Secrets::Missing(missing));
+    }
+    let mut passwords = Vec::with_capacity(names.len());
+    for (i, (service, user)) in names.iter().enumerate() {
+        match store.get(service, user, prompt)? {
+            Some(password) => passwords.push(password),
+            None => return Ok(Secrets::Missing(vec![i])),
+        }
+    }
+    Ok(Secrets::All(passwords))
+}
+
+/// What [`SecretStore::get_many`] found.
+pub enum Secrets {
+    /// Every password, in the order asked.
+    All(Vec<Password>),
+    /// The indices (in the order asked) of the names that are absent; no
+    /// password was read.
+    Missing(Vec<usize>),
+}
+
+impl std::fmt::Debug for Secrets {
+    /// How many passwords, or which are missing; never a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secrets::All(passwords) => write!(f, "All({} passwords)", passwords.len()),
+            Secrets::Missing(missing) => f.debug_tuple("Missing").field(missing).finish(),
+        }
+    }
 }
 
 /// Whether [`crate::Tokenring::open`] uses the agent.
@@ -147,6 +204,15 @@ impl Store {
         self.as_dyn().get(service, user, prompt)
     }
 
+    /// The passwords for several entries, all or nothing (see
+    /// [`SecretStore::get_many`]). Touches for N entries: through the
+    /// agent ⌈N/2⌉ (plus its unlock touch when it is locked); in-process
+    /// the first time, format 2 1 + ⌈(N − 1)/2⌉ (the unlock touch also
+    /// reads the first entry), format 1 1 + ⌈N/2⌉.
+    pub fn get_many(&self, names: &[(&str, &str)], prompt: &dyn Prompt) -> Result<Secrets, Error> {
+        self.as_dyn().get_many(names, prompt)
+    }
+
     /// Stores (or replaces) the password for (service, user). One tap
     /// (plus one to unlock, the first time in-process).
     pub fn set(
@@ -196,6 +262,10 @@ impl SecretStore for Store {
         prompt: &dyn Prompt,
     ) -> Result<Option<Password>, Error> {
         Store::get(self, service, user, prompt)
+    }
+
+    fn get_many(&self, names: &[(&str, &str)], prompt: &dyn Prompt) -> Result<Secrets, Error> {
+        Store::get_many(self, names, prompt)
     }
 
     fn set(

@@ -12,10 +12,10 @@ use tokenring_core::{PinRequest, Prompt};
 use tokenring_vault::Password;
 
 use super::protocol::{
-    self, AgentMessage, ClientMessage, FrameError, FrameReader, FrameType, Name, NamesBody,
-    StatusReport, WireSecret,
+    self, AgentMessage, ClientMessage, ErrorKind, FrameError, FrameReader, FrameType, Name,
+    NamesBody, StatusReport, WireSecret,
 };
-use crate::{Error, SecretStore};
+use crate::{Error, SecretStore, Secrets};
 
 /// Where borrowed (service, user) names go as they arrive.
 type NameSink<'a> = dyn FnMut(&str, &str) + 'a;
@@ -98,7 +98,17 @@ impl AgentConnection {
         request: &ClientMessage,
         prompt: &dyn Prompt,
     ) -> Result<AgentMessage, Error> {
-        self.exchange(request, prompt, None)
+        self.exchange(request, prompt, None, false)
+    }
+
+    /// [`AgentConnection::request`], but an `error` reply is returned as
+    /// it came (to tell a request an older agent does not know).
+    pub fn request_keeping_errors(
+        &mut self,
+        request: &ClientMessage,
+        prompt: &dyn Prompt,
+    ) -> Result<AgentMessage, Error> {
+        self.exchange(request, prompt, None, true)
     }
 
     /// Sends `list` and calls `each` with every (service, user) as the
@@ -109,7 +119,7 @@ impl AgentConnection {
         prompt: &dyn Prompt,
         each: &mut dyn FnMut(&str, &str),
     ) -> Result<(), Error> {
-        match self.exchange(&ClientMessage::List, prompt, Some(each))? {
+        match self.exchange(&ClientMessage::List, prompt, Some(each), false)? {
             AgentMessage::Names { .. } => Ok(()),
             other => Err(unexpected("list", &other)),
         }
@@ -124,6 +134,7 @@ impl AgentConnection {
         request: &ClientMessage,
         prompt: &dyn Prompt,
         mut names: Option<&mut NameSink<'_>>,
+        keep_errors: bool,
     ) -> Result<AgentMessage, Error> {
         let bad = |e: FrameError| Error::Agent(format!("bad answer from the agent: {e}"));
         let mut parts: Vec<Name> = Vec::new();
@@ -187,7 +198,7 @@ impl AgentConnection {
                     };
                     protocol::write_message(&mut self.stream, &answer)?;
                 }
-                AgentMessage::Error(error) => return Err(error.into_error()),
+                AgentMessage::Error(error) if !keep_errors => return Err(error.into_error()),
                 reply => return Ok(reply),
             }
         }
@@ -295,6 +306,7 @@ fn unexpected(request: &str, reply: &AgentMessage) -> Error {
     let kind = match reply {
         AgentMessage::Done => "done",
         AgentMessage::Password { .. } => "password",
+        AgentMessage::Passwords { .. } => "passwords",
         AgentMessage::Deleted { .. } => "deleted",
         AgentMessage::Names { .. } | AgentMessage::NamesPart { .. } => "names",
         AgentMessage::Status(_) => "status",
@@ -321,6 +333,43 @@ impl SecretStore for AgentClient {
                 Ok(password.map(|p| Password::new(p.expose_secret())))
             }
             other => Err(unexpected("get", &other)),
+        }
+    }
+
+    /// One `get_many` request; an agent too old to know it (it refuses
+    /// the request as malformed) is asked the default way: its names, then
+    /// one `get` per entry.
+    fn get_many(&self, names: &[(&str, &str)], prompt: &dyn Prompt) -> Result<Secrets, Error> {
+        let request = ClientMessage::GetMany {
+            names: names
+                .iter()
+                .map(|(service, user)| Name {
+                    service: service.to_string(),
+                    user: user.to_string(),
+                })
+                .collect(),
+        };
+        let reply =
+            self.with_connection(|connection| connection.request_keeping_errors(&request, prompt))?;
+        match reply {
+            AgentMessage::Passwords { missing, .. } if !missing.is_empty() => {
+                Ok(Secrets::Missing(missing))
+            }
+            AgentMessage::Passwords { passwords, .. } if passwords.len() == names.len() => {
+                Ok(Secrets::All(
+                    passwords
+                        .iter()
+                        .map(|p| Password::new(p.expose_secret()))
+                        .collect(),
+                ))
+            }
+            AgentMessage::Error(error) if error.kind == ErrorKind::BadRequest => {
+                // The older agent closed this connection; the next request
+                // opens another.
+                crate::store::one_by_one(self, names, prompt)
+            }
+            AgentMessage::Error(error) => Err(error.into_error()),
+            other => Err(unexpected("get_many", &other)),
         }
     }
 

@@ -13,7 +13,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
 use tokenring::app::exit;
 use tokenring::app::terminal::TerminalPrompt;
-use tokenring::{Error, Password};
+use tokenring::{Error, Password, Secrets};
 
 use super::{quoted, Context};
 
@@ -22,10 +22,16 @@ use super::{quoted, Context};
 /// Each --env NAME=SERVICE/USER puts the secret for SERVICE and USER into
 /// the environment variable NAME of COMMAND, and only there: never on a
 /// command line, never in the shell that runs `tokenring run`. Every entry
-/// is checked before anything else: when one is missing, nothing is asked
-/// and nothing runs. Then each secret needs its touch (and, without the
-/// agent, one more to unlock the vault), and COMMAND runs with its exit
-/// status as `tokenring run`'s own (128 + N when a signal N ends it).
+/// is checked before any secret is read: when one is missing, nothing
+/// runs and no secret is asked for (without the agent, the unlock touch
+/// comes first; in format 2 it also reads the first entry). Each touch
+/// reads two secrets (CTAP2 hmac-secret takes two salts per assertion) and
+/// its prompt names both: N secrets cost ⌈N/2⌉ touches through the agent
+/// (one more when it is locked); without the agent, 1 + ⌈(N−1)/2⌉ touches
+/// with a format-2 vault (the unlock touch reads the first secret) and
+/// 1 + ⌈N/2⌉ with a format-1 vault (its entry salts lie inside the
+/// encrypted list, so the unlock touch reads none). COMMAND runs with its
+/// exit status as `tokenring run`'s own (128 + N when a signal N ends it).
 /// Signals sent to `tokenring run` (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
 /// SIGUSR2 from `kill`, a service manager, …) are passed on to COMMAND; Ctrl-C
 /// on the terminal reaches COMMAND directly, as it would without
@@ -134,34 +140,31 @@ pub fn run(context: &Context, args: &RunArgs, prompt: &TerminalPrompt) -> Result
         return Err(Error::Other("no command to run after --".into()));
     };
     let store = context.store()?;
-    // Every entry before any secret: a missing one stops everything.
-    let names = store.list(prompt)?;
-    let missing: Vec<String> = references
+    // Every entry is looked up before any secret is read: a missing one
+    // stops everything. Two secrets per touch where the format allows.
+    let names: Vec<(&str, &str)> = references
         .iter()
-        .filter(|r| !names.iter().any(|(s, u)| *s == r.service && *u == r.user))
-        .map(|r| format!("{} ({} in {})", r.name, quoted(&r.user), quoted(&r.service)))
+        .map(|r| (r.service.as_str(), r.user.as_str()))
         .collect();
-    if !missing.is_empty() {
-        eprintln!(
-            "tokenring: no such entry for {}; nothing was run",
-            missing.join(", ")
-        );
-        return Ok(exit::NO_SUCH_ENTRY);
-    }
-    let mut secrets: Vec<(String, Password)> = Vec::with_capacity(references.len());
-    for reference in &references {
-        match store.get(&reference.service, &reference.user, prompt)? {
-            Some(secret) => secrets.push((reference.name.clone(), secret)),
-            None => {
-                // Deleted since the check above.
-                eprintln!(
-                    "tokenring: the entry for {} is gone; nothing was run",
-                    reference.name
-                );
-                return Ok(exit::NO_SUCH_ENTRY);
-            }
+    let secrets: Vec<(String, Password)> = match store.get_many(&names, prompt)? {
+        Secrets::All(passwords) => references
+            .iter()
+            .map(|r| r.name.clone())
+            .zip(passwords)
+            .collect(),
+        Secrets::Missing(missing) => {
+            let missing: Vec<String> = missing
+                .iter()
+                .filter_map(|&i| references.get(i))
+                .map(|r| format!("{} ({} in {})", r.name, quoted(&r.user), quoted(&r.service)))
+                .collect();
+            eprintln!(
+                "tokenring: no such entry for {}; nothing was run",
+                missing.join(", ")
+            );
+            return Ok(exit::NO_SUCH_ENTRY);
         }
-    }
+    };
     drop(store);
 
     // From here on, the signals are the command's.

@@ -230,6 +230,45 @@ impl Vault {
         }
     }
 
+    /// Opens the vault and reads several passwords (see
+    /// [`Vault::get_many`]). Format 2: the open's touch also derives the
+    /// first name's key when the key's usual grant is the entry's, and the
+    /// others follow two per touch, so N entries the key owns cost
+    /// 1 + ⌈(N − 1)/2⌉ touches. Format 1: the entries' salts lie inside the
+    /// encrypted entry list, so the open's touch releases none of them:
+    /// 1 + ⌈N/2⌉.
+    pub fn open_and_get_many(
+        path: &Path,
+        auth: &mut dyn Authenticator,
+        names: &[(&str, &str)],
+        prompt: &dyn Prompt,
+        options: &OpenOptions,
+    ) -> Result<(Vault, Vec<Option<Password>>), VaultError> {
+        let Some(&(service, user)) = names.first() else {
+            return Ok((Self::open_with(path, auth, prompt, options)?, Vec::new()));
+        };
+        if Self::format_of(path)? != Format::V2 {
+            let vault = Self::open_with(path, auth, prompt, options)?;
+            let passwords = vault.get_many(names, auth, prompt)?;
+            return Ok((vault, passwords));
+        }
+        let (vault, password) = Self::open_and_get(path, auth, service, user, prompt, options)?;
+        let rest: Vec<(&str, &str)> = names
+            .iter()
+            .copied()
+            .filter(|n| password.is_none() || *n != (service, user))
+            .collect();
+        let mut got = vault.get_many(&rest, auth, prompt)?.into_iter();
+        let passwords = names
+            .iter()
+            .map(|n| match &password {
+                Some(p) if *n == (service, user) => Some(Password::new(p.expose_secret())),
+                _ => got.next().flatten(),
+            })
+            .collect();
+        Ok((vault, passwords))
+    }
+
     /// The credential a vault file was made with (format 2: its first
     /// slot's), without any derivation.
     pub fn credential_of(path: &Path) -> Result<VaultCredential, VaultError> {
@@ -435,6 +474,26 @@ impl Vault {
         match &self.inner {
             Inner::V1(v) => v.get(service, user, auth, prompt),
             Inner::V2(v) => v.get(service, user, auth, prompt),
+        }
+    }
+
+    /// The passwords for several entries, in the order asked, `None` for
+    /// those that are not there (they cost no touch). Every name is looked
+    /// up before the first touch; the entry keys are derived two per touch
+    /// (one getAssertion with two hmac-secret salts), so N entries cost
+    /// ⌈N/2⌉ touches on an open vault; in format 2 the entries sealed to
+    /// the key at hand (a backup's) all come from one output, paired with
+    /// another where the UV modes agree. Every touch's prompt names each
+    /// entry it releases. A failed or denied touch fails the whole call.
+    pub fn get_many(
+        &self,
+        names: &[(&str, &str)],
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<Vec<Option<Password>>, VaultError> {
+        match &self.inner {
+            Inner::V1(v) => v.get_many(names, auth, prompt),
+            Inner::V2(v) => v.get_many(names, auth, prompt),
         }
     }
 

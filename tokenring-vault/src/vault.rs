@@ -131,6 +131,29 @@ pub fn quote_name(name: &str) -> String {
     out
 }
 
+/// What a touch releases, for its prompt: "the password for 'alice' in
+/// 'bank'", "the passwords for 'a' in 'x' and 'b' in 'y'" (and "…, … and …"
+/// for more), every name quoted as by [`quote_name`].
+pub(crate) fn passwords_for(names: &[(&str, &str)]) -> String {
+    let named: Vec<String> = names
+        .iter()
+        .map(|(service, user)| format!("{} in {}", quote_name(user), quote_name(service)))
+        .collect();
+    match named.as_slice() {
+        [] => "no password".to_string(),
+        [one] => format!("the password for {one}"),
+        [rest @ .., last] => format!("the passwords for {} and {last}", rest.join(", ")),
+    }
+}
+
+/// For every name, the index of its first occurrence in `names` (a name
+/// asked twice is read once).
+pub(crate) fn first_occurrences(names: &[(&str, &str)]) -> Vec<usize> {
+    (0..names.len())
+        .map(|i| names[..i].iter().position(|n| *n == names[i]).unwrap_or(i))
+        .collect()
+}
+
 fn derive_key(
     auth: &mut dyn Authenticator,
     handle: &KeyHandle,
@@ -147,6 +170,23 @@ fn derive_key(
     };
     let output = auth.derive(&request, prompt)?;
     Ok(FernetKey::from_secret(&output.first))
+}
+
+/// An entry's password under its derived key.
+fn decrypt_entry(
+    key: &FernetKey,
+    entry: &StoredEntry,
+    service: &str,
+    user: &str,
+) -> Result<Password, VaultError> {
+    let failed = || VaultError::EntryDidNotDecrypt {
+        service: service.to_string(),
+        user: user.to_string(),
+    };
+    let token = hex_codec::hex_base64_decode(entry.token.as_bytes()).ok_or_else(failed)?;
+    let plaintext = key.decrypt(&token).map_err(|_| failed())?;
+    let text = std::str::from_utf8(&plaintext).map_err(|_| failed())?;
+    Ok(Password::new(text))
 }
 
 /// Reads and parses the vault file, with the fingerprint of what was read.
@@ -555,14 +595,83 @@ impl V1Vault {
             quote_name(service)
         );
         let key = derive_key(auth, &entry.key, uv, &purpose, prompt)?;
-        let failed = || VaultError::EntryDidNotDecrypt {
-            service: service.to_string(),
-            user: user.to_string(),
+        decrypt_entry(&key, &entry, service, user).map(Some)
+    }
+
+    /// The passwords for several entries, `None` for those that are not
+    /// there (they cost nothing): every name is looked up before the
+    /// first touch, and the entry keys are derived two per touch (one
+    /// getAssertion with two hmac-secret salts) for entries of the same
+    /// credential, so N entries cost ⌈N/2⌉ touches. Each touch's prompt
+    /// names both entries it releases. A name given twice is read once.
+    /// A failed or denied touch fails the whole call: nothing is returned.
+    pub fn get_many(
+        &self,
+        names: &[(&str, &str)],
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<Vec<Option<Password>>, VaultError> {
+        let (found, uv) = {
+            let state = self.fresh_read()?;
+            let unlocked = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+            let found: Vec<Option<StoredEntry>> = names
+                .iter()
+                .map(|(service, user)| unlocked.entries.get(service, user).cloned())
+                .collect();
+            (found, state.uv)
         };
-        let token = hex_codec::hex_base64_decode(entry.token.as_bytes()).ok_or_else(failed)?;
-        let plaintext = key.decrypt(&token).map_err(|_| failed())?;
-        let text = std::str::from_utf8(&plaintext).map_err(|_| failed())?;
-        Ok(Some(Password::new(text)))
+        let first = first_occurrences(names);
+        let mut pending: Vec<usize> = (0..names.len())
+            .filter(|&i| first[i] == i && found[i].is_some())
+            .collect();
+        let mut keys: Vec<Option<FernetKey>> = (0..names.len()).map(|_| None).collect();
+        while !pending.is_empty() {
+            let i = pending.remove(0);
+            let Some(entry) = &found[i] else { continue };
+            // A partner with the same credential (entries of one vault
+            // normally share it): both salts go in one assertion.
+            let partner = pending.iter().position(|&j| {
+                found[j]
+                    .as_ref()
+                    .is_some_and(|other| *other.key.credential == *entry.key.credential)
+            });
+            match partner.map(|p| pending.remove(p)) {
+                Some(j) => {
+                    let other = found[j].as_ref().ok_or(VaultError::Internal)?;
+                    let purpose = format!("decrypt {}", passwords_for(&[names[i], names[j]]));
+                    let request = DeriveRequest {
+                        credential: &entry.key.credential.id,
+                        rp_id: &entry.key.credential.rp_id,
+                        salts: Salts::Two(entry.key.salt, other.key.salt),
+                        uv,
+                        purpose: &purpose,
+                    };
+                    let output = auth.derive(&request, prompt)?;
+                    let second = output.second.as_ref().ok_or(VaultError::Internal)?;
+                    keys[i] = Some(FernetKey::from_secret(&output.first));
+                    keys[j] = Some(FernetKey::from_secret(second));
+                }
+                None => {
+                    let purpose = format!("decrypt {}", passwords_for(&[names[i]]));
+                    keys[i] = Some(derive_key(auth, &entry.key, uv, &purpose, prompt)?);
+                }
+            }
+        }
+        let mut out: Vec<Option<Password>> = Vec::with_capacity(names.len());
+        for (i, (service, user)) in names.iter().enumerate() {
+            let password = if first[i] != i {
+                out[first[i]]
+                    .as_ref()
+                    .map(|p: &Password| Password::new(p.expose_secret()))
+            } else {
+                match (&found[i], &keys[i]) {
+                    (Some(entry), Some(key)) => Some(decrypt_entry(key, entry, service, user)?),
+                    _ => None,
+                }
+            };
+            out.push(password);
+        }
+        Ok(out)
     }
 
     /// Stores several passwords with one save (one derivation per entry).

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::{AgentMessage, ClientMessage, FrameType, NamesBody, WireSecret};
+use super::{AgentMessage, ClientMessage, FrameType, Name, NamesBody, WireSecret};
 
 /// A message that [`decode`](super::decode) reads.
 pub trait Decode<'a>: Sized {
@@ -38,10 +38,12 @@ struct ClientFields<'a> {
     password: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pin: Option<&'a RawValue>,
+    #[serde(default)]
+    names: Option<Vec<Name>>,
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "get", "set", "delete", "list", "lock", "status", "cancel", "pin",
+    "get", "get_many", "set", "delete", "list", "lock", "status", "cancel", "pin",
 ];
 
 fn required<T>(value: Option<T>, field: &'static str) -> Result<T, serde_json::Error> {
@@ -62,11 +64,15 @@ impl<'a> Decode<'a> for ClientMessage {
             user,
             password,
             pin,
+            names,
         } = serde_json::from_slice(body)?;
         Ok(match kind.as_ref() {
             "get" => ClientMessage::Get {
                 service: required(service, "service")?,
                 user: required(user, "user")?,
+            },
+            "get_many" => ClientMessage::GetMany {
+                names: required(names, "names")?,
             },
             "set" => ClientMessage::Set {
                 service: required(service, "service")?,
@@ -97,6 +103,10 @@ struct AgentEnvelope<'a> {
     kind: Cow<'a, str>,
     #[serde(default, borrow)]
     password: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    passwords: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    missing: Option<Vec<usize>>,
 }
 
 impl<'a> Decode<'a> for AgentMessage {
@@ -105,6 +115,17 @@ impl<'a> Decode<'a> for AgentMessage {
         if envelope.kind == "password" {
             return Ok(AgentMessage::Password {
                 password: envelope.password.map(secret).transpose()?,
+            });
+        }
+        if envelope.kind == "passwords" {
+            return Ok(AgentMessage::Passwords {
+                passwords: envelope
+                    .passwords
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(secret)
+                    .collect::<Result<_, _>>()?,
+                missing: envelope.missing.unwrap_or_default(),
             });
         }
         // Every other message carries no secret: serde's own way (which

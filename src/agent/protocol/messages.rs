@@ -89,6 +89,12 @@ pub enum ClientMessage {
         /// The user.
         user: String,
     },
+    /// The passwords for several entries, all or nothing: two entries per
+    /// tap (one getAssertion, two salts), each tap's prompt naming both.
+    GetMany {
+        /// The entries, in the order the reply gives their passwords.
+        names: Vec<Name>,
+    },
     /// Stores a password: one tap.
     Set {
         /// The service.
@@ -131,6 +137,7 @@ impl ClientMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             ClientMessage::Get { .. } => "get",
+            ClientMessage::GetMany { .. } => "get_many",
             ClientMessage::Set { .. } => "set",
             ClientMessage::Delete { .. } => "delete",
             ClientMessage::List => "list",
@@ -280,6 +287,16 @@ pub enum AgentMessage {
     Password {
         /// The password.
         password: Option<WireSecret>,
+    },
+    /// Reply to `get_many`: every password in the order asked, or (with
+    /// `passwords` empty) the indices of the names that are absent, when
+    /// no password was read.
+    #[serde(skip_deserializing)]
+    Passwords {
+        /// The passwords, when every entry is there.
+        passwords: Vec<WireSecret>,
+        /// The indices of the absent names (empty when all are there).
+        missing: Vec<usize>,
     },
     /// Reply to `delete`.
     Deleted {

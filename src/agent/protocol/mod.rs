@@ -26,6 +26,7 @@
 //! | client → agent | fields | final reply |
 //! |---|---|---|
 //! | `get` | `service`, `user` | `password` (`password`: string or null) |
+//! | `get_many` | `names`: `[{"service", "user"}]` | `passwords` (`passwords`: `[string]` in the order asked, and `missing`: `[]`; or, when any entry is absent, `passwords`: `[]` and `missing`: the absent names' indices, and no password was read) |
 //! | `set` | `service`, `user`, `password` | `done` |
 //! | `delete` | `service`, `user` | `deleted` (`existed`: bool) |
 //! | `list` | | `names` (`names`: `[{"service", "user"}]`), after as many `names_part` events (same shape) as the names need |

@@ -890,6 +890,72 @@ impl Shared {
                     });
                 (Some((service, user)), result)
             }
+            ClientMessage::GetMany { names } => {
+                let _active = self.begin();
+                let refs: Vec<(&str, &str)> = names
+                    .iter()
+                    .map(|n| (n.service.as_str(), n.user.as_str()))
+                    .collect();
+                let result = self.with_device(prompt, &ask, |vault, auth| {
+                    // Every name before any secret: a missing one stops all.
+                    let mut missing = Vec::new();
+                    for (i, (service, user)) in refs.iter().enumerate() {
+                        if !vault.contains(service, user)? {
+                            missing.push(i);
+                        }
+                    }
+                    if !missing.is_empty() {
+                        return Ok((Vec::new(), missing));
+                    }
+                    let got = vault.get_many(&refs, &mut **auth, prompt)?;
+                    let gone: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_none()).collect();
+                    if !gone.is_empty() {
+                        return Ok((Vec::new(), gone));
+                    }
+                    Ok((got.into_iter().flatten().collect::<Vec<_>>(), Vec::new()))
+                });
+                // One audit record per entry: every entry a touch released
+                // (or was asked for) is named.
+                return match result {
+                    Ok((passwords, missing)) => {
+                        let now = self.clock.now();
+                        for (i, (service, user)) in refs.iter().enumerate() {
+                            if missing.is_empty() {
+                                self.released.remember(
+                                    service,
+                                    user,
+                                    passwords[i].expose_secret(),
+                                    now,
+                                );
+                                let entry = Some((*service, *user));
+                                self.record(caller.requester, kind, entry, Outcome::Released, None);
+                            } else if missing.contains(&i) {
+                                let entry = Some((*service, *user));
+                                self.record(caller.requester, kind, entry, Outcome::NotFound, None);
+                            }
+                        }
+                        AgentMessage::Passwords {
+                            passwords: passwords.into_iter().map(into_wire).collect(),
+                            missing,
+                        }
+                        .into()
+                    }
+                    Err(e) => {
+                        let pin_unanswered = caller.pin_unanswered.load(Ordering::SeqCst);
+                        let (outcome, detail) = outcome_of(&e, pin_unanswered);
+                        for (service, user) in &refs {
+                            self.record(
+                                caller.requester,
+                                kind,
+                                Some((service, user)),
+                                outcome,
+                                detail.clone(),
+                            );
+                        }
+                        AgentMessage::Error(WireError::from_error(&e)).into()
+                    }
+                };
+            }
             ClientMessage::Set {
                 service,
                 user,
@@ -1032,6 +1098,17 @@ fn describe(request: &ClientMessage) -> String {
     };
     match request {
         ClientMessage::Get { service, user } => of("get", service, user),
+        ClientMessage::GetMany { names } => {
+            let named: Vec<String> = names
+                .iter()
+                .map(|n| format!("{} in {}", quote_name(&n.user), quote_name(&n.service)))
+                .collect();
+            match named.as_slice() {
+                [] => "a get of no entry".to_string(),
+                [one] => format!("a get of {one}"),
+                [rest @ .., last] => format!("a get of {} and {last}", rest.join(", ")),
+            }
+        }
         ClientMessage::Set { service, user, .. } => of("set", service, user),
         ClientMessage::Delete { service, user } => of("delete", service, user),
         ClientMessage::List => "a list of the entries".to_string(),

@@ -21,7 +21,7 @@ use crate::error::{FormatError, VaultError};
 use crate::fernet::{self, FernetKey};
 use crate::persist::{self, Fingerprint};
 use crate::seen::SeenStore;
-use crate::vault::quote_name;
+use crate::vault::{first_occurrences, passwords_for, quote_name};
 
 /// What a new key's slot records and how it is enrolled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1118,6 +1118,183 @@ impl V2Vault {
             keys::fernet(&ek)
         };
         decrypt_password(&key, &token, service, user).map(Some)
+    }
+
+    /// Several passwords with as few touches as the grants allow: one
+    /// output per entry this key owns (or holds as a format-1 entry), one
+    /// recovery output for all the entries sealed to it, paired two per
+    /// getAssertion when their UV modes agree. Each touch's prompt names
+    /// every entry it releases. `None` for absent entries (no touch for
+    /// them); an entry with no grant for this key fails before any touch.
+    pub(crate) fn get_many(
+        &self,
+        names: &[(&str, &str)],
+        auth: &mut dyn Authenticator,
+        prompt: &dyn Prompt,
+    ) -> Result<Vec<Option<Password>>, VaultError> {
+        struct Found {
+            record: Record,
+            token: Vec<u8>,
+            nonce: [u8; 16],
+            legacy_salt: [u8; 32],
+            sealed: Vec<(u8, [u8; SEALED_LEN])>,
+        }
+        let first = first_occurrences(names);
+        let (header, found) = {
+            let state = self.fresh_read()?;
+            let u = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
+            let found: Vec<Option<Found>> = names
+                .iter()
+                .enumerate()
+                .map(|(i, (service, user))| {
+                    let r = find(u, service, user).filter(|_| first[i] == i)?;
+                    Some(Found {
+                        record: *r,
+                        token: r.token(&u.plain).to_vec(),
+                        nonce: r.nonce(&u.plain),
+                        legacy_salt: r.legacy_salt(&u.plain),
+                        sealed: state
+                            .header
+                            .slots
+                            .iter()
+                            .filter_map(|s| r.sealed_for(&u.plain, s.id).map(|x| (s.id, x)))
+                            .collect(),
+                    })
+                })
+                .collect();
+            (state.header.clone(), found)
+        };
+        let wanted: Vec<usize> = (0..names.len()).filter(|&i| found[i].is_some()).collect();
+        if wanted.is_empty() {
+            return Ok(names.iter().map(|_| None).collect());
+        }
+        let id = identify(auth, &header)?;
+        let slot = header.slot(id).ok_or(VaultError::Internal)?;
+
+        /// One hmac-secret output the entries need: its salt, its UV mode,
+        /// and the entries it releases (several for the recovery salt).
+        struct Output {
+            salt: [u8; 32],
+            verified: bool,
+            recovery: bool,
+            entries: Vec<usize>,
+        }
+        let mut outputs: Vec<Output> = Vec::new();
+        let mut recovery: Option<usize> = None;
+        for &i in &wanted {
+            let f = found[i].as_ref().ok_or(VaultError::Internal)?;
+            let (service, user) = names[i];
+            if f.record.owner == id && f.record.kind == layout::GRANT_OWNER {
+                let salt = keys::entry_salt(&slot.entry_seed, &layout::name_bytes(service, user));
+                outputs.push(Output {
+                    salt,
+                    verified: slot.daily_uv(),
+                    recovery: false,
+                    entries: vec![i],
+                });
+            } else if f.record.owner == id && f.record.kind == layout::GRANT_LEGACY {
+                outputs.push(Output {
+                    salt: f.legacy_salt,
+                    verified: slot.daily_uv(),
+                    recovery: false,
+                    entries: vec![i],
+                });
+            } else if f.sealed.iter().any(|(s, _)| *s == id) {
+                match recovery {
+                    Some(at) => outputs[at].entries.push(i),
+                    None => {
+                        recovery = Some(outputs.len());
+                        outputs.push(Output {
+                            salt: slot.recovery_salt,
+                            verified: slot.recovery_uv(),
+                            recovery: true,
+                            entries: vec![i],
+                        });
+                    }
+                }
+            } else {
+                return Err(VaultError::EntryDidNotDecrypt {
+                    service: service.to_string(),
+                    user: user.to_string(),
+                });
+            }
+        }
+
+        let mut keys_of: Vec<Option<FernetKey>> = (0..names.len()).map(|_| None).collect();
+        let mut pending: Vec<Output> = outputs;
+        while !pending.is_empty() {
+            let a = pending.remove(0);
+            let partner = pending.iter().position(|b| b.verified == a.verified);
+            let b = partner.map(|p| pending.remove(p));
+            let released: Vec<(&str, &str)> = a
+                .entries
+                .iter()
+                .chain(b.iter().flat_map(|b| b.entries.iter()))
+                .map(|&i| names[i])
+                .collect();
+            let mut purpose = format!("decrypt {}", passwords_for(&released));
+            if a.recovery || b.as_ref().is_some_and(|b| b.recovery) {
+                purpose.push_str(&format!(" with {}", quote_name(&slot.label)));
+            }
+            let salts = match &b {
+                Some(b) => Salts::Two(a.salt, b.salt),
+                None => Salts::One(a.salt),
+            };
+            let out = derive(auth, slot, salts, a.verified, &purpose, prompt)?;
+            let mut assign = |o: &Output, secret: &Secret32| -> Result<(), VaultError> {
+                if o.recovery {
+                    let (sk, _vs) = from_recovery(&header, slot, secret)?;
+                    for &i in &o.entries {
+                        let f = found[i].as_ref().ok_or(VaultError::Internal)?;
+                        let (service, user) = names[i];
+                        let sealed = f
+                            .sealed
+                            .iter()
+                            .find(|(s, _)| *s == id)
+                            .map(|(_, x)| *x)
+                            .ok_or(VaultError::Internal)?;
+                        let name = layout::name_bytes(service, user);
+                        let ek = open_sealed(&header, slot, &sk, &sealed, &name).ok_or(
+                            VaultError::EntryDidNotDecrypt {
+                                service: service.to_string(),
+                                user: user.to_string(),
+                            },
+                        )?;
+                        keys_of[i] = Some(keys::fernet(&ek));
+                    }
+                } else {
+                    for &i in &o.entries {
+                        let f = found[i].as_ref().ok_or(VaultError::Internal)?;
+                        keys_of[i] = Some(if f.record.kind == layout::GRANT_OWNER {
+                            keys::owner_entry_key(&f.nonce, secret)
+                        } else {
+                            FernetKey::from_secret(secret)
+                        });
+                    }
+                }
+                Ok(())
+            };
+            assign(&a, &out.first)?;
+            if let Some(b) = &b {
+                assign(b, out.second.as_ref().ok_or(VaultError::Internal)?)?;
+            }
+        }
+
+        let mut result: Vec<Option<Password>> = Vec::with_capacity(names.len());
+        for (i, (service, user)) in names.iter().enumerate() {
+            let password = if first[i] != i {
+                result[first[i]]
+                    .as_ref()
+                    .map(|p: &Password| Password::new(p.expose_secret()))
+            } else {
+                match (&found[i], &keys_of[i]) {
+                    (Some(f), Some(key)) => Some(decrypt_password(key, &f.token, service, user)?),
+                    _ => None,
+                }
+            };
+            result.push(password);
+        }
+        Ok(result)
     }
 
     /// One touch on the key at hand; the entry is sealed to every slot's
