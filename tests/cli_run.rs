@@ -65,12 +65,21 @@ fn the_command_gets_the_secrets_in_its_environment_and_its_exit_status_is_ours()
         "{run:#?}"
     );
     assert!(!run.stdout.contains("secret-") && !run.stderr.contains("secret-"));
-    // Without the agent: the unlock, then one touch per secret.
-    assert_eq!(run.touch_prompts().len(), 3, "{run:#?}");
+    // Without the agent (format 1): the unlock, then one touch for both
+    // secrets (two salts in one assertion), its prompt naming both.
+    assert_eq!(
+        run.touch_prompts(),
+        [
+            "Touch your authenticator to unlock the vault",
+            "Touch your authenticator to decrypt the passwords for '__token__' in 'pypi.org' \
+             and 'alice' in 'git:https://h/team'"
+        ],
+        "{run:#?}"
+    );
 }
 
 #[test]
-fn through_the_agent_it_is_one_touch_per_secret() {
+fn through_the_agent_two_secrets_are_one_touch_that_names_both() {
     let env = Env::with_vault();
     env.set("pypi.org", "__token__", "secret-pypi");
     env.set("other", "bob", "secret-other");
@@ -89,15 +98,152 @@ fn through_the_agent_it_is_one_touch_per_secret() {
         ])
         .expect(0);
     let prompts = run.touch_prompts();
-    assert_eq!(prompts.len(), 2, "{run:#?}");
-    assert!(prompts[0].starts_with(
-        "Touch your authenticator to decrypt the password for '__token__' in 'pypi.org'"
-    ));
-    assert!(prompts[1]
-        .starts_with("Touch your authenticator to decrypt the password for 'bob' in 'other'"));
+    assert_eq!(prompts.len(), 1, "{run:#?}");
+    assert!(
+        prompts[0].starts_with(
+            "Touch your authenticator to decrypt the passwords for '__token__' in 'pypi.org' \
+             and 'bob' in 'other'"
+        ),
+        "{run:#?}"
+    );
     assert!(std::fs::read_to_string(report)
         .expect("ran")
         .starts_with("A=secret-pypi\nB=secret-other\n"));
+    // The audit log names both entries the touch released.
+    let log = env.run(&["log"]).expect(0);
+    let words = log.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("released get_many '__token__' in 'pypi.org' by")
+            && words.contains("released get_many 'bob' in 'other' by"),
+        "{}",
+        log.stdout
+    );
+    assert!(!log.stdout.contains("secret-"));
+}
+
+/// A script that writes `$V1 $V2 $V3` (those that are set) into `report`.
+fn three_checker(env: &Env) -> (String, std::path::PathBuf) {
+    let script = env.path("check3.sh");
+    let report = env.path("report3");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s|%s' \"$V1\" \"$V2\" \"$V3\" > '{}'\n",
+            report.display()
+        ),
+    )
+    .expect("script");
+    make_executable(&script);
+    (script.display().to_string(), report)
+}
+
+/// `tokenring run` with the first `n` of three entries; the child's view
+/// and the touch prompts.
+fn run_n(env: &Env, n: usize) -> (String, Vec<String>) {
+    let (script, report) = three_checker(env);
+    let _ = std::fs::remove_file(&report);
+    let mut args = vec!["run".to_string()];
+    for i in 1..=n {
+        args.push("-e".into());
+        args.push(format!("V{i}=svc{i}.example/user{i}"));
+    }
+    args.push("--".into());
+    args.push(script);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = env.run(&args).expect(0);
+    let prompts = run.touch_prompts().iter().map(|p| p.to_string()).collect();
+    (
+        std::fs::read_to_string(report).expect("the command ran"),
+        prompts,
+    )
+}
+
+#[test]
+fn touches_for_one_two_and_three_secrets_in_each_format_with_and_without_the_agent() {
+    // (format, in-process touches for 1, 2, 3 secrets): format 1 unlocks
+    // first (its entry salts are inside the encrypted list), format 2's
+    // unlock touch also reads the first secret; then two per touch.
+    for (format, in_process) in [("1", [2, 2, 3]), ("2", [1, 2, 2])] {
+        let env = Env::new();
+        env.run(&["init", "--format", format]).expect(0);
+        for i in 1..=3 {
+            env.set(
+                &format!("svc{i}.example"),
+                &format!("user{i}"),
+                &format!("secret-{i}"),
+            );
+        }
+        let expected = ["secret-1||", "secret-1|secret-2|", "secret-1|secret-2|secret-3"];
+        for n in 1..=3 {
+            let (seen, prompts) = run_n(&env, n);
+            assert_eq!(seen, expected[n - 1], "format {format}, {n} in-process");
+            assert_eq!(
+                prompts.len(),
+                in_process[n - 1],
+                "format {format}, {n} in-process: {prompts:#?}"
+            );
+            // Every entry is named by the touch that releases it.
+            for i in 1..=n {
+                let name = format!("'user{i}' in 'svc{i}.example'");
+                assert!(
+                    prompts.iter().any(|p| p.contains(&name)),
+                    "format {format}: {name} in {prompts:#?}"
+                );
+            }
+        }
+        let _agent = Agent::start(&env, None);
+        env.run(&["list"]).expect(0); // unlocks the agent
+        for (n, touches) in [(1, 1), (2, 1), (3, 2)] {
+            let (seen, prompts) = run_n(&env, n);
+            assert_eq!(seen, expected[n - 1], "format {format}, {n} with the agent");
+            assert_eq!(
+                prompts.len(),
+                touches,
+                "format {format}, {n} with the agent: {prompts:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_denied_touch_on_a_pair_fails_both_and_runs_nothing() {
+    for format in ["1", "2"] {
+        let env = Env::new();
+        env.run(&["init", "--format", format]).expect(0);
+        env.set("pypi.org", "__token__", "secret-pypi");
+        env.set("other", "bob", "secret-other");
+        env.set("third", "carol", "secret-third");
+        let (script, report) = checker(&env, 0);
+        let mut command = env.command();
+        // Format 1: unlock, then the pair is denied. Format 2: the unlock
+        // touch reads TOKEN_A, then the pair (B, C) is denied.
+        command.env("TOKENRING_SIM_PRESENCE", "approve,deny").args([
+            "run",
+            "-e",
+            "TOKEN_A=pypi.org/__token__",
+            "-e",
+            "TOKEN_B=other/bob",
+            "-e",
+            "TOKEN_C=third/carol",
+            "--",
+            &script,
+        ]);
+        let run = Env::run_with_input(command, b"").expect(6);
+        assert!(run.stderr.contains("denied"), "{run:#?}");
+        assert!(!report.exists(), "format {format}: the command must not run");
+        assert!(!run.stdout.contains("secret-") && !run.stderr.contains("secret-"));
+        let pair = if format == "1" {
+            "'__token__' in 'pypi.org' and 'bob' in 'other'"
+        } else {
+            "'bob' in 'other' and 'carol' in 'third'"
+        };
+        assert!(
+            run.touch_prompts()
+                .last()
+                .is_some_and(|p| p.contains(&format!("decrypt the passwords for {pair}"))),
+            "format {format}: {run:#?}"
+        );
+    }
 }
 
 #[test]
