@@ -335,6 +335,37 @@ fn a_touch_request_shows_a_notification_naming_the_process_and_the_entry() {
 }
 
 #[test]
+fn a_touch_that_releases_two_entries_names_both_in_its_notification() {
+    let Some(bus) = Bus::start() else { return };
+    let (_service, recorded) = serve_notifications(&bus);
+    let env = env_with_secret();
+    env.set("svc", "bob", "other");
+    let agent = AgentProcess::start(
+        &env,
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", Some(&bus.address))],
+    );
+    let output = env
+        .command()
+        .args(["run", "-e", "A=svc/alice", "-e", "B=svc/bob", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    // The unlock touch, then one touch for both entries.
+    wait_for("two notifications, both closed", || {
+        recorded.shown.lock().unwrap().len() == 2 && recorded.closed.lock().unwrap().len() == 2
+    });
+    let shown = recorded.shown.lock().unwrap().clone();
+    assert!(
+        shown[1]
+            .body
+            .contains("asks to decrypt the passwords for 'alice' in 'svc' and 'bob' in 'svc'"),
+        "{shown:?}"
+    );
+    agent.stop();
+}
+
+#[test]
 fn names_cannot_add_markup_to_a_notification() {
     let Some(bus) = Bus::start() else { return };
     let (_service, recorded) = serve_notifications(&bus);

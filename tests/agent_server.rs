@@ -667,3 +667,145 @@ fn names_beyond_one_frame_arrive_complete_and_in_order() {
         "pw"
     );
 }
+
+#[test]
+fn get_many_through_the_agent_reads_two_entries_per_touch_all_or_nothing() {
+    use tokenring::Secrets;
+    let fx = Fixture::new();
+    let _agent = fx.start(fx.config());
+    let client = fx.client();
+    for i in 1..=3 {
+        client
+            .set(
+                "svc",
+                &format!("user{i}"),
+                &format!("secret-{i}"),
+                &NoPrompt,
+            )
+            .unwrap();
+    }
+    let names = [("svc", "user1"), ("svc", "user2"), ("svc", "user3")];
+    for (n, touches) in [(1, 1), (2, 1), (3, 2)] {
+        let before = fx.touches();
+        let prompt = ScriptedPrompt::new();
+        let Secrets::All(got) = client.get_many(&names[..n], &prompt).unwrap() else {
+            panic!("all are there")
+        };
+        let got: Vec<&str> = got.iter().map(|p| p.expose_secret()).collect();
+        let want: Vec<String> = (1..=n).map(|i| format!("secret-{i}")).collect();
+        assert_eq!(got, want);
+        assert_eq!(fx.touches() - before, touches, "{n} entries");
+        // The relayed prompt names both entries of a pair.
+        let purposes: Vec<String> = prompt
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                PromptEvent::TouchNeeded(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if n >= 2 {
+            assert!(
+                purposes[0]
+                    .starts_with("decrypt the passwords for 'user1' in 'svc' and 'user2' in 'svc'"),
+                "{purposes:?}"
+            );
+        }
+    }
+    // A missing name: no touch, nothing released, which one is said.
+    let before = fx.touches();
+    let found = client
+        .get_many(&[("svc", "user1"), ("svc", "nobody")], &NoPrompt)
+        .unwrap();
+    assert!(
+        matches!(found, Secrets::Missing(ref m) if m == &[1]),
+        "{found:?}"
+    );
+    assert_eq!(fx.touches(), before);
+    // A denied touch fails the request.
+    fx.set_presence(PresencePolicy::deny());
+    let err = client.get_many(&names[..2], &NoPrompt).unwrap_err();
+    assert!(
+        matches!(
+            err.authenticator(),
+            Some(tokenring_core::Error::OperationDenied)
+        ),
+        "{err:?}"
+    );
+}
+
+/// An agent of an older TokenRing: it knows `list` and `get` and refuses
+/// `get_many` as a malformed request (closing the connection), as agents
+/// before `get_many` do. Counts the `get` requests it serves.
+fn older_agent(socket: std::path::PathBuf) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let listener = UnixListener::bind(&socket).unwrap();
+    let gets = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&gets);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counted = std::sync::Arc::clone(&counted);
+            std::thread::spawn(move || loop {
+                let mut head = [0u8; 5];
+                if stream.read_exact(&mut head).is_err() {
+                    return;
+                }
+                let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+                let mut body = vec![0u8; len - 1];
+                stream.read_exact(&mut body).unwrap();
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let reply = match request["type"].as_str().unwrap() {
+                    "list" => r#"{"type":"names","names":[{"service":"svc","user":"a"},{"service":"svc","user":"b"}]}"#.to_string(),
+                    "get" => {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        format!(
+                            r#"{{"type":"password","password":"pw-{}"}}"#,
+                            request["user"].as_str().unwrap()
+                        )
+                    }
+                    other => {
+                        let error = format!(
+                            r#"{{"type":"error","kind":"bad_request","message":"unknown variant `{other}`"}}"#
+                        );
+                        let _ = stream.write_all(&frame(&error));
+                        return;
+                    }
+                };
+                stream.write_all(&frame(&reply)).unwrap();
+            });
+        }
+    });
+    gets
+}
+
+#[test]
+fn an_older_agent_without_get_many_is_asked_one_get_per_entry() {
+    use std::sync::atomic::Ordering;
+    use tokenring::Secrets;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent").join("vault.sock");
+    let gets = older_agent(socket.clone());
+    let client = AgentClient::connect_socket(&socket).unwrap().unwrap();
+    let Secrets::All(got) = client
+        .get_many(&[("svc", "a"), ("svc", "b")], &NoPrompt)
+        .unwrap()
+    else {
+        panic!("both are there")
+    };
+    let got: Vec<&str> = got.iter().map(|p| p.expose_secret()).collect();
+    assert_eq!(got, ["pw-a", "pw-b"]);
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
+    // A missing entry: found by the names, no get asked.
+    let found = client
+        .get_many(&[("svc", "a"), ("svc", "zzz")], &NoPrompt)
+        .unwrap();
+    assert!(
+        matches!(found, Secrets::Missing(ref m) if m == &[1]),
+        "{found:?}"
+    );
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
+}

@@ -173,7 +173,11 @@ fn touches_for_one_two_and_three_secrets_in_each_format_with_and_without_the_age
                 &format!("secret-{i}"),
             );
         }
-        let expected = ["secret-1||", "secret-1|secret-2|", "secret-1|secret-2|secret-3"];
+        let expected = [
+            "secret-1||",
+            "secret-1|secret-2|",
+            "secret-1|secret-2|secret-3",
+        ];
         for n in 1..=3 {
             let (seen, prompts) = run_n(&env, n);
             assert_eq!(seen, expected[n - 1], "format {format}, {n} in-process");
@@ -230,7 +234,10 @@ fn a_denied_touch_on_a_pair_fails_both_and_runs_nothing() {
         ]);
         let run = Env::run_with_input(command, b"").expect(6);
         assert!(run.stderr.contains("denied"), "{run:#?}");
-        assert!(!report.exists(), "format {format}: the command must not run");
+        assert!(
+            !report.exists(),
+            "format {format}: the command must not run"
+        );
         assert!(!run.stdout.contains("secret-") && !run.stderr.contains("secret-"));
         let pair = if format == "1" {
             "'__token__' in 'pypi.org' and 'bob' in 'other'"

@@ -91,8 +91,7 @@ fn touches_for_one_two_and_three_entries_in_each_format() {
         let path = vault_with_three(dir.path(), format, &mut key);
         for n in 1..=3 {
             let names = &NAMES[..n];
-            let want: Vec<Option<String>> =
-                (1..=n).map(|i| Some(format!("secret-{i}"))).collect();
+            let want: Vec<Option<String>> = (1..=n).map(|i| Some(format!("secret-{i}"))).collect();
             let before = key.touches();
             let prompt = ScriptedPrompt::new();
             let (vault, got) = Vault::open_and_get_many(
@@ -104,7 +103,11 @@ fn touches_for_one_two_and_three_entries_in_each_format() {
             )
             .expect("open and get");
             assert_eq!(texts(&got), want, "{format}: {n}");
-            assert_eq!(key.touches() - before, opening[n - 1], "{format}: open + {n}");
+            assert_eq!(
+                key.touches() - before,
+                opening[n - 1],
+                "{format}: open + {n}"
+            );
             assert_eq!(prompt.touches(), opening[n - 1]);
             // On the open vault (the agent's case): ⌈n/2⌉.
             let before = key.touches();
@@ -268,7 +271,11 @@ fn the_originals_vault_reads_the_same_with_get_many_as_with_single_gets() {
         "decrypt the passwords for '__token__' in 'index.example' and 'glyph' in \
          'https://upload.index.example/legacy/'"
     );
-    assert_eq!(std::fs::read(&path).expect("fixture"), before, "reads never write");
+    assert_eq!(
+        std::fs::read(&path).expect("fixture"),
+        before,
+        "reads never write"
+    );
 }
 
 fn copy_fixture(tmp: &Path, name: &str) -> PathBuf {
@@ -329,9 +336,11 @@ fn format2_backup_key_reads_every_sealed_entry_from_one_output() {
         if state.contains("drawer") {
             assert_eq!(
                 shown,
-                ["decrypt the passwords for '__token__' in 'pypi.org', 'alice@example.com' in \
+                [
+                    "decrypt the passwords for '__token__' in 'pypi.org', 'alice@example.com' in \
                   'bank.example', 'alice' in 'git:https://git.example.com' and 'bob' in \
-                  'backup.example' with 'drawer'"]
+                  'backup.example' with 'drawer'"
+                ]
             );
         }
     }
