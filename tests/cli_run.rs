@@ -485,3 +485,41 @@ fn an_env_file_names_the_secrets() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn a_missing_entry_in_a_format_2_vault_runs_nothing_after_the_unlock_touch() {
+    let env = Env::new();
+    env.run(&["init", "--format", "2"]).expect(0);
+    env.set("pypi.org", "__token__", "secret-pypi");
+    env.set("other", "bob", "secret-other");
+    let (script, report) = checker(&env, 0);
+    let run = env
+        .run(&[
+            "run",
+            "-e",
+            "TOKEN_A=pypi.org/__token__",
+            "-e",
+            "TOKEN_B=nowhere/nobody",
+            "-e",
+            "TOKEN_C=other/bob",
+            "--",
+            &script,
+        ])
+        .expect(1);
+    assert!(
+        run.stderr
+            .contains("no such entry for TOKEN_B ('nobody' in 'nowhere'); nothing was run"),
+        "{run:#?}"
+    );
+    assert!(!report.exists(), "the command must not run");
+    // Only the unlock touch (which in format 2 also reads the first entry,
+    // and says so); no touch for the others.
+    assert_eq!(
+        run.touch_prompts(),
+        [
+            "Touch your authenticator to unlock the vault and decrypt the password for \
+          '__token__' in 'pypi.org'"
+        ],
+        "{run:#?}"
+    );
+}

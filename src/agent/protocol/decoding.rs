@@ -321,6 +321,38 @@ mod tests {
             matches!(reply, AgentMessage::Password { password: Some(ref p) }
             if p.expose_secret() == "\"x\"")
         );
+        let many: ClientMessage = super::super::decode(
+            br#"{"type":"get_many","names":[{"service":"s","user":"u"},{"service":"t","user":"v"}]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(many, ClientMessage::GetMany { ref names } if names.len() == 2 && names[1].user == "v")
+        );
+        assert!(super::super::decode::<ClientMessage>(br#"{"type":"get_many"}"#).is_err());
+        let reply: AgentMessage = super::super::decode(
+            br#"{"type":"passwords","passwords":["a\nb","\u00e9"],"missing":[]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(reply, AgentMessage::Passwords { ref passwords, ref missing }
+            if missing.is_empty() && passwords.len() == 2
+                && passwords[0].expose_secret() == "a\nb" && passwords[1].expose_secret() == "\u{e9}")
+        );
+        let reply: AgentMessage =
+            super::super::decode(br#"{"type":"passwords","passwords":[],"missing":[1]}"#).unwrap();
+        assert!(
+            matches!(reply, AgentMessage::Passwords { ref passwords, ref missing }
+            if passwords.is_empty() && missing == &[1])
+        );
+        let json = serde_json::to_string(&AgentMessage::Passwords {
+            passwords: vec![WireSecret::new("p")],
+            missing: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"passwords","passwords":["p"],"missing":[]}"#
+        );
         let reply: AgentMessage =
             super::super::decode(br#"{"type":"password","password":null}"#).unwrap();
         assert!(matches!(reply, AgentMessage::Password { password: None }));
