@@ -162,31 +162,38 @@ fn an_agent_set_and_get_leave_no_copy_of_the_secret_in_freed_memory() {
         let mut auth = Ctap2Client::new(SimTransport::new(Arc::clone(&fixture.sim))).unwrap();
         vault_key(&fixture.vault, &mut auth)
     };
-    let (shutdown, thread) = fixture.start_agent();
     // Longer than every buffer's first size: the frame encoder's (256
     // bytes) and the frame reader's chunk (4 KiB).
     let secret = marker(&AGENT_FRAGMENTS, 9000);
     let mut patterns = as_bytes(&AGENT_FRAGMENTS);
     patterns.push(&key.expose_secret()[..16]);
     patterns.push(&key.expose_secret()[16..]);
-    arm(&patterns).unwrap();
+    set_and_get_through_the_agent(&fixture, "rust", &secret, &patterns);
+    drop(secret);
+    let findings = disarm();
+    assert_clean(&findings);
+}
+
+/// Starts the fixture's agent, arms the scanner with `patterns`, stores
+/// `secret` through the agent and reads it back, locks, and stops the
+/// agent (the scanner stays armed).
+fn set_and_get_through_the_agent(fixture: &Fixture, user: &str, secret: &str, patterns: &[&[u8]]) {
+    let (shutdown, thread) = fixture.start_agent();
+    arm(patterns).unwrap();
     {
         let client = AgentClient::connect_socket(&fixture.socket)
             .unwrap()
             .unwrap();
-        client.set("svc", "rust", &secret, &NoPrompt).unwrap();
-        let back = client.get("svc", "rust", &NoPrompt).unwrap().unwrap();
+        client.set("svc", user, secret, &NoPrompt).unwrap();
+        let back = client.get("svc", user, &NoPrompt).unwrap().unwrap();
         assert!(
-            back.expose_secret() == secret.as_str(),
+            back.expose_secret() == secret,
             "the secret came back changed"
         );
         client.lock().unwrap();
     }
     shutdown.shutdown();
     thread.join().unwrap();
-    drop(secret);
-    let findings = disarm();
-    assert_clean(&findings);
 }
 
 const V2_FRAGMENTS: [&str; 3] = [
@@ -206,23 +213,8 @@ fn an_agent_set_and_get_on_a_format_2_vault_leave_no_copy_behind() {
             ..CreateOptions::default()
         },
     );
-    let (shutdown, thread) = fixture.start_agent();
     let secret = marker(&V2_FRAGMENTS, 5000);
-    arm(&as_bytes(&V2_FRAGMENTS)).unwrap();
-    {
-        let client = AgentClient::connect_socket(&fixture.socket)
-            .unwrap()
-            .unwrap();
-        client.set("svc", "v2", &secret, &NoPrompt).unwrap();
-        let back = client.get("svc", "v2", &NoPrompt).unwrap().unwrap();
-        assert!(
-            back.expose_secret() == secret.as_str(),
-            "the secret came back changed"
-        );
-        client.lock().unwrap();
-    }
-    shutdown.shutdown();
-    thread.join().unwrap();
+    set_and_get_through_the_agent(&fixture, "v2", &secret, &as_bytes(&V2_FRAGMENTS));
     drop(secret);
     let findings = disarm();
     assert_clean(&findings);
