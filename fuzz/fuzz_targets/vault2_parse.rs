@@ -1,7 +1,8 @@
 //! The format-2 parsers against arbitrary bytes: the file (preamble,
 //! header, slots, envelope shape) and the envelope plaintext's entry
 //! records (past the crypto, as a holder of the vault secret would see
-//! them). Nothing may panic; what parses is written back to the same bytes.
+//! them). Nothing may panic; what parses is written back to the same bytes,
+//! and every record's names are found by the index.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,14 +18,19 @@ fuzz_target!(|data: &[u8]| {
         // The rest of the input as an envelope plaintext for this header.
         let rest = parsed.envelope;
         if rest.len() >= layout::ENVELOPE_PREFIX {
-            if let Ok(records) = layout::parse_records(rest, layout::ENVELOPE_PREFIX, &parsed.header)
+            if let Ok(records) = layout::index_records(rest, layout::ENVELOPE_PREFIX, &parsed.header)
             {
-                for r in &records {
-                    let _ = (r.service(rest), r.user(rest), r.token(rest));
+                for (i, r) in records.as_slice().iter().enumerate() {
+                    let _ = r.token(rest);
+                    // The index's names are the record's, and find them.
+                    let (service, user) = records.names(i);
+                    assert_eq!((r.service(rest), r.user(rest)), (service, user));
+                    assert_eq!(records.find(service, user), Some(i));
                     for slot in &parsed.header.slots {
                         let _ = r.sealed_for(rest, slot.id);
                     }
                 }
+                assert_eq!(records.name_iter().count(), records.len());
             }
         }
     }

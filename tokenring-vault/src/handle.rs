@@ -727,6 +727,7 @@ enum IterInner<'a> {
 impl<'a> Iterator for NameIter<'a> {
     type Item = (&'a str, &'a str);
 
+    #[inline]
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
         match &mut self.inner {
             IterInner::V1(i) => i.next(),

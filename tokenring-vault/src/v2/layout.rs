@@ -554,7 +554,15 @@ pub fn parse_records(
     start: usize,
     header: &Header,
 ) -> Result<Vec<Record>, FormatError> {
+    index_records(buf, start, header).map(Records::into_vec)
+}
+
+/// [`parse_records`], keeping what it learnt: the names (validated once,
+/// copied into one string) and the sorted table of their hashes that found
+/// the duplicates, which then finds an entry by name.
+pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Records, FormatError> {
     let count = header.entry_count as usize;
+    let mut name_bytes = 0usize;
     // A record is at least 2 + 2 + 2 + 4 + 73 + 1 bytes: bound the allocation.
     let mut records = Vec::with_capacity(count.min(buf.len() / 84 + 1));
     let mut r = Reader {
@@ -568,10 +576,11 @@ pub fn parse_records(
         let rec_start = r.at;
         let service_len = r.u16()? as usize;
         let s0 = r.at;
-        r.text(service_len, "service")?;
+        r.take(service_len)?;
         let user_len = r.u16()? as usize;
         let u0 = r.at;
-        r.text(user_len, "user")?;
+        r.take(user_len)?;
+        name_bytes += service_len + user_len;
         let owner = r.u8()?;
         let kind = r.u8()?;
         let extra = r.at;
@@ -638,48 +647,261 @@ pub fn parse_records(
             return Err(invalid("slot owned counts"));
         }
     }
-    check_unique(buf, &records)?;
-    Ok(records)
+    let (names, spans) = collect_names(buf, &records, name_bytes)?;
+    let hasher = std::collections::hash_map::RandomState::new();
+    let (by_hash, mask) = hash_table(&hasher, &names, &spans)?;
+    Ok(Records {
+        records,
+        names,
+        spans,
+        by_hash,
+        mask,
+        hasher,
+    })
 }
 
-fn check_unique(buf: &[u8], records: &[Record]) -> Result<(), FormatError> {
-    use std::hash::BuildHasher;
-    // Hash every name, sort the hashes, compare the names of equal hashes.
-    let state = std::collections::hash_map::RandomState::new();
-    let name = |r: &Record| (&buf[r.service.0..r.service.1], &buf[r.user.0..r.user.1]);
-    let mut hashes: Vec<(u64, u32)> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (state.hash_one(name(r)), i as u32))
-        .collect();
-    hashes.sort_unstable();
-    for w in hashes.windows(2) {
-        if w[0].0 == w[1].0 && name(&records[w[0].1 as usize]) == name(&records[w[1].1 as usize]) {
-            return Err(FormatError::DuplicateEntry);
+/// Text wiped (as a whole) when dropped. Built at its final length, so
+/// that no reallocation leaves a copy behind.
+struct WipedText(String);
+
+impl Drop for WipedText {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.0.as_mut_str().zeroize();
+    }
+}
+
+/// Where one record's names lie in [`Records`]' name text: the service
+/// at `at`, the user right after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    at: u32,
+    service_len: u16,
+    user_len: u16,
+}
+
+impl Span {
+    #[inline]
+    fn service<'a>(&self, text: &'a str) -> &'a str {
+        let at = self.at as usize;
+        text.get(at..at + usize::from(self.service_len))
+            .unwrap_or_default()
+    }
+
+    #[inline]
+    fn user<'a>(&self, text: &'a str) -> &'a str {
+        let at = self.at as usize + usize::from(self.service_len);
+        text.get(at..at + usize::from(self.user_len))
+            .unwrap_or_default()
+    }
+}
+
+/// Every name, in record order, copied once into one string and validated
+/// as UTF-8 there in one pass. A concatenation of valid strings is valid,
+/// but a valid concatenation may split a character across two names: so
+/// every name must also start and end on a character boundary.
+fn collect_names(
+    buf: &[u8],
+    records: &[Record],
+    total: usize,
+) -> Result<(WipedText, Vec<Span>), FormatError> {
+    let too_long = || invalid("entry names");
+    u32::try_from(total).map_err(|_| too_long())?;
+    let mut bytes = Vec::with_capacity(total);
+    let mut spans = Vec::with_capacity(records.len());
+    for r in records {
+        let at = bytes.len() as u32;
+        bytes.extend_from_slice(&buf[r.service.0..r.service.1]);
+        bytes.extend_from_slice(&buf[r.user.0..r.user.1]);
+        spans.push(Span {
+            at,
+            service_len: (r.service.1 - r.service.0) as u16,
+            user_len: (r.user.1 - r.user.0) as u16,
+        });
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => WipedText(text),
+        Err(e) => {
+            let mut bytes = e.into_bytes();
+            zeroize::Zeroize::zeroize(bytes.as_mut_slice());
+            return Err(bad_name(buf, records));
+        }
+    };
+    let split = spans.iter().any(|s| {
+        let at = s.at as usize + usize::from(s.service_len);
+        !text.0.is_char_boundary(s.at as usize) || !text.0.is_char_boundary(at)
+    });
+    if split {
+        return Err(bad_name(buf, records));
+    }
+    Ok((text, spans))
+}
+
+/// The error for the first name that is not UTF-8 on its own.
+fn bad_name(buf: &[u8], records: &[Record]) -> FormatError {
+    for r in records {
+        if std::str::from_utf8(&buf[r.service.0..r.service.1]).is_err() {
+            return FormatError::BadUtf8 { field: "service" };
+        }
+        if std::str::from_utf8(&buf[r.user.0..r.user.1]).is_err() {
+            return FormatError::BadUtf8 { field: "user" };
         }
     }
-    // Equal hashes need not be adjacent to each other's equal names when
-    // three or more collide: compare every pair of a run of equal hashes.
+    FormatError::BadUtf8 { field: "service" }
+}
+
+/// SipHash (keyed per vault opened) of `service ‖ user ‖ len(service)`.
+fn hash_name(hasher: &std::collections::hash_map::RandomState, service: &str, user: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    h.write(service.as_bytes());
+    h.write(user.as_bytes());
+    h.write_usize(service.len());
+    h.finish()
+}
+
+/// The low bits of an index key that hold the record's position (enough
+/// for `count` positions); the high bits are the name's hash.
+fn position_mask(count: usize) -> u64 {
+    let bits = usize::BITS - count.leading_zeros();
+    (1u64 << bits) - 1
+}
+
+/// Hashes every name and sorts the keys `hash's high bits | position`
+/// (one `u64` per record); names whose hashed bits are equal are compared:
+/// two equal names are a [`FormatError::DuplicateEntry`].
+fn hash_table(
+    hasher: &std::collections::hash_map::RandomState,
+    text: &WipedText,
+    spans: &[Span],
+) -> Result<(Vec<u64>, u64), FormatError> {
+    let mask = position_mask(spans.len());
+    let name = |key: u64| {
+        let s = &spans[(key & mask) as usize];
+        (s.service(&text.0), s.user(&text.0))
+    };
+    let mut keys: Vec<u64> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (hash_name(hasher, s.service(&text.0), s.user(&text.0)) & !mask) | i as u64)
+        .collect();
+    keys.sort_unstable();
+    // Every pair within a run of equal hashes (almost always a run of one).
     let mut i = 0;
-    while i < hashes.len() {
+    while i < keys.len() {
         let mut j = i + 1;
-        while j < hashes.len() && hashes[j].0 == hashes[i].0 {
+        while j < keys.len() && keys[j] & !mask == keys[i] & !mask {
             j += 1;
         }
-        if j - i > 2 {
-            for a in i..j {
-                for b in a + 1..j {
-                    if name(&records[hashes[a].1 as usize]) == name(&records[hashes[b].1 as usize])
-                    {
-                        return Err(FormatError::DuplicateEntry);
-                    }
+        for a in i..j {
+            for b in a + 1..j {
+                if name(keys[a]) == name(keys[b]) {
+                    return Err(FormatError::DuplicateEntry);
                 }
             }
         }
         i = j;
     }
-    Ok(())
+    Ok((keys, mask))
 }
+
+/// The entry records of an envelope plaintext with their names (validated
+/// once, kept in one string wiped when this is dropped) and an index by
+/// name: the sorted hashes of the names, searched by bisection.
+pub struct Records {
+    records: Vec<Record>,
+    names: WipedText,
+    spans: Vec<Span>,
+    /// Sorted; high bits: the name's hash; `mask` bits: the position.
+    by_hash: Vec<u64>,
+    mask: u64,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records {
+            records: Vec::new(),
+            names: WipedText(String::new()),
+            spans: Vec::new(),
+            by_hash: Vec::new(),
+            mask: 0,
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
+
+impl Records {
+    /// The records, in file order.
+    pub fn as_slice(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records alone (the names are wiped).
+    pub fn into_vec(mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// The service and user names of record `i` (empty past the end).
+    pub fn names(&self, i: usize) -> (&str, &str) {
+        self.spans.get(i).map_or(("", ""), |s| {
+            (s.service(&self.names.0), s.user(&self.names.0))
+        })
+    }
+
+    /// Every (service, user), in file order.
+    pub fn name_iter(&self) -> NameIter<'_> {
+        NameIter {
+            spans: self.spans.iter(),
+            text: &self.names.0,
+        }
+    }
+
+    /// The position of the record named (`service`, `user`).
+    pub fn find(&self, service: &str, user: &str) -> Option<usize> {
+        let h = hash_name(&self.hasher, service, user) & !self.mask;
+        let from = self.by_hash.partition_point(|k| *k < h);
+        self.by_hash[from..]
+            .iter()
+            .take_while(|k| *k & !self.mask == h)
+            .map(|k| (k & self.mask) as usize)
+            .find(|i| self.names(*i) == (service, user))
+    }
+}
+
+/// The names of [`Records`], borrowed.
+#[derive(Default)]
+pub struct NameIter<'a> {
+    spans: std::slice::Iter<'a, Span>,
+    text: &'a str,
+}
+
+impl<'a> Iterator for NameIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    #[inline]
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        self.spans
+            .next()
+            .map(|s| (s.service(self.text), s.user(self.text)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for NameIter<'_> {}
 
 /// `u16 len ‖ service ‖ u16 len ‖ user`: what entry salts and sealed
 /// grants are bound to.

@@ -4,7 +4,7 @@
 //! read-modify-write saved atomically with the persistence of format 1.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand_core::RngCore;
@@ -15,7 +15,7 @@ use tokenring_core::{
 use zeroize::Zeroizing;
 
 use super::keys::{self, Key32, PrivateKey};
-use super::layout::{self, Grant, Header, Record, Slot, ENVELOPE_PREFIX, SEALED_LEN};
+use super::layout::{self, Grant, Header, Records, Slot, ENVELOPE_PREFIX, SEALED_LEN};
 use crate::entry::{Password, VaultCredential};
 use crate::error::{FormatError, VaultError};
 use crate::fernet::{self, FernetKey};
@@ -86,18 +86,60 @@ impl std::fmt::Display for VaultWarning {
     }
 }
 
+/// The envelope plaintext, wiped when dropped: as one slice (not byte by
+/// byte, which costs more than the open of a large vault), spare capacity
+/// included.
+#[derive(Default)]
+struct Plain(Vec<u8>);
+
+impl Plain {
+    fn prefix() -> Plain {
+        Plain(vec![0u8; ENVELOPE_PREFIX])
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for Plain {
+    fn from(mut bytes: Zeroizing<Vec<u8>>) -> Plain {
+        Plain(std::mem::take(&mut *bytes))
+    }
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.0.as_mut_slice().zeroize();
+        self.0.spare_capacity_mut().zeroize();
+    }
+}
+
+impl std::ops::Deref for Plain {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Plain {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
 struct Unlocked {
     vs: Key32,
     hk: Key32,
     fk: FernetKey,
     /// The envelope plaintext: header MAC, count, records.
-    plain: Zeroizing<Vec<u8>>,
-    records: Vec<Record>,
+    plain: Plain,
+    /// The records of `plain`, their names and the index by name.
+    records: Records,
     fingerprint: Option<Fingerprint>,
 }
 
 struct State {
-    header: Header,
+    /// Shared with the operations that work without the lock held (a
+    /// touch can take seconds): cloned as a pointer, not slot by slot.
+    header: Arc<Header>,
     unlocked: Option<Unlocked>,
     warnings: Vec<VaultWarning>,
     accept_older: bool,
@@ -283,9 +325,10 @@ fn open_envelope(
         return Err(did_not_decrypt(path));
     }
     let fk = keys::envelope_key(&parsed.header.vault_id, &vs);
-    let plain = fk
-        .decrypt_two_threads(parsed.envelope)
-        .map_err(|_| did_not_decrypt(path))?;
+    let plain = Plain::from(
+        fk.decrypt_two_threads(parsed.envelope)
+            .map_err(|_| did_not_decrypt(path))?,
+    );
     if plain.len() < ENVELOPE_PREFIX || !keys::mac_eq(array32(&plain[..32]), &parsed.mac) {
         return Err(did_not_decrypt(path));
     }
@@ -298,7 +341,7 @@ fn open_envelope(
             },
         ));
     }
-    let records = layout::parse_records(&plain, ENVELOPE_PREFIX, &parsed.header)
+    let records = layout::index_records(&plain, ENVELOPE_PREFIX, &parsed.header)
         .map_err(|r| corrupt(path, r))?;
     Ok((
         parsed.header,
@@ -323,7 +366,7 @@ fn encode_file(header: &mut Header, u: &mut Unlocked) -> Result<Vec<u8>, VaultEr
         slot.owned = 0;
         slot.legacy = 0;
     }
-    for r in &u.records {
+    for r in u.records.as_slice() {
         if let Some(slot) = header.slots.iter_mut().find(|s| s.id == r.owner) {
             slot.owned += 1;
             if r.kind == layout::GRANT_LEGACY {
@@ -351,11 +394,11 @@ fn save(path: &Path, bytes: &[u8], create_new: bool) -> Result<Option<Fingerprin
 fn rebuild(
     header: &Header,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), VaultError>,
-) -> Result<(Zeroizing<Vec<u8>>, Vec<Record>), VaultError> {
-    let mut plain = Zeroizing::new(vec![0u8; ENVELOPE_PREFIX]);
+) -> Result<(Plain, Records), VaultError> {
+    let mut plain = Plain::prefix();
     f(&mut plain)?;
     let counted = lenient(header, &plain);
-    let records = layout::parse_records(&plain, ENVELOPE_PREFIX, &counted)
+    let records = layout::index_records(&plain, ENVELOPE_PREFIX, &counted)
         .map_err(|_| VaultError::Internal)?;
     Ok((plain, records))
 }
@@ -686,7 +729,7 @@ impl V2Vault {
             lock_timeout: persist::DEFAULT_LOCK_TIMEOUT,
             seen,
             state: RwLock::new(State {
-                header,
+                header: Arc::new(header),
                 unlocked: Some(unlocked),
                 warnings: Vec::new(),
                 accept_older: false,
@@ -733,8 +776,8 @@ impl V2Vault {
             hk: keys::header_key(&vault_id, &vs),
             fk: keys::envelope_key(&vault_id, &vs),
             vs,
-            plain: Zeroizing::new(vec![0u8; ENVELOPE_PREFIX]),
-            records: Vec::new(),
+            plain: Plain::prefix(),
+            records: Records::default(),
             fingerprint: None,
         };
         let bytes = encode_file(&mut header, &mut unlocked)?;
@@ -892,7 +935,7 @@ impl V2Vault {
     }
 
     pub(crate) fn header(&self) -> Header {
-        lock_read(&self.state).header.clone()
+        Header::clone(&lock_read(&self.state).header)
     }
 
     pub(crate) fn slots(&self) -> Vec<KeySlot> {
@@ -967,7 +1010,7 @@ impl V2Vault {
                         path: self.path.clone(),
                     });
                 }
-                state.header = header;
+                state.header = Arc::new(header);
                 state.unlocked = Some(unlocked);
                 Ok(())
             }
@@ -996,13 +1039,8 @@ impl V2Vault {
         let state = self.fresh_read()?;
         let u = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
         Ok(u.records
-            .iter()
-            .map(|r| {
-                (
-                    r.service(&u.plain).to_string(),
-                    r.user(&u.plain).to_string(),
-                )
-            })
+            .name_iter()
+            .map(|(service, user)| (service.to_string(), user.to_string()))
             .collect())
     }
 
@@ -1028,7 +1066,7 @@ impl V2Vault {
     pub(crate) fn contains(&self, service: &str, user: &str) -> Result<bool, VaultError> {
         let state = self.fresh_read()?;
         let u = state.unlocked.as_ref().ok_or(VaultError::Locked)?;
-        Ok(find(u, service, user).is_some())
+        Ok(u.records.find(service, user).is_some())
     }
 
     /// One touch: the owner's entry output, a legacy entry's stored salt,
@@ -1055,7 +1093,7 @@ impl V2Vault {
             (
                 *r,
                 r.token(&u.plain).to_vec(),
-                state.header.clone(),
+                Arc::clone(&state.header),
                 r.nonce(&u.plain),
                 r.legacy_salt(&u.plain),
                 sealed,
@@ -1133,7 +1171,7 @@ impl V2Vault {
         prompt: &dyn Prompt,
     ) -> Result<Vec<Option<Password>>, VaultError> {
         struct Found {
-            record: Record,
+            record: layout::Record,
             token: Vec<u8>,
             nonce: [u8; 16],
             legacy_salt: [u8; 32],
@@ -1162,7 +1200,7 @@ impl V2Vault {
                     })
                 })
                 .collect();
-            (state.header.clone(), found)
+            (Arc::clone(&state.header), found)
         };
         let wanted: Vec<usize> = (0..names.len()).filter(|&i| found[i].is_some()).collect();
         if wanted.is_empty() {
@@ -1310,7 +1348,7 @@ impl V2Vault {
             if state.unlocked.is_none() {
                 return Err(VaultError::Locked);
             }
-            state.header.clone()
+            Arc::clone(&state.header)
         };
         let id = identify(auth, &header)?;
         let slot = header.slot(id).ok_or(VaultError::Internal)?.clone();
@@ -1409,7 +1447,7 @@ impl V2Vault {
             header, unlocked, ..
         } = &mut *state;
         let u = unlocked.as_mut().ok_or(VaultError::Locked)?;
-        let mut new_header = header.clone();
+        let mut new_header = Header::clone(header);
         let changed = change(&mut new_header, u).map_err(|e| match e {
             VaultError::Replaced { .. } => VaultError::Replaced {
                 path: self.path.clone(),
@@ -1432,7 +1470,7 @@ impl V2Vault {
         match result {
             Ok(fingerprint) => {
                 u.fingerprint = fingerprint;
-                *header = new_header;
+                *header = Arc::new(new_header);
                 state.warnings.clear();
                 if let Some(seen) = &self.seen {
                     seen.record(&state.header.vault_id, state.header.generation, &self.path)?;
@@ -1460,7 +1498,8 @@ impl V2Vault {
             let records = std::mem::take(&mut u.records);
             header.slots.retain(|s| s.id != id);
             let (plain, recs) = rebuild(header, |out| {
-                for r in &records {
+                for (i, r) in records.as_slice().iter().enumerate() {
+                    let (service, user) = records.names(i);
                     let sealed: Vec<(u8, [u8; SEALED_LEN])> = header
                         .slots
                         .iter()
@@ -1478,14 +1517,7 @@ impl V2Vault {
                         // Only the removed key could open this entry.
                         return Err(VaultError::Internal);
                     }
-                    layout::write_record(
-                        out,
-                        r.service(&old),
-                        r.user(&old),
-                        grant,
-                        r.token(&old),
-                        &sealed,
-                    );
+                    layout::write_record(out, service, user, grant, r.token(&old), &sealed);
                 }
                 Ok(())
             })?;
@@ -1504,26 +1536,28 @@ fn replace_many(
 ) -> Result<(), VaultError> {
     let old = std::mem::take(&mut u.plain);
     let records = std::mem::take(&mut u.records);
-    let mut used = vec![false; new_records.len()];
+    // Which new record replaces which old one (the names are unique on
+    // both sides): sorted by old position, the rest appended.
+    let mut replacing: Vec<(usize, usize)> = Vec::new();
+    let mut appended: Vec<usize> = Vec::new();
+    for (i, (service, user, _)) in new_records.iter().enumerate() {
+        match records.find(service, user) {
+            Some(at) => replacing.push((at, i)),
+            None => appended.push(i),
+        }
+    }
+    replacing.sort_unstable();
     let (plain, recs) = rebuild(header, |out| {
         out.reserve(old.len() + new_records.iter().map(|r| r.2.len()).sum::<usize>());
-        for r in &records {
-            let (service, user) = (r.service(&old), r.user(&old));
-            match new_records
-                .iter()
-                .position(|(s, u, _)| *s == service && *u == user)
-            {
-                Some(i) => {
-                    out.extend_from_slice(&new_records[i].2);
-                    used[i] = true;
-                }
+        let mut next = replacing.iter().peekable();
+        for (at, r) in records.as_slice().iter().enumerate() {
+            match next.next_if(|(o, _)| *o == at) {
+                Some((_, i)) => out.extend_from_slice(&new_records[*i].2),
                 None => out.extend_from_slice(r.bytes(&old)),
             }
         }
-        for (i, (_, _, rec)) in new_records.iter().enumerate() {
-            if !used[i] {
-                out.extend_from_slice(rec);
-            }
+        for i in &appended {
+            out.extend_from_slice(&new_records[*i].2);
         }
         Ok(())
     })?;
@@ -1532,7 +1566,8 @@ fn replace_many(
     Ok(())
 }
 
-/// The names of an open format-2 vault, borrowed from its entry records.
+/// The names of an open format-2 vault, borrowed (validated when it was
+/// opened: handed out as they are).
 pub(crate) struct V2Names<'a> {
     state: std::sync::RwLockReadGuard<'a, State>,
 }
@@ -1540,14 +1575,8 @@ pub(crate) struct V2Names<'a> {
 impl V2Names<'_> {
     pub(crate) fn iter(&self) -> V2NameIter<'_> {
         match self.state.unlocked.as_ref() {
-            Some(u) => V2NameIter {
-                records: u.records.iter(),
-                plain: &u.plain,
-            },
-            None => V2NameIter {
-                records: [].iter(),
-                plain: &[],
-            },
+            Some(u) => u.records.name_iter(),
+            None => layout::NameIter::default(),
         }
     }
 
@@ -1556,27 +1585,13 @@ impl V2Names<'_> {
     }
 }
 
-pub(crate) struct V2NameIter<'a> {
-    records: std::slice::Iter<'a, Record>,
-    plain: &'a [u8],
-}
+pub(crate) type V2NameIter<'a> = layout::NameIter<'a>;
 
-impl<'a> Iterator for V2NameIter<'a> {
-    type Item = (&'a str, &'a str);
-    fn next(&mut self) -> Option<(&'a str, &'a str)> {
-        self.records
-            .next()
-            .map(|r| (r.service(self.plain), r.user(self.plain)))
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.records.size_hint()
-    }
-}
-
-fn find<'a>(u: &'a Unlocked, service: &str, user: &str) -> Option<&'a Record> {
+/// The record named (`service`, `user`): by hash, then by name.
+fn find<'a>(u: &'a Unlocked, service: &str, user: &str) -> Option<&'a layout::Record> {
     u.records
-        .iter()
-        .find(|r| r.service(&u.plain) == service && r.user(&u.plain) == user)
+        .find(service, user)
+        .and_then(|i| u.records.as_slice().get(i))
 }
 
 /// Replaces (in place) or appends (`rec`), or removes (`None`), the entry.
@@ -1589,20 +1604,19 @@ fn replace_or_append(
 ) -> Result<(), VaultError> {
     let old = std::mem::take(&mut u.plain);
     let records = std::mem::take(&mut u.records);
-    let mut done = false;
+    let found = records.find(service, user);
     let (plain, recs) = rebuild(header, |out| {
         out.reserve(old.len() + rec.map_or(0, <[u8]>::len));
-        for r in &records {
-            if !done && r.service(&old) == service && r.user(&old) == user {
+        for (at, r) in records.as_slice().iter().enumerate() {
+            if Some(at) == found {
                 if let Some(rec) = rec {
                     out.extend_from_slice(rec);
                 }
-                done = true;
             } else {
                 out.extend_from_slice(r.bytes(&old));
             }
         }
-        if !done {
+        if found.is_none() {
             if let Some(rec) = rec {
                 out.extend_from_slice(rec);
             }
@@ -1649,8 +1663,9 @@ pub(crate) fn open_all(
     let (header, unlocked) = open_envelope(path, &bytes, vs, fingerprint)?;
     let mut found: Vec<Option<Key32>> = Vec::with_capacity(unlocked.records.len());
     let mut legacy = Vec::new();
-    for (i, r) in unlocked.records.iter().enumerate() {
-        let name = layout::name_bytes(r.service(&unlocked.plain), r.user(&unlocked.plain));
+    for (i, r) in unlocked.records.as_slice().iter().enumerate() {
+        let (service, user) = unlocked.records.names(i);
+        let name = layout::name_bytes(service, user);
         match r.sealed_for(&unlocked.plain, id) {
             Some(sealed) => found.push(Some(
                 open_sealed(&header, &slot, &sk, &sealed, &name)
@@ -1687,12 +1702,15 @@ pub(crate) fn open_all(
         .map(|k| k.ok_or(VaultError::Internal))
         .collect::<Result<Vec<_>, _>>()?;
     // Every key must open its token: checked before anything is written.
-    for (r, k) in unlocked.records.iter().zip(&keys) {
+    for (i, (r, k)) in unlocked.records.as_slice().iter().zip(&keys).enumerate() {
         keys::fernet(k)
             .verify(r.token(&unlocked.plain))
-            .map_err(|_| VaultError::EntryDidNotDecrypt {
-                service: r.service(&unlocked.plain).to_string(),
-                user: r.user(&unlocked.plain).to_string(),
+            .map_err(|_| {
+                let (service, user) = unlocked.records.names(i);
+                VaultError::EntryDidNotDecrypt {
+                    service: service.to_string(),
+                    user: user.to_string(),
+                }
             })?;
     }
     Ok((
@@ -1767,9 +1785,9 @@ pub(crate) fn add_key(
     new_header.next_slot_id = id + 1;
     let old = std::mem::take(&mut opened.unlocked.plain);
     let (plain, records) = rebuild(&new_header, |out| {
-        for (r, ek) in opened.unlocked.records.iter().zip(&opened.keys) {
-            let service = r.service(&old);
-            let user = r.user(&old);
+        let records = &opened.unlocked.records;
+        for (i, (r, ek)) in records.as_slice().iter().zip(&opened.keys).enumerate() {
+            let (service, user) = records.names(i);
             let name = layout::name_bytes(service, user);
             let sealed = seal_to_all(&new_header, &name, ek)?;
             let nonce = r.nonce(&old);
@@ -1864,9 +1882,9 @@ pub(crate) fn rekey(
     let old = std::mem::take(&mut opened.unlocked.plain);
     let count = opened.unlocked.records.len();
     let (plain, records) = rebuild(&header, |out| {
-        for (r, ek) in opened.unlocked.records.iter().zip(&opened.keys) {
-            let service = r.service(&old);
-            let user = r.user(&old);
+        let records = &opened.unlocked.records;
+        for (i, (r, ek)) in records.as_slice().iter().zip(&opened.keys).enumerate() {
+            let (service, user) = records.names(i);
             let password = keys::fernet(ek).decrypt(r.token(&old)).map_err(|_| {
                 VaultError::EntryDidNotDecrypt {
                     service: service.to_string(),
@@ -2036,7 +2054,7 @@ pub(crate) fn to_format1(
     // Outputs needed: the vault salt, then one per entry that is not legacy.
     let mut salts: Vec<(Option<usize>, [u8; 32])> = vec![(None, vault_salt)];
     let mut entries = Vec::with_capacity(u.records.len());
-    for (i, r) in u.records.iter().enumerate() {
+    for (i, r) in u.records.as_slice().iter().enumerate() {
         let (salt, token) = if r.kind == layout::GRANT_LEGACY {
             (r.legacy_salt(&u.plain), r.token(&u.plain).to_vec())
         } else {
@@ -2044,12 +2062,8 @@ pub(crate) fn to_format1(
             salts.push((Some(i), s));
             (s, Vec::new())
         };
-        entries.push((
-            r.service(&u.plain).to_string(),
-            r.user(&u.plain).to_string(),
-            salt,
-            token,
-        ));
+        let (service, user) = u.records.names(i);
+        entries.push((service.to_string(), user.to_string(), salt, token));
     }
     let mut vault_key = None;
     for pair in salts.chunks(2) {
@@ -2072,7 +2086,7 @@ pub(crate) fn to_format1(
             match which {
                 None => vault_key = Some(output),
                 Some(i) => {
-                    let r = &u.records[*i];
+                    let r = &u.records.as_slice()[*i];
                     let password = keys::fernet(&opened.keys[*i])
                         .decrypt(r.token(&u.plain))
                         .map_err(|_| did_not_decrypt(path))?;
