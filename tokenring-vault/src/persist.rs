@@ -401,14 +401,20 @@ pub fn read_bytes(path: &Path) -> Result<(Vec<u8>, Option<Fingerprint>), VaultEr
         });
     }
     let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-    let mut bytes = vec![0u8; len];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                VaultError::io("read (it changed while being read)", path, e)
-            }
-            _ => VaultError::io("read", path, e),
-        })?;
+    // Read into the spare capacity (not zero-filled first: a large vault
+    // is megabytes), from the start of the file just opened.
+    let mut bytes = Vec::with_capacity(len);
+    (&file)
+        .take(meta.len())
+        .read_to_end(&mut bytes)
+        .map_err(|e| VaultError::io("read", path, e))?;
+    if bytes.len() != len {
+        return Err(VaultError::io(
+            "read (it changed while being read)",
+            path,
+            io::ErrorKind::UnexpectedEof.into(),
+        ));
+    }
     let fingerprint =
         Fingerprint::of_open_file_as(&file, true).map_err(|e| VaultError::io("read", path, e))?;
     let fingerprint =
