@@ -580,7 +580,7 @@ pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Record
         let user_len = r.u16()? as usize;
         let u0 = r.at;
         r.take(user_len)?;
-        name_bytes += service_len + user_len;
+        name_bytes += 4 + service_len + user_len;
         let owner = r.u8()?;
         let kind = r.u8()?;
         let extra = r.at;
@@ -672,7 +672,7 @@ impl Drop for WipedText {
 }
 
 /// Where one record's names lie in [`Records`]' name text: the service
-/// at `at`, the user right after it.
+/// at `at`, the user two bytes after it (each name follows two NULs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     at: u32,
@@ -690,51 +690,52 @@ impl Span {
 
     #[inline]
     fn user<'a>(&self, text: &'a str) -> &'a str {
-        let at = self.at as usize + usize::from(self.service_len);
+        let at = self.at as usize + usize::from(self.service_len) + 2;
         text.get(at..at + usize::from(self.user_len))
             .unwrap_or_default()
     }
 }
 
 /// Every name, in record order, copied once into one string and validated
-/// as UTF-8 there in one pass. A concatenation of valid strings is valid,
-/// but a valid concatenation may split a character across two names: so
-/// every name must also start and end on a character boundary.
+/// as UTF-8 there in one pass. Each record's names are copied with their
+/// length fields (one copy: they lie together), which are then zeroed: a
+/// NUL is a character of its own, so the whole is valid UTF-8 exactly when
+/// every name is (no character can be split across two names).
 fn collect_names(
     buf: &[u8],
     records: &[Record],
     total: usize,
 ) -> Result<(WipedText, Vec<Span>), FormatError> {
-    let too_long = || invalid("entry names");
-    u32::try_from(total).map_err(|_| too_long())?;
+    u32::try_from(total).map_err(|_| invalid("entry names"))?;
     let mut bytes = Vec::with_capacity(total);
     let mut spans = Vec::with_capacity(records.len());
     for r in records {
-        let at = bytes.len() as u32;
-        bytes.extend_from_slice(&buf[r.service.0..r.service.1]);
-        bytes.extend_from_slice(&buf[r.user.0..r.user.1]);
+        let start = bytes.len();
+        let service_len = r.service.1 - r.service.0;
+        // u16 length ‖ service ‖ u16 length ‖ user
+        bytes.extend_from_slice(&buf[r.service.0 - 2..r.user.1]);
+        for at in [
+            start,
+            start + 1,
+            start + 2 + service_len,
+            start + 3 + service_len,
+        ] {
+            bytes[at] = 0;
+        }
         spans.push(Span {
-            at,
-            service_len: (r.service.1 - r.service.0) as u16,
+            at: (start + 2) as u32,
+            service_len: service_len as u16,
             user_len: (r.user.1 - r.user.0) as u16,
         });
     }
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => WipedText(text),
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((WipedText(text), spans)),
         Err(e) => {
             let mut bytes = e.into_bytes();
             zeroize::Zeroize::zeroize(bytes.as_mut_slice());
-            return Err(bad_name(buf, records));
+            Err(bad_name(buf, records))
         }
-    };
-    let split = spans.iter().any(|s| {
-        let at = s.at as usize + usize::from(s.service_len);
-        !text.0.is_char_boundary(s.at as usize) || !text.0.is_char_boundary(at)
-    });
-    if split {
-        return Err(bad_name(buf, records));
     }
-    Ok((text, spans))
 }
 
 /// The error for the first name that is not UTF-8 on its own.
