@@ -16,6 +16,8 @@
 //! failure is the same opaque [`FernetError`].
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aes::cipher::block_padding::Pkcs7;
@@ -36,6 +38,10 @@ pub const HEADER_LEN: usize = 1 + 8 + 16;
 pub const TAG_LEN: usize = 32;
 /// The largest clock skew the spec tolerates when a TTL is enforced (seconds).
 pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+/// From this token length on, [`FernetKey::decrypt_two_threads`] uses two
+/// threads (below it, a thread costs about what the decryption does).
+pub(crate) const TWO_THREADS_MIN: usize = 1 << 20;
 
 type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
@@ -202,15 +208,23 @@ impl FernetKey {
         self.decrypt_verified_in_place(token)
     }
 
-    /// Verifies and decrypts a large token on two threads: the MAC over the
-    /// token on one, the CBC decryption into a new buffer on the other.
-    /// The plaintext is returned only when the MAC verified (otherwise it
-    /// is wiped and the error is the same opaque one), so nothing
-    /// decrypted is ever used before the token is authenticated.
+    /// Verifies and decrypts a large token (`file[start..]`) on two
+    /// threads: the MAC over the token on this one (the longer job), the
+    /// CBC decryption into a new buffer on the other. A decrypting thread
+    /// that has not started by the time the MAC is done (the machine is
+    /// busy) is not waited for: the decryption is done here, and the
+    /// thread, when it runs, finds it done and ends. The plaintext is
+    /// returned only when the MAC verified (otherwise it is wiped and the
+    /// error is the same opaque one), so nothing decrypted is ever used
+    /// before the token is authenticated. A token under
+    /// [`TWO_THREADS_MIN`] bytes is verified, then decrypted, here: a
+    /// thread would cost more than it saves.
     pub(crate) fn decrypt_two_threads(
         &self,
-        token: &[u8],
+        file: &Arc<Vec<u8>>,
+        start: usize,
     ) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        let token = file.get(start..).ok_or(FernetError)?;
         let body_len = token
             .len()
             .checked_sub(HEADER_LEN + TAG_LEN)
@@ -220,30 +234,61 @@ impl FernetKey {
         }
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&token[9..HEADER_LEN]);
-        let body = &token[HEADER_LEN..HEADER_LEN + body_len];
-        let mut out = Zeroizing::new(vec![0u8; body_len]);
-        let (verified, plain_len) = std::thread::scope(|scope| {
-            let mac = std::thread::Builder::new()
-                .name("vault-verify".into())
-                .spawn_scoped(scope, || self.verify(token).is_ok());
-            let decryptor = Aes128CbcDec::new((&self.bytes.encryption).into(), (&iv).into());
-            let plain_len = decryptor
-                .decrypt_padded_b2b_mut::<Pkcs7>(body, &mut out)
-                .map(|p| p.len());
-            let verified = match mac {
-                Ok(handle) => handle.join().unwrap_or(false),
-                // No thread: verify here.
-                Err(_) => self.verify(token).is_ok(),
-            };
-            (verified, plain_len)
-        });
-        match (verified, plain_len) {
-            (true, Ok(len)) => {
-                out.truncate(len);
-                Ok(out)
-            }
-            _ => Err(FernetError),
+        let body = start + HEADER_LEN..start + HEADER_LEN + body_len;
+        if token.len() < TWO_THREADS_MIN {
+            self.verify(token)?;
+            return self.decrypt_body(&iv, &file[body]);
         }
+        let claimed = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (file, claimed, body) = (Arc::clone(file), Arc::clone(&claimed), body.clone());
+            let key = self.decrypting_copy();
+            std::thread::Builder::new()
+                .name("vault-decrypt".into())
+                .spawn(move || {
+                    (!claimed.swap(true, Ordering::AcqRel))
+                        .then(|| key.decrypt_body(&iv, &file[body]))
+                })
+        };
+        let verified = self.verify(token).is_ok();
+        let started = claimed.swap(true, Ordering::AcqRel);
+        if !verified {
+            // A started thread's plaintext is wiped where it ends.
+            return Err(FernetError);
+        }
+        match worker {
+            // Started: it is decrypting (or done); wait for it.
+            Ok(handle) if started => handle
+                .join()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| self.decrypt_body(&iv, &file[body])),
+            // Not started, or no thread: here (the thread, if any, will find it claimed).
+            _ => self.decrypt_body(&iv, &file[body]),
+        }
+    }
+
+    /// CBC-decrypts (and unpads) a token's ciphertext into a new buffer;
+    /// the caller has verified the token, or does before using the result.
+    fn decrypt_body(&self, iv: &[u8; 16], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        let mut out = Zeroizing::new(vec![0u8; body.len()]);
+        let decryptor = Aes128CbcDec::new((&self.bytes.encryption).into(), iv.into());
+        let len = decryptor
+            .decrypt_padded_b2b_mut::<Pkcs7>(body, &mut out)
+            .map_err(|_| FernetError)?
+            .len();
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// A key that only decrypts (its signing half zero), for another thread.
+    fn decrypting_copy(&self) -> FernetKey {
+        let mut bytes = Box::new(KeyBytes {
+            signing: [0u8; 16],
+            encryption: [0u8; 16],
+        });
+        bytes.encryption.copy_from_slice(&self.bytes.encryption);
+        FernetKey { bytes }
     }
 
     /// Decrypts in place a token whose MAC [`FernetKey::verify`] has just
@@ -415,6 +460,66 @@ mod tests {
         for len in 0..token.len() {
             assert!(k.decrypt(&token[..len]).is_err());
         }
+    }
+
+    #[test]
+    fn two_threads_or_one_the_same_plaintext_and_a_flipped_byte_anywhere_is_refused() {
+        let k = key();
+        // Below, at and above the length from which two threads are used.
+        for len in [
+            0,
+            100,
+            TWO_THREADS_MIN - HEADER_LEN - TAG_LEN - 17,
+            TWO_THREADS_MIN,
+            TWO_THREADS_MIN + 4099,
+        ] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let token = k.encrypt_with(&msg, [4u8; 16], 9);
+            assert_eq!(
+                token.len() >= TWO_THREADS_MIN,
+                len >= TWO_THREADS_MIN - HEADER_LEN - TAG_LEN,
+                "{len}"
+            );
+            let file = Arc::new(token.clone());
+            let plain = k.decrypt_two_threads(&file, 0).expect("decrypts");
+            assert_eq!(&plain[..], &msg[..], "{len}");
+            // The token after other bytes, as the envelope after a header.
+            let mut after = b"a header".to_vec();
+            after.extend_from_slice(&token);
+            let plain = k
+                .decrypt_two_threads(&Arc::new(after), 8)
+                .expect("decrypts");
+            assert_eq!(&plain[..], &msg[..], "{len}");
+            // The version, the timestamp, the IV, the first, a middle and
+            // the last ciphertext block, the tag.
+            let body_end = token.len() - TAG_LEN;
+            for at in [
+                0,
+                3,
+                12,
+                HEADER_LEN,
+                token.len() / 2,
+                body_end - 1,
+                body_end,
+                token.len() - 1,
+            ] {
+                let mut t = token.clone();
+                t[at] ^= 0x20;
+                assert!(
+                    k.decrypt_two_threads(&Arc::new(t), 0).is_err(),
+                    "{len} at {at}"
+                );
+            }
+            let short = Arc::new(token[..token.len() - 16].to_vec());
+            assert!(k.decrypt_two_threads(&short, 0).is_err());
+            assert!(key_other().decrypt_two_threads(&file, 0).is_err());
+            assert!(k.decrypt_two_threads(&file, 1).is_err());
+            assert!(k.decrypt_two_threads(&file, file.len() + 1).is_err());
+        }
+    }
+
+    fn key_other() -> FernetKey {
+        FernetKey::from_secret(&Secret32::new([8u8; 32]))
     }
 
     #[test]

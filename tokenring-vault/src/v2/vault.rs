@@ -315,7 +315,7 @@ fn from_recovery(
 /// envelope MAC, decryption, binding, records.
 fn open_envelope(
     path: &Path,
-    bytes: &[u8],
+    bytes: &Arc<Vec<u8>>,
     vs: Key32,
     fingerprint: Option<Fingerprint>,
 ) -> Result<(Header, Unlocked), VaultError> {
@@ -325,8 +325,9 @@ fn open_envelope(
         return Err(did_not_decrypt(path));
     }
     let fk = keys::envelope_key(&parsed.header.vault_id, &vs);
+    let envelope_at = bytes.len() - parsed.envelope.len();
     let plain = Plain::from(
-        fk.decrypt_two_threads(parsed.envelope)
+        fk.decrypt_two_threads(bytes, envelope_at)
             .map_err(|_| did_not_decrypt(path))?,
     );
     if plain.len() < ENVELOPE_PREFIX || !keys::mac_eq(array32(&plain[..32]), &parsed.mac) {
@@ -799,6 +800,7 @@ impl V2Vault {
         prompt: &dyn Prompt,
     ) -> Result<(V2Vault, Option<Option<Password>>), VaultError> {
         let (bytes, fingerprint) = persist::read_bytes(path)?;
+        let bytes = Arc::new(bytes);
         let header = layout::parse_file(&bytes)
             .map_err(|r| corrupt(path, r))?
             .header;
@@ -1002,6 +1004,7 @@ impl V2Vault {
             });
         }
         let (bytes, fingerprint) = persist::read_bytes(&self.path)?;
+        let bytes = Arc::new(bytes);
         let vs = Zeroizing::new(*u.vs);
         match open_envelope(&self.path, &bytes, vs, fingerprint) {
             Ok((header, unlocked)) => {
@@ -1646,6 +1649,7 @@ pub(crate) fn open_all(
     prompt: &dyn Prompt,
 ) -> Result<(u8, Opened), VaultError> {
     let (bytes, fingerprint) = persist::read_bytes(path)?;
+    let bytes = Arc::new(bytes);
     let header = layout::parse_file(&bytes)
         .map_err(|r| corrupt(path, r))?
         .header;
@@ -1832,7 +1836,7 @@ fn write_changed(
 ) -> Result<(), VaultError> {
     let s = seen.and_then(|s| s.seen(&header.vault_id)).unwrap_or(0);
     header.generation = header.generation.max(s) + 1;
-    let bytes = encode_file(header, u)?;
+    let bytes = Arc::new(encode_file(header, u)?);
     // Verify what is about to replace the file: it parses and opens.
     open_envelope(path, &bytes, Zeroizing::new(*u.vs), None)?;
     save(path, &bytes, false)?;
