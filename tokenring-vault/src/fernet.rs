@@ -16,8 +16,7 @@
 //! failure is the same opaque [`FernetError`].
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aes::cipher::block_padding::Pkcs7;
@@ -237,41 +236,54 @@ impl FernetKey {
         let body = start + HEADER_LEN..start + HEADER_LEN + body_len;
         if token.len() < TWO_THREADS_MIN {
             self.verify(token)?;
-            return self.decrypt_body(&iv, &file[body]);
+            return self.decrypt_body(&iv, &file[body], Vec::new());
         }
-        let claimed = Arc::new(AtomicBool::new(false));
+        // The output buffer, allocated here; whichever thread takes it
+        // first decrypts (the other finds it gone).
+        let buffer = Arc::new(Mutex::new(Some(Vec::with_capacity(body.len()))));
+        let take = |b: &Mutex<Option<Vec<u8>>>| {
+            b.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        };
         let worker = {
-            let (file, claimed, body) = (Arc::clone(file), Arc::clone(&claimed), body.clone());
+            let (file, buffer, body) = (Arc::clone(file), Arc::clone(&buffer), body.clone());
             let key = self.decrypting_copy();
             std::thread::Builder::new()
                 .name("vault-decrypt".into())
-                .spawn(move || {
-                    (!claimed.swap(true, Ordering::AcqRel))
-                        .then(|| key.decrypt_body(&iv, &file[body]))
-                })
+                .spawn(move || take(&buffer).map(|out| key.decrypt_body(&iv, &file[body], out)))
         };
         let verified = self.verify(token).is_ok();
-        let started = claimed.swap(true, Ordering::AcqRel);
+        let here = take(&buffer);
         if !verified {
             // A started thread's plaintext is wiped where it ends.
             return Err(FernetError);
         }
-        match worker {
+        match (here, worker) {
+            // Not started, or no thread: here (the thread, if any, will find the buffer gone).
+            (Some(out), _) => self.decrypt_body(&iv, &file[body], out),
             // Started: it is decrypting (or done); wait for it.
-            Ok(handle) if started => handle
+            (None, Ok(handle)) => handle
                 .join()
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| self.decrypt_body(&iv, &file[body])),
-            // Not started, or no thread: here (the thread, if any, will find it claimed).
-            _ => self.decrypt_body(&iv, &file[body]),
+                .unwrap_or_else(|| self.decrypt_body(&iv, &file[body], Vec::new())),
+            (None, Err(_)) => self.decrypt_body(&iv, &file[body], Vec::new()),
         }
     }
 
-    /// CBC-decrypts (and unpads) a token's ciphertext into a new buffer;
-    /// the caller has verified the token, or does before using the result.
-    fn decrypt_body(&self, iv: &[u8; 16], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
-        let mut out = Zeroizing::new(vec![0u8; body.len()]);
+    /// CBC-decrypts (and unpads) a token's ciphertext into `out` (empty;
+    /// allocated by the caller, so that the plaintext lives in the calling
+    /// thread's allocator arena, not the decrypting thread's); the caller
+    /// has verified the token, or does before using the result.
+    fn decrypt_body(
+        &self,
+        iv: &[u8; 16],
+        body: &[u8],
+        out: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, FernetError> {
+        let mut out = Zeroizing::new(out);
+        out.resize(body.len(), 0);
         let decryptor = Aes128CbcDec::new((&self.bytes.encryption).into(), iv.into());
         let len = decryptor
             .decrypt_padded_b2b_mut::<Pkcs7>(body, &mut out)
