@@ -430,40 +430,74 @@ pub fn write_header(header: &Header, out: &mut Vec<u8>) {
     }
 }
 
-/// Where one entry record's fields lie in the records buffer.
+/// Where one entry record's fields lie in the records buffer: where its
+/// names start and the lengths it holds (every other offset follows from
+/// them: 16 bytes a record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
-    /// The whole record.
-    pub start: usize,
-    /// One past the record.
-    pub end: usize,
-    service: (usize, usize),
-    user: (usize, usize),
+    /// Offset of the service name (after its length field).
+    names: u32,
+    service_len: u16,
+    user_len: u16,
+    token_len: u32,
     /// Owner slot id (0: none).
     pub owner: u8,
     /// [`GRANT_NONE`], [`GRANT_OWNER`] or [`GRANT_LEGACY`].
     pub kind: u8,
-    extra: usize,
-    token: (usize, usize),
-    sealed: usize,
-    /// How many sealed grants.
-    pub sealed_count: usize,
+    sealed_count: u8,
 }
 
 impl Record {
+    fn service_range(&self) -> std::ops::Range<usize> {
+        let at = self.names as usize;
+        at..at + usize::from(self.service_len)
+    }
+    fn user_range(&self) -> std::ops::Range<usize> {
+        let at = self.service_range().end + 2;
+        at..at + usize::from(self.user_len)
+    }
+    /// Where the owner grant's nonce or salt is (after owner and kind).
+    fn extra_at(&self) -> usize {
+        self.user_range().end + 2
+    }
+    fn token_range(&self) -> std::ops::Range<usize> {
+        let extra = match self.kind {
+            GRANT_OWNER => 16,
+            GRANT_LEGACY => 32,
+            _ => 0,
+        };
+        let at = self.extra_at() + extra + 4;
+        at..at + self.token_len as usize
+    }
+    fn sealed_at(&self) -> usize {
+        self.token_range().end + 1
+    }
+    /// Where the record starts.
+    pub fn start(&self) -> usize {
+        self.names as usize - 2
+    }
+    /// One past the record.
+    pub fn end(&self) -> usize {
+        self.sealed_at() + self.sealed_count() * GRANT_LEN
+    }
+    /// How many sealed grants.
+    pub fn sealed_count(&self) -> usize {
+        usize::from(self.sealed_count)
+    }
     /// The service name.
     pub fn service<'a>(&self, buf: &'a [u8]) -> &'a str {
-        std::str::from_utf8(&buf[self.service.0..self.service.1]).unwrap_or_default()
+        std::str::from_utf8(&buf[self.service_range()]).unwrap_or_default()
     }
     /// The user name.
     pub fn user<'a>(&self, buf: &'a [u8]) -> &'a str {
-        std::str::from_utf8(&buf[self.user.0..self.user.1]).unwrap_or_default()
+        std::str::from_utf8(&buf[self.user_range()]).unwrap_or_default()
     }
     /// The owner grant's nonce (kind 1).
     pub fn nonce(&self, buf: &[u8]) -> [u8; 16] {
         let mut n = [0u8; 16];
         if self.kind == GRANT_OWNER {
-            n.copy_from_slice(&buf[self.extra..self.extra + 16]);
+            let at = self.extra_at();
+            n.copy_from_slice(&buf[at..at + 16]);
         }
         n
     }
@@ -471,18 +505,20 @@ impl Record {
     pub fn legacy_salt(&self, buf: &[u8]) -> [u8; 32] {
         let mut s = [0u8; 32];
         if self.kind == GRANT_LEGACY {
-            s.copy_from_slice(&buf[self.extra..self.extra + 32]);
+            let at = self.extra_at();
+            s.copy_from_slice(&buf[at..at + 32]);
         }
         s
     }
     /// The inner Fernet token (raw bytes).
     pub fn token<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.token.0..self.token.1]
+        &buf[self.token_range()]
     }
     /// The sealed grant for `slot`, if any.
     pub fn sealed_for(&self, buf: &[u8], slot: u8) -> Option<[u8; SEALED_LEN]> {
-        (0..self.sealed_count).find_map(|i| {
-            let at = self.sealed + i * GRANT_LEN;
+        let start = self.sealed_at();
+        (0..self.sealed_count()).find_map(|i| {
+            let at = start + i * GRANT_LEN;
             (buf[at] == slot).then(|| {
                 let mut s = [0u8; SEALED_LEN];
                 s.copy_from_slice(&buf[at + 1..at + GRANT_LEN]);
@@ -492,12 +528,12 @@ impl Record {
     }
     /// The sealed grants' slot ids.
     pub fn sealed_slots<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = u8> + 'a {
-        let start = self.sealed;
-        (0..self.sealed_count).map(move |i| buf[start + i * GRANT_LEN])
+        let start = self.sealed_at();
+        (0..self.sealed_count()).map(move |i| buf[start + i * GRANT_LEN])
     }
     /// The record's bytes.
     pub fn bytes<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.start..self.end]
+        &buf[self.start()..self.end()]
     }
 }
 
@@ -561,6 +597,10 @@ pub fn parse_records(
 /// copied into one string) and the sorted table of their hashes that found
 /// the duplicates, which then finds an entry by name.
 pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Records, FormatError> {
+    // Offsets are kept as u32 (a file is at most 4 GiB).
+    if u32::try_from(buf.len()).is_err() {
+        return Err(invalid("envelope size"));
+    }
     let count = header.entry_count as usize;
     let mut name_bytes = 0usize;
     // A record is at least 2 + 2 + 2 + 4 + 73 + 1 bytes: bound the allocation.
@@ -573,17 +613,14 @@ pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Record
     let mut owned = vec![0u32; slot_ids.len()];
     let mut legacy = vec![0u32; slot_ids.len()];
     for _ in 0..count {
-        let rec_start = r.at;
         let service_len = r.u16()? as usize;
         let s0 = r.at;
         r.take(service_len)?;
         let user_len = r.u16()? as usize;
-        let u0 = r.at;
         r.take(user_len)?;
         name_bytes += 4 + service_len + user_len;
         let owner = r.u8()?;
         let kind = r.u8()?;
-        let extra = r.at;
         match kind {
             GRANT_NONE if owner == 0 => {}
             GRANT_OWNER | GRANT_LEGACY if owner != 0 => {
@@ -600,11 +637,9 @@ pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Record
             _ => return Err(FormatError::BadGrant),
         }
         let token_len = r.u32()? as usize;
-        let t0 = r.at;
         let token = r.take(token_len)?;
         check_token_shape(token, MAX_TOKEN).map_err(|_| invalid("entry token"))?;
         let sealed_count = r.u8()? as usize;
-        let sealed = r.at;
         let grants = r.take(
             sealed_count
                 .checked_mul(GRANT_LEN)
@@ -627,16 +662,13 @@ pub fn index_records(buf: &[u8], start: usize, header: &Header) -> Result<Record
             _ => return Err(FormatError::BadGrant),
         }
         records.push(Record {
-            start: rec_start,
-            end: r.at,
-            service: (s0, s0 + service_len),
-            user: (u0, u0 + user_len),
+            names: s0 as u32,
+            service_len: service_len as u16,
+            user_len: user_len as u16,
+            token_len: token_len as u32,
             owner,
             kind,
-            extra,
-            token: (t0, t0 + token_len),
-            sealed,
-            sealed_count,
+            sealed_count: sealed_count as u8,
         });
     }
     if r.at != buf.len() {
@@ -711,9 +743,9 @@ fn collect_names(
     let mut spans = Vec::with_capacity(records.len());
     for r in records {
         let start = bytes.len();
-        let service_len = r.service.1 - r.service.0;
+        let service_len = usize::from(r.service_len);
         // u16 length ‖ service ‖ u16 length ‖ user
-        bytes.extend_from_slice(&buf[r.service.0 - 2..r.user.1]);
+        bytes.extend_from_slice(&buf[r.start()..r.user_range().end]);
         for at in [
             start,
             start + 1,
@@ -725,7 +757,7 @@ fn collect_names(
         spans.push(Span {
             at: (start + 2) as u32,
             service_len: service_len as u16,
-            user_len: (r.user.1 - r.user.0) as u16,
+            user_len: r.user_len,
         });
     }
     match String::from_utf8(bytes) {
@@ -741,10 +773,10 @@ fn collect_names(
 /// The error for the first name that is not UTF-8 on its own.
 fn bad_name(buf: &[u8], records: &[Record]) -> FormatError {
     for r in records {
-        if std::str::from_utf8(&buf[r.service.0..r.service.1]).is_err() {
+        if std::str::from_utf8(&buf[r.service_range()]).is_err() {
             return FormatError::BadUtf8 { field: "service" };
         }
-        if std::str::from_utf8(&buf[r.user.0..r.user.1]).is_err() {
+        if std::str::from_utf8(&buf[r.user_range()]).is_err() {
             return FormatError::BadUtf8 { field: "user" };
         }
     }
