@@ -772,6 +772,10 @@ fn older_agent(socket: std::path::PathBuf) -> std::sync::Arc<std::sync::atomic::
                             r#"{{"type":"error","kind":"bad_request","message":"unknown variant `{other}`"}}"#
                         );
                         let _ = stream.write_all(&frame(&error));
+                        // It closes a moment later, as a busy agent may:
+                        // a request written into this connection meanwhile
+                        // would be lost with it.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
                         return;
                     }
                 };

@@ -364,8 +364,16 @@ impl SecretStore for AgentClient {
                 ))
             }
             AgentMessage::Error(error) if error.kind == ErrorKind::BadRequest => {
-                // The older agent closed this connection; the next request
-                // opens another.
+                // An older agent closes the connection after refusing a
+                // request it does not know, perhaps not yet: drop it, so
+                // that the next request opens another instead of being
+                // written into one the agent is closing.
+                drop(
+                    self.spare
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take(),
+                );
                 crate::store::one_by_one(self, names, prompt)
             }
             AgentMessage::Error(error) => Err(error.into_error()),
